@@ -1,0 +1,234 @@
+"""A fake OpenRouter on loopback that speaks the real chat-completions wire format.
+
+Successful answers carry a real PNG whose `prompt` text chunk holds the prompt of the request, so
+a test can tell which request an image answers. Faults are scripted per request with `enqueue()`
+or for every request with `default`; every request is recorded in `requests`.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import base64
+import hashlib
+import io
+import json
+import time
+from collections import deque
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from typing import Any
+
+from aiohttp import web
+from PIL import Image, PngImagePlugin
+
+IMAGE_MODELS = (
+    "google/gemini-2.5-flash-image",
+    "google/gemini-3-pro-image-preview",
+    "google/gemini-3.1-flash-image-preview",
+)
+TEXT_MODELS = ("openai/gpt-4o-mini",)
+
+
+def make_png(prompt: str, size: tuple[int, int] = (64, 64)) -> bytes:
+    """A PNG whose colour and `prompt` text chunk come from the prompt."""
+    digest = hashlib.sha256(prompt.encode()).digest()
+    image = Image.new("RGB", size, tuple(digest[:3]))
+    info = PngImagePlugin.PngInfo()
+    info.add_text("prompt", prompt)
+    out = io.BytesIO()
+    image.save(out, "PNG", pnginfo=info)
+    return out.getvalue()
+
+
+def png_prompt(data: bytes) -> str | None:
+    with Image.open(io.BytesIO(data)) as image:
+        return image.text.get("prompt")  # type: ignore[attr-defined]
+
+
+def data_url(data: bytes, mime: str = "image/png") -> str:
+    return f"data:{mime};base64,{base64.b64encode(data).decode()}"
+
+
+def completion(
+    *,
+    images: list[str] | None = None,
+    content: Any = "",
+    finish_reason: str = "stop",
+    native_finish_reason: str | None = None,
+    model: str = IMAGE_MODELS[0],
+) -> dict[str, Any]:
+    """A chat completion body in OpenRouter's shape."""
+    message: dict[str, Any] = {"role": "assistant", "content": content}
+    if images is not None:
+        message["images"] = [{"type": "image_url", "image_url": {"url": u}} for u in images]
+    choice: dict[str, Any] = {"index": 0, "message": message, "finish_reason": finish_reason}
+    if native_finish_reason:
+        choice["native_finish_reason"] = native_finish_reason
+    return {
+        "id": f"gen-{time.time_ns()}",
+        "object": "chat.completion",
+        "created": int(time.time()),
+        "model": model,
+        "choices": [choice],
+        "usage": {"prompt_tokens": 10, "completion_tokens": 1290, "total_tokens": 1300},
+    }
+
+
+def error_body(code: int, message: str, metadata: dict[str, Any] | None = None) -> dict[str, Any]:
+    error: dict[str, Any] = {"code": code, "message": message}
+    if metadata is not None:
+        error["metadata"] = metadata
+    return {"error": error}
+
+
+@dataclass
+class Reply:
+    """One scripted answer. `action`: None, 'drop' (close before answering), 'truncate' (send
+    half the announced body, then close), 'hang' (never answer)."""
+
+    status: int = 200
+    json_body: Any = None
+    raw_body: bytes | None = None
+    headers: dict[str, str] = field(default_factory=dict)
+    delay: float = 0.0
+    action: str | None = None
+    content_type: str = "application/json"
+
+    @classmethod
+    def error(cls, status: int, message: str = "", **kw: Any) -> Reply:
+        metadata = kw.pop("metadata", None)
+        return cls(
+            status=status,
+            json_body=error_body(status, message or f"error {status}", metadata),
+            **kw,
+        )
+
+    @classmethod
+    def html(cls, status: int) -> Reply:
+        page = f"<html><head><title>{status}</title></head><body><h1>Bad Gateway</h1></body></html>"
+        return cls(status=status, raw_body=page.encode(), content_type="text/html")
+
+
+@dataclass
+class RecordedRequest:
+    method: str
+    path: str
+    headers: dict[str, str]
+    body: Any
+    at: float
+
+    @property
+    def key(self) -> str:
+        return self.headers.get("Authorization", "").removeprefix("Bearer ")
+
+    @property
+    def prompt(self) -> str:
+        parts = self.body["messages"][-1]["content"]
+        return " ".join(p["text"] for p in parts if p.get("type") == "text")
+
+    @property
+    def image_parts(self) -> list[str]:
+        parts = self.body["messages"][-1]["content"]
+        return [p["image_url"]["url"] for p in parts if p.get("type") == "image_url"]
+
+
+class FakeOpenRouter:
+    def __init__(self) -> None:
+        self.requests: list[RecordedRequest] = []
+        self.script: deque[Reply] = deque()
+        self.default: Callable[[RecordedRequest], Reply] | None = None
+        self.models: list[dict[str, Any]] = [
+            {"id": m, "architecture": {"output_modalities": ["image", "text"]}}
+            for m in IMAGE_MODELS
+        ] + [{"id": m, "architecture": {"output_modalities": ["text"]}} for m in TEXT_MODELS]
+        self.models_status = 200
+        self._runner: web.AppRunner | None = None
+        self.port = 0
+
+    # --- control -------------------------------------------------------------------------------
+
+    def reset(self) -> None:
+        self.requests.clear()
+        self.script.clear()
+        self.default = None
+        self.models_status = 200
+
+    def enqueue(self, *replies: Reply) -> None:
+        self.script.extend(replies)
+
+    @property
+    def base_url(self) -> str:
+        return f"http://127.0.0.1:{self.port}/api"
+
+    def chat_requests(self) -> list[RecordedRequest]:
+        return [r for r in self.requests if r.path.endswith("/chat/completions")]
+
+    # --- server --------------------------------------------------------------------------------
+
+    async def start(self) -> None:
+        app = web.Application(client_max_size=64 * 1024 * 1024)
+        app.router.add_post("/api/v1/chat/completions", self._chat)
+        app.router.add_get("/api/v1/models", self._models)
+        self._runner = web.AppRunner(app, access_log=None)
+        await self._runner.setup()
+        site = web.TCPSite(self._runner, "127.0.0.1", 0)
+        await site.start()
+        self.port = site._server.sockets[0].getsockname()[1]  # type: ignore[union-attr]
+
+    async def stop(self) -> None:
+        if self._runner is not None:
+            await self._runner.cleanup()
+
+    async def _models(self, request: web.Request) -> web.StreamResponse:
+        self.requests.append(
+            RecordedRequest("GET", request.path, dict(request.headers), None, time.monotonic())
+        )
+        if self.models_status != 200:
+            return web.json_response(
+                error_body(self.models_status, "down"), status=self.models_status
+            )
+        return web.json_response({"data": self.models})
+
+    async def _chat(self, request: web.Request) -> web.StreamResponse:
+        body = await request.json()
+        recorded = RecordedRequest(
+            "POST", request.path, dict(request.headers), body, time.monotonic()
+        )
+        self.requests.append(recorded)
+        if self.script:
+            reply = self.script.popleft()
+        elif self.default is not None:
+            reply = self.default(recorded)
+        else:
+            reply = self.success_for(recorded)
+        return await self._send(request, reply)
+
+    @staticmethod
+    def success_for(recorded: RecordedRequest) -> Reply:
+        image = make_png(recorded.prompt)
+        return Reply(json_body=completion(images=[data_url(image)], content="Here you go."))
+
+    async def _send(self, request: web.Request, reply: Reply) -> web.StreamResponse:
+        if reply.delay:
+            await asyncio.sleep(reply.delay)
+        if reply.action == "hang":
+            await asyncio.sleep(3600)
+        if reply.action == "drop":
+            assert request.transport is not None
+            request.transport.close()
+            return web.Response(status=500)
+        body = reply.raw_body
+        if body is None:
+            body = json.dumps(reply.json_body).encode()
+        response = web.StreamResponse(status=reply.status, headers=reply.headers)
+        response.content_type = reply.content_type
+        response.content_length = len(body)
+        await response.prepare(request)
+        if reply.action == "truncate":
+            await response.write(body[: len(body) // 2])
+            assert request.transport is not None
+            request.transport.close()
+            return response
+        await response.write(body)
+        await response.write_eof()
+        return response

@@ -1,0 +1,143 @@
+"""Load the plugin into a real, in-process AstrBot and run its tool the way the agent does.
+
+Only managers the plugin never touches are MagicMocks; the plugin manager, the loader, the
+tool registry, the tool executor and the message event class are AstrBot's own.
+Import this module only after conftest has set ASTRBOT_ROOT.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import shutil
+import sys
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+from unittest.mock import MagicMock
+
+import astrbot.core.core_lifecycle  # noqa: F401
+from astrbot.core import astrbot_config, db_helper, sp
+from astrbot.core.agent.run_context import ContextWrapper
+from astrbot.core.astr_agent_context import AstrAgentContext
+from astrbot.core.astr_agent_tool_exec import FunctionToolExecutor
+from astrbot.core.message.components import BaseMessageComponent, Image, Plain
+from astrbot.core.message.message_event_result import MessageChain
+from astrbot.core.platform.astr_message_event import AstrMessageEvent
+from astrbot.core.platform.astrbot_message import AstrBotMessage, Group, MessageMember
+from astrbot.core.platform.message_type import MessageType
+from astrbot.core.platform.platform_metadata import PlatformMetadata
+from astrbot.core.provider.register import llm_tools
+from astrbot.core.star.context import Context
+from astrbot.core.star.star import star_registry
+from astrbot.core.star.star_manager import PluginManager
+
+REPO_ROOT = Path(__file__).resolve().parent.parent
+PLUGIN_DIR_NAME = "astrbot_plugin_gemini25_image_openrouter"
+TOOL_NAME = "gemini-pic-gen"
+_COPY_IGNORE = shutil.ignore_patterns(
+    ".git",
+    ".venv*",
+    ".uv",
+    ".run",
+    ".bench",
+    "__pycache__",
+    "*.pyc",
+    ".pytest_cache",
+    ".ruff_cache",
+    "tests",
+    "gemini_image_*",
+)
+
+
+class RecordingEvent(AstrMessageEvent):
+    """A real AstrMessageEvent whose platform is a list: send() records each chain."""
+
+    def __init__(self, message_obj: AstrBotMessage, meta: PlatformMetadata) -> None:
+        super().__init__(message_obj.message_str, message_obj, meta, message_obj.session_id)
+        self.sent: list[MessageChain] = []
+
+    async def send(self, message: MessageChain) -> None:
+        self.sent.append(message)
+        await super().send(message)
+
+    def sent_images(self) -> list[Image]:
+        return [c for chain in self.sent for c in chain.chain if isinstance(c, Image)]
+
+    def sent_text(self) -> str:
+        return "".join(c.text for chain in self.sent for c in chain.chain if isinstance(c, Plain))
+
+
+def make_event(
+    text: str = "画一只猫",
+    components: list[BaseMessageComponent] | None = None,
+    *,
+    sender_id: str = "10001",
+    group_id: str | None = "20002",
+    role: str = "member",
+    platform: str = "aiocqhttp",
+) -> RecordingEvent:
+    message = AstrBotMessage()
+    message.type = MessageType.GROUP_MESSAGE if group_id else MessageType.FRIEND_MESSAGE
+    message.self_id = "99999"
+    message.session_id = group_id or sender_id
+    message.message_id = "m1"
+    if group_id:
+        message.group = Group(group_id=group_id)
+    message.sender = MessageMember(user_id=sender_id, nickname="tester")
+    message.message = [Plain(text), *(components or [])]
+    message.message_str = text
+    message.raw_message = None
+    meta = PlatformMetadata(name=platform, description="test platform", id="test")
+    event = RecordingEvent(message, meta)
+    event.role = role
+    return event
+
+
+@dataclass
+class LoadedAstrBot:
+    root: Path
+    context: Context
+    manager: PluginManager
+    plugin: Any
+    plugin_dir: Path
+    errors: list[str] = field(default_factory=list)
+
+    @property
+    def tool(self) -> Any:
+        return llm_tools.get_full_tool_set().get_tool(TOOL_NAME)
+
+    async def run_tool(self, event: RecordingEvent, timeout: int = 60, **args: Any) -> list[str]:
+        """Execute the tool through AstrBot's executor; return the texts handed to the model."""
+        wrapper = ContextWrapper(
+            context=AstrAgentContext(context=self.context, event=event), tool_call_timeout=timeout
+        )
+        texts: list[str] = []
+        async for result in FunctionToolExecutor.execute(self.tool, wrapper, **args):
+            if result is None:
+                continue
+            texts.extend(getattr(c, "text", "") for c in result.content)
+        return texts
+
+
+async def load_plugin(root: Path) -> LoadedAstrBot:
+    plugin_dir = root / "data" / "plugins" / PLUGIN_DIR_NAME
+    if plugin_dir.exists():
+        shutil.rmtree(plugin_dir)
+    shutil.copytree(REPO_ROOT, plugin_dir, ignore=_COPY_IGNORE)
+    (root / "data" / "config").mkdir(parents=True, exist_ok=True)
+    if str(root) not in sys.path:
+        sys.path.insert(0, str(root))
+    await db_helper.initialize()
+    await sp.initialize()
+    provider_manager = MagicMock()
+    provider_manager.llm_tools = llm_tools
+    mocks = [MagicMock() for _ in range(7)]
+    context = Context(asyncio.Queue(), astrbot_config, db_helper, provider_manager, *mocks, None)
+    manager = PluginManager(context, astrbot_config)
+    ok, err = await manager.load(specified_dir_name=PLUGIN_DIR_NAME)
+    if not ok:
+        raise RuntimeError(f"plugin failed to load: {err}")
+    plugin = next(
+        m.star_cls for m in star_registry if m.root_dir_name == PLUGIN_DIR_NAME and m.star_cls
+    )
+    return LoadedAstrBot(root, context, manager, plugin, plugin_dir)

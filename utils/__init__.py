@@ -1,0 +1,1 @@
+"""Building blocks of the Gemini image plugin: one concern per module."""

@@ -1,0 +1,179 @@
+"""Everything that can go wrong in a generation, and the one place that words it for users.
+
+Each exception carries an English `detail` for the log. `user_message()` turns any of them into
+the short Chinese text a chat user (or the chat model relaying it) sees; it never includes keys,
+tracebacks or raw upstream bodies.
+"""
+
+from __future__ import annotations
+
+
+class PicGenError(Exception):
+    """Base of every expected failure. `detail` is English and safe to log."""
+
+    def __init__(self, detail: str = "") -> None:
+        super().__init__(detail or self.__class__.__name__)
+        self.detail = detail or self.__class__.__name__
+
+
+# --- configuration and request ---------------------------------------------------------------
+
+
+class NoApiKeyError(PicGenError):
+    """No real key is configured (empty, or only placeholders)."""
+
+
+class MissingPromptError(PicGenError):
+    """The tool was called without a description."""
+
+
+class InvalidArgumentError(PicGenError):
+    """An argument has a value we cannot use (shown to the user as `hint`)."""
+
+    def __init__(self, detail: str, hint: str) -> None:
+        super().__init__(detail)
+        self.hint = hint
+
+
+# --- upstream (OpenRouter or a compatible gateway) ---------------------------------------------
+
+
+class UpstreamError(PicGenError):
+    """The image service answered with an error or could not be reached."""
+
+    def __init__(self, detail: str, status: int | None = None) -> None:
+        super().__init__(detail)
+        self.status = status
+
+
+class InvalidKeyError(UpstreamError):
+    """401: the key is wrong or revoked."""
+
+
+class OutOfCreditsError(UpstreamError):
+    """402: the account behind the key has no credits left."""
+
+
+class RateLimitedError(UpstreamError):
+    """429: too many requests; `retry_after` seconds when the server said so."""
+
+    def __init__(self, detail: str, status: int | None = 429, retry_after: float | None = None):
+        super().__init__(detail, status)
+        self.retry_after = retry_after
+
+
+class ModerationError(UpstreamError):
+    """403: the prompt or an input image was flagged by moderation."""
+
+    def __init__(self, detail: str, reasons: tuple[str, ...] = (), status: int | None = 403):
+        super().__init__(detail, status)
+        self.reasons = reasons
+
+
+class ModelUnavailableError(UpstreamError):
+    """404: the model id is unknown or retired. `suggestions` lists image-capable ids."""
+
+    def __init__(self, detail: str, model: str, suggestions: tuple[str, ...] = ()):
+        super().__init__(detail, 404)
+        self.model = model
+        self.suggestions = suggestions
+
+
+class BadRequestError(UpstreamError):
+    """400: the service rejected the request itself; retrying will not help."""
+
+
+class UpstreamUnavailableError(UpstreamError):
+    """5xx, 408, HTML or garbled answers, dropped connections: usually temporary."""
+
+
+class UpstreamTimeoutError(UpstreamError):
+    """No complete answer in time."""
+
+
+# --- the answer ---------------------------------------------------------------------------------
+
+
+class RefusalError(PicGenError):
+    """The model declined to draw (safety filter)."""
+
+
+class NoImageError(PicGenError):
+    """The answer held no image; `model_text` is what the model said instead."""
+
+    def __init__(self, detail: str, model_text: str = "") -> None:
+        super().__init__(detail)
+        self.model_text = model_text
+
+
+class InvalidImageError(PicGenError):
+    """The answer held data that is not a valid raster image; nothing was saved."""
+
+
+# --- delivery -------------------------------------------------------------------------------------
+
+
+class DeliveryError(PicGenError):
+    """The image exists but could not be handed to the chat platform."""
+
+    def __init__(self, detail: str, target: str = "") -> None:
+        super().__init__(detail)
+        self.target = target
+
+
+_MAX_MODEL_TEXT = 200
+
+
+def _clip(text: str, limit: int = _MAX_MODEL_TEXT) -> str:
+    text = " ".join(text.split())
+    return text if len(text) <= limit else text[: limit - 1] + "…"
+
+
+def user_message(error: BaseException) -> str:
+    """The Chinese sentence for a failure. Unknown exceptions get a generic text, never details."""
+    if isinstance(error, NoApiKeyError):
+        return "图片生成插件还没有配置可用的 OpenRouter API 密钥，请管理员在插件配置中填写。"
+    if isinstance(error, MissingPromptError):
+        return "请告诉我要画什么：图片描述不能为空。"
+    if isinstance(error, InvalidArgumentError):
+        return error.hint
+    if isinstance(error, InvalidKeyError):
+        return "OpenRouter API 密钥无效或已被撤销，请管理员检查插件配置中的密钥。"
+    if isinstance(error, OutOfCreditsError):
+        return "OpenRouter 账户额度已用完，请管理员充值或更换密钥。"
+    if isinstance(error, RateLimitedError):
+        if error.retry_after:
+            return f"请求太频繁，已被限流，请约 {max(1, round(error.retry_after))} 秒后再试。"
+        return "请求太频繁，已被限流，请稍后再试（免费额度每分钟约 20 次、每天 50 次）。"
+    if isinstance(error, ModerationError):
+        reasons = "、".join(error.reasons)
+        return (
+            "请求被内容审核拦截"
+            + (f"（原因：{reasons}）" if reasons else "")
+            + "，请换个描述试试。"
+        )
+    if isinstance(error, ModelUnavailableError):
+        text = f"模型 {error.model} 不存在或已下线，请管理员在插件配置中更换模型。"
+        if error.suggestions:
+            text += "可用的图像模型有：" + "、".join(error.suggestions[:5]) + "。"
+        return text
+    if isinstance(error, BadRequestError):
+        return "图像服务拒绝了这次请求（请求格式或参数不被接受），请换个描述或图片再试。"
+    if isinstance(error, UpstreamTimeoutError):
+        return "图像服务响应超时，请稍后再试。"
+    if isinstance(error, UpstreamUnavailableError):
+        return "图像服务暂时不可用，请稍后再试。"
+    if isinstance(error, RefusalError):
+        return "模型出于安全策略拒绝生成这张图片，请换个说法试试。"
+    if isinstance(error, NoImageError):
+        if error.model_text:
+            return f"模型没有返回图片，它的回复是：{_clip(error.model_text)}"
+        return "模型没有返回图片，请换个描述再试。"
+    if isinstance(error, InvalidImageError):
+        return "模型返回的图片数据已损坏或格式不受支持，请重试。"
+    if isinstance(error, DeliveryError):
+        where = f"（{error.target}）" if error.target else ""
+        return f"图片已生成，但发送失败：无法传到 NapCat 所在主机{where}，请管理员检查文件接收端。"
+    if isinstance(error, UpstreamError):
+        return "图像服务返回了错误，请稍后再试。"
+    return "图片生成失败，发生了意外错误，请稍后再试。"

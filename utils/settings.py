@@ -1,0 +1,65 @@
+"""Typed view of the plugin configuration (the dict AstrBot builds from _conf_schema.json)."""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from dataclasses import dataclass
+from typing import Any
+
+from .keys import collect_api_keys
+
+DEFAULT_API_BASE = "https://openrouter.ai/api"
+DEFAULT_MODEL = "google/gemini-2.5-flash-image"
+DEFAULT_NAP_PORT = 3658
+
+
+def normalize_api_base(value: object) -> str:
+    """Accept `https://host/api`, `https://host/api/v1` or a full endpoint; return the part before /v1."""
+    base = str(value or "").strip().rstrip("/")
+    if not base:
+        return DEFAULT_API_BASE
+    if "://" not in base:
+        base = "https://" + base
+    for suffix in ("/chat/completions", "/v1"):
+        if base.endswith(suffix):
+            base = base[: -len(suffix)].rstrip("/")
+    return base
+
+
+def _as_int(value: object, default: int, low: int, high: int) -> int:
+    try:
+        number = int(str(value).strip())
+    except (TypeError, ValueError):
+        return default
+    return min(max(number, low), high)
+
+
+@dataclass(frozen=True)
+class Settings:
+    api_keys: tuple[str, ...]
+    model: str
+    api_base: str
+    max_retry_attempts: int
+    nap_server_address: str
+    nap_server_port: int
+
+    @property
+    def chat_completions_url(self) -> str:
+        return f"{self.api_base}/v1/chat/completions"
+
+    @property
+    def models_url(self) -> str:
+        return f"{self.api_base}/v1/models"
+
+    @classmethod
+    def from_config(cls, config: Mapping[str, Any]) -> Settings:
+        return cls(
+            api_keys=collect_api_keys(
+                config.get("openrouter_api_keys"), config.get("openrouter_api_key", "")
+            ),
+            model=str(config.get("model_name") or "").strip() or DEFAULT_MODEL,
+            api_base=normalize_api_base(config.get("custom_api_base")),
+            max_retry_attempts=_as_int(config.get("max_retry_attempts"), 3, 1, 10),
+            nap_server_address=str(config.get("nap_server_address") or "").strip(),
+            nap_server_port=_as_int(config.get("nap_server_port"), DEFAULT_NAP_PORT, 1, 65535),
+        )

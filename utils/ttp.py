@@ -1,0 +1,219 @@
+"""OpenRouter text-to-picture calls: request building, error classification, answer decoding."""
+
+from __future__ import annotations
+
+import asyncio
+import base64
+import binascii
+import json
+import re
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+from typing import Any
+
+import aiohttp
+
+from .errors import (
+    BadRequestError,
+    InvalidImageError,
+    InvalidKeyError,
+    ModelUnavailableError,
+    ModerationError,
+    NoApiKeyError,
+    NoImageError,
+    OutOfCreditsError,
+    RateLimitedError,
+    RefusalError,
+    UpstreamError,
+    UpstreamTimeoutError,
+    UpstreamUnavailableError,
+)
+from .image_store import ImageStore, SavedImage
+from .keys import mask_key
+from .settings import Settings
+
+ATTRIBUTION_HEADERS = {
+    "HTTP-Referer": "https://github.com/miaoxworld/AstrBot_plugin_gemini2.5image-openrouter",
+    "X-Title": "AstrBot Gemini Image Plugin",
+}
+REFUSAL_REASONS = frozenset(
+    {"content_filter", "image_safety", "safety", "prohibited_content", "blocklist", "spii"}
+)
+_DATA_URL = re.compile(r"data:(image/[\w.+-]+);base64,([A-Za-z0-9+/=_\-\s]+)", re.IGNORECASE)
+_URLSAFE_TO_STD = str.maketrans("-_", "+/")
+
+
+@dataclass(frozen=True)
+class GenerationRequest:
+    prompt: str
+    aspect_ratio: str | None = None
+
+
+@dataclass(frozen=True)
+class GenerationResult:
+    images: tuple[SavedImage, ...]
+    text: str
+    model: str
+    key_mask: str
+
+
+@dataclass(frozen=True)
+class ParsedAnswer:
+    """What one completion answer holds, before any image is decoded."""
+
+    image_urls: tuple[str, ...] = ()
+    text: str = ""
+    finish_reasons: tuple[str, ...] = field(default_factory=tuple)
+
+
+# --- pure helpers -----------------------------------------------------------------------------
+
+
+def decode_base64(text: str) -> bytes:
+    """Decode base64 that may hold whitespace, lack padding or use the URL-safe alphabet."""
+    compact = "".join(text.split()).translate(_URLSAFE_TO_STD).rstrip("=")
+    compact += "=" * (-len(compact) % 4)
+    try:
+        return base64.b64decode(compact, validate=True)
+    except (binascii.Error, ValueError) as exc:
+        raise InvalidImageError(f"bad base64 image data: {exc}") from exc
+
+
+def decode_data_url(url: str) -> bytes:
+    match = _DATA_URL.fullmatch(url.strip())
+    if not match:
+        raise InvalidImageError("image is not a base64 data URL")
+    return decode_base64(match.group(2))
+
+
+def parse_answer(payload: Mapping[str, Any]) -> ParsedAnswer:
+    """Pull image URLs, text and finish reasons out of a chat completion body."""
+    urls: list[str] = []
+    texts: list[str] = []
+    reasons: list[str] = []
+    for choice in payload.get("choices") or []:
+        if not isinstance(choice, Mapping):
+            continue
+        for key in ("finish_reason", "native_finish_reason"):
+            if isinstance(choice.get(key), str):
+                reasons.append(choice[key].lower())
+        message = choice.get("message") or {}
+        for image in message.get("images") or []:
+            url = (image.get("image_url") or {}).get("url") if isinstance(image, Mapping) else None
+            if isinstance(url, str) and url:
+                urls.append(url)
+        content = message.get("content")
+        if isinstance(content, str) and content.strip():
+            texts.append(content.strip())
+    return ParsedAnswer(tuple(urls), "\n".join(texts), tuple(reasons))
+
+
+def _error_object(body: bytes) -> tuple[dict[str, Any], bool]:
+    """The `error` object of a JSON body, and whether the body was JSON at all."""
+    try:
+        data = json.loads(body)
+    except (UnicodeDecodeError, ValueError):
+        return {}, False
+    error = data.get("error") if isinstance(data, dict) else None
+    return (error if isinstance(error, dict) else {}), True
+
+
+def _retry_after(headers: Mapping[str, str]) -> float | None:
+    value = headers.get("Retry-After")
+    try:
+        return max(0.0, float(value)) if value is not None else None
+    except ValueError:
+        return None
+
+
+def classify_error(
+    status: int, body: bytes, headers: Mapping[str, str], model: str
+) -> UpstreamError:
+    """Map an error answer (HTTP status or an `error` object in a 200) to our exception."""
+    error, is_json = _error_object(body)
+    code = error.get("code")
+    if status == 200 and isinstance(code, int):
+        status = code
+    message = str(error.get("message") or "")[:300] if is_json else "non-JSON body"
+    detail = f"HTTP {status}: {message}"
+    if status == 401:
+        return InvalidKeyError(detail, status)
+    if status == 402:
+        return OutOfCreditsError(detail, status)
+    if status == 429:
+        return RateLimitedError(detail, status, _retry_after(headers))
+    if status == 403:
+        metadata = error.get("metadata") or {}
+        reasons = metadata.get("reasons") if isinstance(metadata, dict) else None
+        clean = tuple(str(r) for r in reasons) if isinstance(reasons, list) else ()
+        return ModerationError(detail, clean, status)
+    if status == 404:
+        return ModelUnavailableError(detail, model)
+    if status == 408:
+        return UpstreamTimeoutError(detail, status)
+    if status == 400 or (400 <= status < 500 and is_json):
+        return BadRequestError(detail, status)
+    return UpstreamUnavailableError(detail, status)
+
+
+# --- the client ---------------------------------------------------------------------------------
+
+
+class OpenRouterClient:
+    """One generation = one POST; holds no per-request state between calls."""
+
+    def __init__(self, session: aiohttp.ClientSession, settings: Settings, store: ImageStore):
+        self._session = session
+        self._settings = settings
+        self._store = store
+
+    def build_payload(self, request: GenerationRequest) -> dict[str, Any]:
+        payload: dict[str, Any] = {
+            "model": self._settings.model,
+            "messages": [{"role": "user", "content": [{"type": "text", "text": request.prompt}]}],
+            "modalities": ["image", "text"],
+        }
+        if request.aspect_ratio:
+            payload["image_config"] = {"aspect_ratio": request.aspect_ratio}
+        return payload
+
+    async def generate(self, request: GenerationRequest) -> GenerationResult:
+        if not self._settings.api_keys:
+            raise NoApiKeyError("no usable API key configured")
+        key = self._settings.api_keys[0]
+        answer = await self._post(key, self.build_payload(request))
+        parsed = parse_answer(answer)
+        if not parsed.image_urls:
+            if REFUSAL_REASONS.intersection(parsed.finish_reasons):
+                raise RefusalError(f"refused: finish reasons {parsed.finish_reasons}")
+            raise NoImageError("answer held no image", parsed.text)
+        images = [await asyncio.to_thread(self._decode_and_store, u) for u in parsed.image_urls]
+        return GenerationResult(tuple(images), parsed.text, self._settings.model, mask_key(key))
+
+    def _decode_and_store(self, url: str) -> SavedImage:
+        return self._store.save(decode_data_url(url))
+
+    async def _post(self, key: str, payload: dict[str, Any]) -> Mapping[str, Any]:
+        headers = {"Authorization": f"Bearer {key}", **ATTRIBUTION_HEADERS}
+        timeout = aiohttp.ClientTimeout(total=100, sock_connect=10, sock_read=90)
+        try:
+            async with self._session.post(
+                self._settings.chat_completions_url, json=payload, headers=headers, timeout=timeout
+            ) as response:
+                body = await response.read()
+                status, response_headers = response.status, response.headers
+        except asyncio.TimeoutError as exc:
+            raise UpstreamTimeoutError("request timed out") from exc
+        except aiohttp.ClientError as exc:
+            raise UpstreamUnavailableError(f"connection failed: {type(exc).__name__}") from exc
+        if status != 200:
+            raise classify_error(status, body, response_headers, self._settings.model)
+        try:
+            data = json.loads(body)
+        except (UnicodeDecodeError, ValueError) as exc:
+            raise UpstreamUnavailableError("answer is not JSON", status) from exc
+        if not isinstance(data, dict):
+            raise UpstreamUnavailableError("answer is not a JSON object", status)
+        if isinstance(data.get("error"), dict):
+            raise classify_error(status, body, response_headers, self._settings.model)
+        return data
