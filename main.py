@@ -8,9 +8,17 @@ from pathlib import Path
 import aiohttp
 from astrbot.api import logger
 from astrbot.api.event import AstrMessageEvent, MessageChain, filter
+from astrbot.api.message_components import Image
 from astrbot.api.star import Context, Star
 
-from .utils.errors import MissingPromptError, PicGenError, user_message
+from .utils.delivery import push_images, send_onebot_images, should_push
+from .utils.errors import (
+    DeliveryError,
+    MissingPromptError,
+    PicGenError,
+    delivery_fallback_note,
+    user_message,
+)
 from .utils.image_store import ImageStore
 from .utils.keys import redact_keys
 from .utils.settings import Settings
@@ -67,7 +75,7 @@ class GeminiImagePlugin(Star):
                 raise MissingPromptError("empty image_description")
             coerce_bool(use_reference_images, default=True)
             result = await self._generate(settings, GenerationRequest(prompt=prompt))
-            await self._deliver(event, result)
+            note = await self._deliver(event, result, settings)
         except PicGenError as exc:
             logger.warning(
                 f"gemini-pic-gen failed: {type(exc).__name__}: "
@@ -83,8 +91,10 @@ class GeminiImagePlugin(Star):
             )
             return user_message(exc)
         count = len(result.images)
-        return f"已生成 {count} 张图片并发送给用户。" + (
-            f"模型附言：{result.text[:200]}" if result.text else ""
+        return (
+            f"已生成 {count} 张图片并发送给用户。"
+            + note
+            + (f"模型附言：{result.text[:200]}" if result.text else "")
         )
 
     async def _generate(self, settings: Settings, request: GenerationRequest) -> GenerationResult:
@@ -96,8 +106,37 @@ class GeminiImagePlugin(Star):
         )
         return result
 
-    async def _deliver(self, event: AstrMessageEvent, result: GenerationResult) -> None:
+    async def _deliver(
+        self, event: AstrMessageEvent, result: GenerationResult, settings: Settings
+    ) -> str:
+        """Send the images; return a note for the model when delivery had to fall back."""
+        paths = [image.path for image in result.images]
+        if settings.use_file_service and await self._send_file_service_links(event, paths):
+            return ""
+        if should_push(settings, event.get_platform_name(), event):
+            try:
+                remote_paths = await push_images(paths, settings)
+                await send_onebot_images(event, remote_paths)
+                logger.info(f"gemini-pic-gen: pushed {len(paths)} image(s) to NapCat host")
+                return ""
+            except DeliveryError as exc:
+                logger.warning(f"NapCat push to {exc.target} failed ({exc.detail}); sending inline")
+                note = delivery_fallback_note(exc)
+        else:
+            note = ""
         chain = MessageChain()
-        for image in result.images:
-            chain.file_image(str(image.path))
+        for path in paths:
+            chain.file_image(str(path))
         await event.send(chain)
+        return note
+
+    async def _send_file_service_links(self, event: AstrMessageEvent, paths: list[Path]) -> bool:
+        if not self.context.get_config().get("callback_api_base"):
+            logger.warning("use_file_service is on but callback_api_base is not set; sending files")
+            return False
+        chain = MessageChain()
+        for path in paths:
+            url = await Image.fromFileSystem(str(path)).register_to_file_service()
+            chain.chain.append(Image.fromURL(url))
+        await event.send(chain)
+        return True

@@ -67,15 +67,13 @@ class RecordingEvent(AstrMessageEvent):
         return "".join(c.text for chain in self.sent for c in chain.chain if isinstance(c, Plain))
 
 
-def make_event(
+def make_message(
     text: str = "画一只猫",
     components: list[BaseMessageComponent] | None = None,
     *,
     sender_id: str = "10001",
     group_id: str | None = "20002",
-    role: str = "member",
-    platform: str = "aiocqhttp",
-) -> RecordingEvent:
+) -> AstrBotMessage:
     message = AstrBotMessage()
     message.type = MessageType.GROUP_MESSAGE if group_id else MessageType.FRIEND_MESSAGE
     message.self_id = "99999"
@@ -87,10 +85,36 @@ def make_event(
     message.message = [Plain(text), *(components or [])]
     message.message_str = text
     message.raw_message = None
+    return message
+
+
+def make_event(
+    text: str = "画一只猫",
+    components: list[BaseMessageComponent] | None = None,
+    *,
+    sender_id: str = "10001",
+    group_id: str | None = "20002",
+    role: str = "member",
+    platform: str = "aiocqhttp",
+) -> RecordingEvent:
+    message = make_message(text, components, sender_id=sender_id, group_id=group_id)
     meta = PlatformMetadata(name=platform, description="test platform", id="test")
     event = RecordingEvent(message, meta)
     event.role = role
     return event
+
+
+def make_qq_event(api_root: str, text: str = "画一只猫", **kwargs: Any) -> AstrMessageEvent:
+    """AstrBot's real QQ (aiocqhttp) event, its bot talking OneBot HTTP to `api_root`."""
+    from aiocqhttp import CQHttp
+    from astrbot.core.platform.sources.aiocqhttp.aiocqhttp_message_event import (
+        AiocqhttpMessageEvent,
+    )
+
+    message = make_message(text, **kwargs)
+    meta = PlatformMetadata(name="aiocqhttp", description="OneBot v11", id="napcat")
+    bot = CQHttp(api_root=api_root, api_timeout_sec=10)
+    return AiocqhttpMessageEvent(message.message_str, message, meta, message.session_id, bot)
 
 
 @dataclass

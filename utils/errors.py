@@ -177,3 +177,9 @@ def user_message(error: BaseException) -> str:
     if isinstance(error, UpstreamError):
         return "图像服务返回了错误，请稍后再试。"
     return "图片生成失败，发生了意外错误，请稍后再试。"
+
+
+def delivery_fallback_note(error: DeliveryError) -> str:
+    """Told to the model when the push failed and the image went out directly instead."""
+    where = f" {error.target}" if error.target else ""
+    return f"（NapCat 文件接收端{where}无法使用，图片已改为直接发送；请管理员检查接收端。）"

@@ -42,6 +42,9 @@ class Settings:
     max_retry_attempts: int
     nap_server_address: str
     nap_server_port: int
+    nap_transfer_token: str = ""
+    nap_transfer_timeout: float = 30.0
+    use_file_service: bool = False
 
     @property
     def chat_completions_url(self) -> str:
@@ -62,4 +65,7 @@ class Settings:
             max_retry_attempts=_as_int(config.get("max_retry_attempts"), 3, 1, 10),
             nap_server_address=str(config.get("nap_server_address") or "").strip(),
             nap_server_port=_as_int(config.get("nap_server_port"), DEFAULT_NAP_PORT, 1, 65535),
+            nap_transfer_token=str(config.get("nap_transfer_token") or "").strip(),
+            nap_transfer_timeout=float(_as_int(config.get("nap_transfer_timeout"), 30, 1, 300)),
+            use_file_service=config.get("use_file_service") is True,
         )

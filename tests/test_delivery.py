@@ -1,0 +1,139 @@
+"""Delivery through AstrBot's real QQ event: local files, a push to the NapCat host, file service."""
+
+from __future__ import annotations
+
+import base64
+import socket
+from collections.abc import AsyncIterator
+from pathlib import Path
+
+import pytest
+import pytest_asyncio
+
+from tests.fakes.napcat import FakeNapCat
+from tests.fakes.openrouter import png_prompt
+from tests.harness import make_event, make_qq_event
+from utils.file_send_server import Receiver
+
+# Any 127/8 address is loopback on Linux, but only 127.0.0.1 and localhost count as "same host"
+# for the plugin: this address makes it push files like it would to a remote NapCat host.
+REMOTE_NAPCAT = "127.0.0.2"
+
+
+@pytest_asyncio.fixture
+async def napcat() -> AsyncIterator[FakeNapCat]:
+    server = FakeNapCat()
+    await server.start()
+    yield server
+    await server.stop()
+
+
+@pytest_asyncio.fixture
+async def receiver(tmp_path: Path) -> AsyncIterator[Receiver]:
+    server = Receiver(tmp_path / "napcat-inbox", host=REMOTE_NAPCAT, port=0, token="s3cret-token")
+    await server.start()
+    yield server
+    await server.close()
+
+
+def _free_port() -> int:
+    with socket.socket() as sock:
+        sock.bind((REMOTE_NAPCAT, 0))
+        return sock.getsockname()[1]
+
+
+def _local_images(plugin_dir: Path) -> set[Path]:
+    return set((plugin_dir / "images").glob("gemini_image_*"))
+
+
+async def test_remote_napcat_gets_the_receivers_path(
+    astrbot, fake, plugin_config, napcat, receiver
+):
+    plugin_config.update(
+        nap_server_address=REMOTE_NAPCAT,
+        nap_server_port=receiver.port,
+        nap_transfer_token="s3cret-token",
+    )
+    before = _local_images(astrbot.plugin_dir)
+    event = make_qq_event(napcat.api_root, "画一只猫")
+    texts = await astrbot.run_tool(event, image_description="a pushed cat")
+
+    assert "已生成 1 张图片" in texts[0]
+    [(action, params)] = napcat.calls
+    assert action == "send_group_msg" and params["group_id"] == 20002
+    [uri] = napcat.images_sent()
+    remote = Path(uri.removeprefix("file://"))
+    assert remote.parent == Path(receiver.directory)
+    [local] = _local_images(astrbot.plugin_dir) - before
+    assert remote.read_bytes() == local.read_bytes()
+    assert png_prompt(remote.read_bytes()) == "a pushed cat"
+
+
+async def test_unreachable_receiver_falls_back_to_inline_and_names_it(
+    astrbot, fake, plugin_config, napcat, caplog
+):
+    port = _free_port()
+    plugin_config.update(nap_server_address=REMOTE_NAPCAT, nap_server_port=port)
+    event = make_qq_event(napcat.api_root)
+    texts = await astrbot.run_tool(event, image_description="a fallback cat")
+
+    assert f"{REMOTE_NAPCAT}:{port}" in texts[0] and "接收端" in texts[0]
+    [uri] = napcat.images_sent()
+    # AstrBot's adapter inlined the local file: NapCat never sees a path it cannot read.
+    assert uri.startswith("base64://")
+    assert png_prompt(base64.b64decode(uri.removeprefix("base64://"))) == "a fallback cat"
+    assert f"{REMOTE_NAPCAT}:{port}" in caplog.text
+
+
+async def test_wrong_token_is_refused_and_falls_back(
+    astrbot, fake, plugin_config, napcat, receiver
+):
+    plugin_config.update(
+        nap_server_address=REMOTE_NAPCAT, nap_server_port=receiver.port, nap_transfer_token="nope"
+    )
+    event = make_qq_event(napcat.api_root)
+    texts = await astrbot.run_tool(event, image_description="a cat")
+    assert "接收端" in texts[0]
+    assert napcat.images_sent()[0].startswith("base64://")
+    assert not any(Path(receiver.directory).iterdir())
+
+
+@pytest.mark.parametrize("address", ["localhost", "127.0.0.1", ""])
+async def test_local_napcat_sends_the_local_file(astrbot, fake, plugin_config, napcat, address):
+    plugin_config["nap_server_address"] = address
+    event = make_qq_event(napcat.api_root)
+    texts = await astrbot.run_tool(event, image_description="a local cat")
+    assert texts[0].startswith("已生成 1 张图片并发送给用户。")
+    [uri] = napcat.images_sent()
+    assert png_prompt(base64.b64decode(uri.removeprefix("base64://"))) == "a local cat"
+
+
+async def test_other_platforms_never_push(astrbot, fake, plugin_config, receiver):
+    plugin_config.update(nap_server_address=REMOTE_NAPCAT, nap_server_port=receiver.port)
+    event = make_event(platform="telegram")
+    await astrbot.run_tool(event, image_description="a cat")
+    [image] = event.sent_images()
+    assert Path(image.path).parent == astrbot.plugin_dir / "images"
+    assert not any(Path(receiver.directory).iterdir())
+
+
+async def test_file_service_links_when_callback_base_is_set(astrbot, fake, plugin_config):
+    plugin_config["use_file_service"] = True
+    global_config = astrbot.context.get_config()
+    saved = global_config.get("callback_api_base", "")
+    global_config["callback_api_base"] = "http://bot.example:6185"
+    try:
+        event = make_event()
+        await astrbot.run_tool(event, image_description="a cat")
+    finally:
+        global_config["callback_api_base"] = saved
+    [image] = event.sent_images()
+    assert image.file.startswith("http://bot.example:6185/api/file/")
+
+
+async def test_file_service_without_callback_base_sends_the_file(astrbot, fake, plugin_config):
+    plugin_config["use_file_service"] = True
+    event = make_event()
+    await astrbot.run_tool(event, image_description="a cat")
+    [image] = event.sent_images()
+    assert image.file.startswith("file://")
