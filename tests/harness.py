@@ -143,12 +143,19 @@ class LoadedAstrBot:
         return texts
 
 
-async def load_plugin(root: Path) -> LoadedAstrBot:
+def install_plugin(root: Path) -> Path:
+    """Copy this checkout (without dev files) into `<root>/data/plugins/<dir>`, as AstrBot's
+    installer would lay it out; return the plugin directory."""
     plugin_dir = root / "data" / "plugins" / PLUGIN_DIR_NAME
     if plugin_dir.exists():
         shutil.rmtree(plugin_dir)
     shutil.copytree(REPO_ROOT, plugin_dir, ignore=_COPY_IGNORE)
     (root / "data" / "config").mkdir(parents=True, exist_ok=True)
+    return plugin_dir
+
+
+async def load_plugin(root: Path) -> LoadedAstrBot:
+    plugin_dir = install_plugin(root)
     if str(root) not in sys.path:
         sys.path.insert(0, str(root))
     await db_helper.initialize()
