@@ -17,12 +17,13 @@ import socket
 import subprocess
 import sys
 import time
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 from pathlib import Path
 from typing import Any
 
 import aiohttp
 
+from tests import astrbot_compat
 from tests.harness import PLUGIN_DIR_NAME, REPO_ROOT, install_plugin
 
 USERNAME = "astrbot"
@@ -73,15 +74,43 @@ def provider_config(llm_base_url: str) -> dict[str, Any]:
     }
 
 
+def merged(base: Mapping[str, Any], extra: Mapping[str, Any]) -> dict[str, Any]:
+    """`base` updated with `extra`, nested dicts merged key by key."""
+    result = dict(base)
+    for key, value in extra.items():
+        if isinstance(value, Mapping) and isinstance(result.get(key), Mapping):
+            result[key] = merged(result[key], value)
+        else:
+            result[key] = value
+    return result
+
+
 def _default_sigint() -> None:
     signal.signal(signal.SIGINT, signal.SIG_DFL)
 
 
 class AstrBotServer:
-    def __init__(self, root: Path, *, llm_base_url: str, plugin_config: Mapping[str, Any]) -> None:
+    """`install=False` starts without the plugin (to install it through the dashboard);
+    `config` is merged into the seeded data/cmd_config.json; `cli` is the `astrbot` command to
+    run (default: the one of the interpreter running the tests)."""
+
+    def __init__(
+        self,
+        root: Path,
+        *,
+        llm_base_url: str,
+        plugin_config: Mapping[str, Any] | None = None,
+        install: bool = True,
+        config: Mapping[str, Any] | None = None,
+        cli: Sequence[str] | None = None,
+    ) -> None:
         self.root = root
         self.llm_base_url = llm_base_url
-        self.plugin_config = dict(plugin_config)
+        self.plugin_config = dict(plugin_config or {})
+        self.install = install
+        self.config = dict(config or {})
+        self.cli = list(cli) if cli else astrbot_cli()
+        self.password = PASSWORD  # the dashboard's; a browser test may change it
         self.port = free_port()
         self.log_path = root / "astrbot-server.log"
         self.process: subprocess.Popen[bytes] | None = None
@@ -122,10 +151,11 @@ class AstrBotServer:
             raise
 
     async def _init_root(self) -> None:
+        # 4.14.6 would otherwise ask (and abort without a TTY): see tests/astrbot_compat.py.
+        astrbot_compat.prepare_root(self.root)
         init = await asyncio.create_subprocess_exec(
-            *astrbot_cli(),
-            "init",
-            "-y",
+            *self.cli,
+            *astrbot_compat.init_command(),
             cwd=self.root,
             env=self._env(),
             stdout=asyncio.subprocess.PIPE,
@@ -137,9 +167,13 @@ class AstrBotServer:
 
     def _seed_config(self) -> None:
         data = self.root / "data"
+        dashboard = astrbot_compat.dashboard_config(host="127.0.0.1", password=PASSWORD)
+        cmd_config = merged(provider_config(self.llm_base_url), {"dashboard": dashboard})
         (data / "cmd_config.json").write_text(
-            json.dumps(provider_config(self.llm_base_url), indent=2), encoding="utf-8"
+            json.dumps(merged(cmd_config, self.config), indent=2), encoding="utf-8"
         )
+        if not self.install:
+            return
         install_plugin(self.root)
         config = {**schema_defaults(), **self.plugin_config}
         # AstrBot writes this file as UTF-8 with a BOM; write it the same way.
@@ -159,7 +193,7 @@ class AstrBotServer:
         restore = signal.getsignal(signal.SIGINT) == signal.SIG_IGN
         with self.log_path.open("wb") as log:
             self.process = subprocess.Popen(
-                [*astrbot_cli(), "run"],
+                [*self.cli, "run"],
                 cwd=self.root,
                 env=env,
                 stdin=subprocess.DEVNULL,
@@ -181,7 +215,10 @@ class AstrBotServer:
                 body = await self._request(
                     "POST",
                     "/api/auth/login",
-                    json={"username": USERNAME, "password": PASSWORD},
+                    json={
+                        "username": USERNAME,
+                        "password": astrbot_compat.login_password(self.password),
+                    },
                     auth=False,
                 )
                 self._token = body["data"]["token"]
@@ -284,6 +321,19 @@ class AstrBotServer:
                 if line.startswith("data:"):
                     events.append(json.loads(line.removeprefix("data:").strip()))
         return events
+
+    async def chat_file(self, filename: str) -> bytes:
+        """A file WebChat announced as `[IMAGE]<filename>`, fetched the way its web UI does on
+        4.14.6 (which streams no attachment ids)."""
+        assert self._http is not None
+        async with self._http.get(
+            self.base_url + "/api/chat/get_file",
+            headers={"Authorization": f"Bearer {self._token}"},
+            params={"filename": filename},
+            timeout=aiohttp.ClientTimeout(total=30),
+        ) as response:
+            response.raise_for_status()
+            return await response.read()
 
     async def attachment(self, attachment_id: str) -> bytes:
         assert self._http is not None

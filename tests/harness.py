@@ -159,7 +159,8 @@ async def load_plugin(root: Path) -> LoadedAstrBot:
     if str(root) not in sys.path:
         sys.path.insert(0, str(root))
     await db_helper.initialize()
-    await sp.initialize()
+    if hasattr(sp, "initialize"):  # 4.28 loads preferences asynchronously; 4.14 in __init__
+        await sp.initialize()
     provider_manager = MagicMock()
     provider_manager.llm_tools = llm_tools
     mocks = [MagicMock() for _ in range(7)]
