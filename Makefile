@@ -7,8 +7,15 @@ UV := $(shell command -v uv 2>/dev/null || echo $(UV_BOOT)/bin/uv)
 VENV := .venv
 PYTHON := $(VENV)/bin/python
 PYTEST_ARGS ?=
+# Second leg: the oldest supported AstrBot (requirements-compat.txt) on this Python.
+# AstrBot 4.14.6 also runs on 3.10: `make test-compat COMPAT_PY=3.10 COMPAT_VENV=.venv-compat310`.
+COMPAT_PY ?= 3.11
+COMPAT_VENV ?= .venv-compat
+PY_COMPAT := $(shell .ci/find-python $(COMPAT_PY) 2>/dev/null)
+# Browser and zip-install tests start whole AstrBot servers; they have their own targets.
+FAST_TESTS := -m "not browser and not install"
 
-.PHONY: test lint run bench clean venv
+.PHONY: test test-compat lint run bench clean venv venv-compat
 
 $(UV_BOOT)/bin/uv:
 	@test -n "$(PY312)" || { echo "python3.12 is required" >&2; exit 1; }
@@ -24,8 +31,20 @@ $(VENV)/.installed: requirements.txt requirements-dev.txt | $(UV)
 
 venv: $(VENV)/.installed
 
+$(COMPAT_VENV)/.installed: requirements.txt requirements-compat.txt | $(UV)
+	@test -n "$(PY_COMPAT)" || { echo "python$(COMPAT_PY) is required for test-compat" >&2; exit 1; }
+	$(UV) venv --allow-existing --python $(PY_COMPAT) $(COMPAT_VENV)
+	$(UV) pip install --python $(COMPAT_VENV)/bin/python --compile-bytecode -r requirements-compat.txt
+	$(UV) pip check --python $(COMPAT_VENV)/bin/python
+	touch $@
+
+venv-compat: $(COMPAT_VENV)/.installed
+
 test: venv
-	$(PYTHON) -m pytest -p no:cacheprovider $(PYTEST_ARGS)
+	$(PYTHON) -m pytest -p no:cacheprovider $(FAST_TESTS) $(PYTEST_ARGS)
+
+test-compat: venv-compat
+	$(COMPAT_VENV)/bin/python -m pytest -p no:cacheprovider $(FAST_TESTS) $(PYTEST_ARGS)
 
 lint: venv
 	$(VENV)/bin/ruff check .
@@ -42,4 +61,4 @@ bench: venv
 	$(PYTHON) tests/bench/run.py
 
 clean:
-	rm -rf $(VENV) $(UV_BOOT) .ruff_cache
+	rm -rf $(VENV) $(VENV)-* $(COMPAT_VENV) $(UV_BOOT) .ruff_cache
