@@ -124,3 +124,18 @@ def count_plugin_terminations(log: str, plugin: str) -> int:
     """How often the server log says it terminated `plugin` (unload, reload, shutdown)."""
     pattern = re.compile(rf"(?:Terminating plugin|正在终止插件) {re.escape(plugin)}\b")
     return len(pattern.findall(log))
+
+
+def zip_install_names_dir_from_metadata() -> bool:
+    """4.28.2 unpacks an uploaded plugin zip into data/plugins/<metadata.yaml name>; 4.14.6
+    names the directory after the zip FILE (lower case, "-main"/"-master" removed)."""
+    source = ASTRBOT_PACKAGE_DIR / "core" / "star" / "star_manager.py"
+    return "_get_plugin_dir_name_from_metadata" in source.read_text(encoding="utf-8")
+
+
+def zip_install_installs_requirements() -> bool:
+    """4.28.2 pip-installs a zip-installed plugin's missing requirements before loading it;
+    4.14.6 runs pip only when importing the plugin raises ImportError, so a requirement the
+    plugin imports lazily (inside a function) is never installed there."""
+    source = ASTRBOT_PACKAGE_DIR / "core" / "star" / "star_manager.py"
+    return "_ensure_plugin_requirements" in source.read_text(encoding="utf-8")

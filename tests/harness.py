@@ -143,13 +143,18 @@ class LoadedAstrBot:
         return texts
 
 
+def copy_plugin_files(dest: Path) -> Path:
+    """Copy this checkout without tests, VCS, venvs, caches and generated images to `dest`."""
+    if dest.exists():
+        shutil.rmtree(dest)
+    shutil.copytree(REPO_ROOT, dest, ignore=_COPY_IGNORE)
+    return dest
+
+
 def install_plugin(root: Path) -> Path:
     """Copy this checkout (without dev files) into `<root>/data/plugins/<dir>`, as AstrBot's
     installer would lay it out; return the plugin directory."""
-    plugin_dir = root / "data" / "plugins" / PLUGIN_DIR_NAME
-    if plugin_dir.exists():
-        shutil.rmtree(plugin_dir)
-    shutil.copytree(REPO_ROOT, plugin_dir, ignore=_COPY_IGNORE)
+    plugin_dir = copy_plugin_files(root / "data" / "plugins" / PLUGIN_DIR_NAME)
     (root / "data" / "config").mkdir(parents=True, exist_ok=True)
     return plugin_dir
 
