@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+from dataclasses import dataclass
 from pathlib import Path
 
 import aiohttp
@@ -11,21 +12,62 @@ from astrbot.api.event import AstrMessageEvent, MessageChain, filter
 from astrbot.api.message_components import Image
 from astrbot.api.star import Context, Star
 
+from .utils.admin_config import (
+    apply_and_save,
+    describe_settings,
+    parse_api_base,
+    parse_model_id,
+)
+from .utils.commands import (
+    CMD_API_BASE,
+    CMD_DRAW,
+    CMD_EDIT,
+    CMD_FIGURE,
+    CMD_HELP,
+    CMD_MODEL,
+    CMD_SETTINGS,
+    DrawJob,
+    command_argument,
+    edit_job,
+    figure_job,
+    help_text,
+)
 from .utils.delivery import push_images, send_onebot_images, should_push
 from .utils.errors import (
+    ConfigSaveError,
     DeliveryError,
     MissingPromptError,
+    NoApiKeyError,
+    NoReferenceImageError,
     PicGenError,
     delivery_fallback_note,
     user_message,
 )
 from .utils.image_store import ImageStore
 from .utils.keys import redact_keys
-from .utils.settings import Settings
+from .utils.limits import Requester, RequestLimiter, check_group
+from .utils.message_images import find_images, to_data_urls
+from .utils.settings import Settings, normalize_api_base
 from .utils.tool_args import coerce_bool, coerce_text
+from .utils.translate import PromptTranslator
 from .utils.ttp import GenerationRequest, GenerationResult, OpenRouterClient
 
 PLUGIN_DIR = Path(__file__).resolve().parent
+_LOG_PROMPT_CHARS = 300
+
+
+@dataclass(frozen=True)
+class DrawOutcome:
+    """A generation's end: the result (images already sent), or the Chinese text for the user."""
+
+    result: GenerationResult | None
+    message: str = ""
+    note: str = ""  # delivery caveat for the model, e.g. the NapCat push fell back
+
+
+def _clip(text: str, limit: int = _LOG_PROMPT_CHARS) -> str:
+    text = " ".join(text.split())
+    return text if len(text) <= limit else text[: limit - 1] + "…"
 
 
 class GeminiImagePlugin(Star):
@@ -33,7 +75,10 @@ class GeminiImagePlugin(Star):
         super().__init__(context)
         self.config = config if config is not None else {}
         self.store = ImageStore(PLUGIN_DIR / "images")
+        self.limiter = RequestLimiter()
+        self.translator = PromptTranslator()
         self._session: aiohttp.ClientSession | None = None
+        self._config_lock = asyncio.Lock()
 
     async def initialize(self) -> None:
         self._http()
@@ -42,6 +87,7 @@ class GeminiImagePlugin(Star):
         if self._session is not None and not self._session.closed:
             await self._session.close()
         self._session = None
+        await self.translator.close()
 
     def _http(self) -> aiohttp.ClientSession:
         # One session per plugin instance: connection reuse across requests, closed on unload.
@@ -51,6 +97,8 @@ class GeminiImagePlugin(Star):
 
     def settings(self) -> Settings:
         return Settings.from_config(self.config)
+
+    # --- the LLM tool ---------------------------------------------------------------------------
 
     @filter.llm_tool(name="gemini-pic-gen")
     async def gemini_pic_gen(
@@ -68,20 +116,101 @@ class GeminiImagePlugin(Star):
         """
         if extra:
             logger.debug(f"gemini-pic-gen ignored unexpected arguments: {sorted(extra)}")
+        coerce_bool(use_reference_images, default=True)
+        outcome = await self.draw(event, DrawJob(prompt=coerce_text(image_description)))
+        if outcome.result is None:
+            return outcome.message
+        count = len(outcome.result.images)
+        return (
+            f"已生成 {count} 张图片并发送给用户。"
+            + outcome.note
+            + (f"模型附言：{outcome.result.text[:200]}" if outcome.result.text else "")
+        )
+
+    # --- chat commands --------------------------------------------------------------------------
+
+    @filter.command(CMD_DRAW)
+    async def cmd_draw(self, event: AstrMessageEvent) -> None:
+        """根据文字生成图片：/画图 <描述>"""
+        prompt = command_argument(event.message_str, CMD_DRAW)
+        if not prompt:
+            return await self._reply(
+                event, f"用法：/{CMD_DRAW} <图片描述>，例如 /{CMD_DRAW} 一只在月球上看书的猫"
+            )
+        await self._run_command(event, DrawJob(prompt=prompt))
+
+    @filter.command(CMD_EDIT)
+    async def cmd_edit(self, event: AstrMessageEvent) -> None:
+        """按描述修改图片：/改图 <描述>（附图或回复带图消息）"""
+        prompt = command_argument(event.message_str, CMD_EDIT)
+        if not prompt:
+            return await self._reply(
+                event, f"用法：/{CMD_EDIT} <修改要求>，并附上图片或回复一条带图片的消息。"
+            )
+        await self._run_command(event, edit_job(prompt, tuple(find_images(event.get_messages()))))
+
+    @filter.command(CMD_FIGURE)
+    async def cmd_figure(self, event: AstrMessageEvent) -> None:
+        """把图片里的角色做成手办照片：/手办化 [补充描述]"""
+        extra = command_argument(event.message_str, CMD_FIGURE)
+        await self._run_command(event, figure_job(extra, tuple(find_images(event.get_messages()))))
+
+    @filter.command(CMD_HELP)
+    async def cmd_help(self, event: AstrMessageEvent) -> None:
+        """画图插件的指令说明"""
+        await self._reply(event, help_text(self.settings(), self._wake_prefix(event)))
+
+    @filter.permission_type(filter.PermissionType.ADMIN)
+    @filter.command(CMD_MODEL)
+    async def cmd_model(self, event: AstrMessageEvent) -> None:
+        """（管理员）切换图像模型：/画图模型 <模型ID>"""
+        value = command_argument(event.message_str, CMD_MODEL)
+        if not value:
+            current = self.settings().model
+            return await self._reply(event, f"当前图像模型：{current}\n用法：/{CMD_MODEL} <模型ID>")
+        try:
+            model = parse_model_id(value)
+        except PicGenError as exc:
+            return await self._reply(event, user_message(exc))
+        await self._save_setting(event, f"已将图像模型切换为 {model}", model_name=model)
+
+    @filter.permission_type(filter.PermissionType.ADMIN)
+    @filter.command(CMD_API_BASE)
+    async def cmd_api_base(self, event: AstrMessageEvent) -> None:
+        """（管理员）切换 API 地址：/画图接口 <地址|默认>"""
+        value = command_argument(event.message_str, CMD_API_BASE)
+        if not value:
+            current = self.settings().api_base
+            return await self._reply(
+                event,
+                f"当前 API 地址：{current}\n用法：/{CMD_API_BASE} <地址>，填“默认”恢复官方地址",
+            )
+        try:
+            api_base = parse_api_base(value)
+        except PicGenError as exc:
+            return await self._reply(event, user_message(exc))
+        shown = normalize_api_base(api_base) + ("（OpenRouter 官方）" if not api_base else "")
+        await self._save_setting(event, f"已将 API 地址切换为 {shown}", custom_api_base=api_base)
+
+    @filter.permission_type(filter.PermissionType.ADMIN)
+    @filter.command(CMD_SETTINGS)
+    async def cmd_settings(self, event: AstrMessageEvent) -> None:
+        """（管理员）查看画图插件当前设置，密钥已打码"""
+        await self._reply(event, describe_settings(self.settings()))
+
+    # --- the one generation path: tool and commands ---------------------------------------------
+
+    async def draw(self, event: AstrMessageEvent, job: DrawJob) -> DrawOutcome:
+        """Check, translate, generate and send the images; failures become a user message."""
         settings = self.settings()
         try:
-            prompt = coerce_text(image_description)
-            if not prompt:
-                raise MissingPromptError("empty image_description")
-            coerce_bool(use_reference_images, default=True)
-            result = await self._generate(settings, GenerationRequest(prompt=prompt))
-            note = await self._deliver(event, result, settings)
+            return await self._draw(event, settings, job)
         except PicGenError as exc:
             logger.warning(
                 f"gemini-pic-gen failed: {type(exc).__name__}: "
                 f"{redact_keys(exc.detail, settings.api_keys)}"
             )
-            return user_message(exc)
+            return DrawOutcome(None, user_message(exc))
         except asyncio.CancelledError:
             raise
         except Exception as exc:  # a bug of ours: log it, never show it
@@ -89,13 +218,49 @@ class GeminiImagePlugin(Star):
                 f"gemini-pic-gen crashed: {redact_keys(repr(exc), settings.api_keys)}",
                 exc_info=True,
             )
-            return user_message(exc)
-        count = len(result.images)
-        return (
-            f"已生成 {count} 张图片并发送给用户。"
-            + note
-            + (f"模型附言：{result.text[:200]}" if result.text else "")
+            return DrawOutcome(None, user_message(exc))
+
+    async def _draw(self, event: AstrMessageEvent, settings: Settings, job: DrawJob) -> DrawOutcome:
+        requester = Requester.from_event(event)
+        # Fast checks first: none of them sends anything but the final message.
+        check_group(requester, settings.limits)
+        if not job.prompt and job.template is None:
+            raise MissingPromptError("empty prompt")
+        if job.needs_image and not job.images:
+            raise NoReferenceImageError("no image in the message or the quoted message")
+        if not settings.api_keys:
+            raise NoApiKeyError("no usable API key configured")
+        self.limiter.acquire(requester, settings.limits)
+        image_urls = await to_data_urls(job.images)
+        if settings.progress_message:
+            await self._progress(event, job)
+        prompt = await self._final_prompt(settings, job)
+        result = await self._generate(
+            settings, GenerationRequest(prompt=prompt, image_urls=image_urls)
         )
+        note = await self._deliver(event, result, settings)
+        return DrawOutcome(result, note=note)
+
+    async def _final_prompt(self, settings: Settings, job: DrawJob) -> str:
+        details = job.prompt
+        if details and settings.translate_prompt:
+            outcome = await self.translator.translate(
+                details, timeout=settings.translate_timeout, proxy=settings.translate_proxy
+            )
+            if outcome.failed:
+                logger.warning(f"gemini-pic-gen: {outcome.note}; sending the original prompt")
+            else:
+                logger.debug(f"gemini-pic-gen: prompt translation: {outcome.note}")
+            details = outcome.text
+        prompt = job.render(details)
+        logger.info(f"gemini-pic-gen prompt: {_clip(prompt)}")
+        return prompt
+
+    async def _progress(self, event: AstrMessageEvent, job: DrawJob) -> None:
+        try:
+            await event.send(MessageChain().message(f"🎨 收到，正在{job.action}，请稍候…"))
+        except Exception as exc:  # a lost progress note must not cost the picture
+            logger.warning(f"gemini-pic-gen: progress message not sent: {exc!r}")
 
     async def _generate(self, settings: Settings, request: GenerationRequest) -> GenerationResult:
         client = OpenRouterClient(self._http(), settings, self.store)
@@ -140,3 +305,35 @@ class GeminiImagePlugin(Star):
             chain.chain.append(Image.fromURL(url))
         await event.send(chain)
         return True
+
+    # --- command plumbing -----------------------------------------------------------------------
+
+    async def _run_command(self, event: AstrMessageEvent, job: DrawJob) -> None:
+        outcome = await self.draw(event, job)
+        if outcome.result is None or outcome.note:
+            await self._reply(event, outcome.message or outcome.note)
+        event.stop_event()
+
+    def _wake_prefix(self, event: AstrMessageEvent) -> str:
+        """The prefix that wakes the bot in this chat (AstrBot's `wake_prefix`, default "/")."""
+        try:
+            prefixes = self.context.get_config(umo=event.unified_msg_origin).get("wake_prefix")
+        except Exception:  # only cosmetic: help text falls back to the default
+            return "/"
+        return str(prefixes[0]) if isinstance(prefixes, list) and prefixes else ""
+
+    @staticmethod
+    async def _reply(event: AstrMessageEvent, text: str) -> None:
+        await event.send(MessageChain().message(text))
+        event.stop_event()
+
+    async def _save_setting(self, event: AstrMessageEvent, done: str, **values: object) -> None:
+        """Apply an admin's change, persist it, and tell the admin how that went."""
+        async with self._config_lock:
+            logger.info(f"gemini-pic-gen: admin {event.get_sender_id()} set {values}")
+            try:
+                await apply_and_save(self.config, values)
+            except ConfigSaveError as exc:
+                logger.error(f"gemini-pic-gen: {exc.detail}")
+                return await self._reply(event, f"{done}。{user_message(exc)}")
+        await self._reply(event, f"{done}，已保存到插件配置（网页面板中同步可见）。")

@@ -7,6 +7,8 @@ tracebacks or raw upstream bodies.
 
 from __future__ import annotations
 
+import math
+
 
 class PicGenError(Exception):
     """Base of every expected failure. `detail` is English and safe to log."""
@@ -33,6 +35,31 @@ class InvalidArgumentError(PicGenError):
     def __init__(self, detail: str, hint: str) -> None:
         super().__init__(detail)
         self.hint = hint
+
+
+class NoReferenceImageError(PicGenError):
+    """An edit was asked for, but neither the message nor the quoted one holds an image."""
+
+
+class ConfigSaveError(PicGenError):
+    """An admin's change applies, but writing the plugin's config file failed."""
+
+
+# --- local policy: who may draw, and how often ---------------------------------------------
+
+
+class GroupNotAllowed(PicGenError):
+    """The group is on the deny list, or an allow list exists and the group is not on it."""
+
+
+class RateLimitHit(PicGenError):
+    """A per-user or per-group requests-per-minute limit of this plugin was reached."""
+
+    def __init__(self, detail: str, scope: str, limit: int, retry_after: float) -> None:
+        super().__init__(detail)
+        self.scope = scope  # "user" or "group"
+        self.limit = limit
+        self.retry_after = retry_after
 
 
 # --- upstream (OpenRouter or a compatible gateway) ---------------------------------------------
@@ -137,6 +164,17 @@ def user_message(error: BaseException) -> str:
         return "请告诉我要画什么：图片描述不能为空。"
     if isinstance(error, InvalidArgumentError):
         return error.hint
+    if isinstance(error, ConfigSaveError):
+        return "设置已立即生效，但保存到配置文件失败，插件重载后会恢复原设置，请查看日志。"
+    if isinstance(error, NoReferenceImageError):
+        return "没有找到要处理的图片：请在指令消息里附上图片，或回复（引用）一条带图片的消息再发送指令。"
+    if isinstance(error, GroupNotAllowed):
+        return "本群未开启画图功能，如需使用请联系机器人管理员。"
+    if isinstance(error, RateLimitHit):
+        wait = max(1, math.ceil(error.retry_after))
+        if error.scope == "group":
+            return f"本群画图太频繁了（每分钟最多 {error.limit} 次），请约 {wait} 秒后再试。"
+        return f"你画图太频繁了（每人每分钟最多 {error.limit} 次），请约 {wait} 秒后再试。"
     if isinstance(error, InvalidKeyError):
         return "OpenRouter API 密钥无效或已被撤销，请管理员检查插件配置中的密钥。"
     if isinstance(error, OutOfCreditsError):

@@ -3,14 +3,18 @@
 from __future__ import annotations
 
 from collections.abc import Mapping
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Any
 
 from .keys import collect_api_keys
+from .limits import LimitPolicy, clean_ids
+from .tool_args import coerce_bool
 
 DEFAULT_API_BASE = "https://openrouter.ai/api"
 DEFAULT_MODEL = "google/gemini-2.5-flash-image"
 DEFAULT_NAP_PORT = 3658
+# Translation is a nicety: a slow translator must not eat into the image request's time.
+DEFAULT_TRANSLATE_TIMEOUT = 5.0
 
 
 def normalize_api_base(value: object) -> str:
@@ -34,6 +38,16 @@ def _as_int(value: object, default: int, low: int, high: int) -> int:
     return min(max(number, low), high)
 
 
+def _as_float(value: object, default: float, low: float, high: float) -> float:
+    try:
+        number = float(str(value).strip())
+    except (TypeError, ValueError):
+        return default
+    if number != number:  # NaN
+        return default
+    return min(max(number, low), high)
+
+
 @dataclass(frozen=True)
 class Settings:
     api_keys: tuple[str, ...]
@@ -45,6 +59,11 @@ class Settings:
     nap_transfer_token: str = ""
     nap_transfer_timeout: float = 30.0
     use_file_service: bool = False
+    translate_prompt: bool = True
+    translate_timeout: float = DEFAULT_TRANSLATE_TIMEOUT
+    translate_proxy: str = ""
+    progress_message: bool = True
+    limits: LimitPolicy = field(default_factory=LimitPolicy)
 
     @property
     def chat_completions_url(self) -> str:
@@ -67,5 +86,17 @@ class Settings:
             nap_server_port=_as_int(config.get("nap_server_port"), DEFAULT_NAP_PORT, 1, 65535),
             nap_transfer_token=str(config.get("nap_transfer_token") or "").strip(),
             nap_transfer_timeout=float(_as_int(config.get("nap_transfer_timeout"), 30, 1, 300)),
-            use_file_service=config.get("use_file_service") is True,
+            use_file_service=coerce_bool(config.get("use_file_service"), default=False),
+            translate_prompt=coerce_bool(config.get("translate_prompt"), default=True),
+            translate_timeout=_as_float(
+                config.get("translate_timeout"), DEFAULT_TRANSLATE_TIMEOUT, 0.5, 30.0
+            ),
+            translate_proxy=str(config.get("translate_proxy") or "").strip(),
+            progress_message=coerce_bool(config.get("progress_message"), default=True),
+            limits=LimitPolicy(
+                user_per_minute=_as_int(config.get("user_requests_per_minute"), 0, 0, 10_000),
+                group_per_minute=_as_int(config.get("group_requests_per_minute"), 0, 0, 10_000),
+                group_allowlist=clean_ids(config.get("group_allowlist")),
+                group_denylist=clean_ids(config.get("group_denylist")),
+            ),
         )

@@ -47,6 +47,7 @@ _URLSAFE_TO_STD = str.maketrans("-_", "+/")
 class GenerationRequest:
     prompt: str
     aspect_ratio: str | None = None
+    image_urls: tuple[str, ...] = ()  # reference images as data URLs, sent after the text
 
 
 @dataclass(frozen=True)
@@ -168,9 +169,11 @@ class OpenRouterClient:
         self._store = store
 
     def build_payload(self, request: GenerationRequest) -> dict[str, Any]:
+        content: list[dict[str, Any]] = [{"type": "text", "text": request.prompt}]
+        content.extend({"type": "image_url", "image_url": {"url": u}} for u in request.image_urls)
         payload: dict[str, Any] = {
             "model": self._settings.model,
-            "messages": [{"role": "user", "content": [{"type": "text", "text": request.prompt}]}],
+            "messages": [{"role": "user", "content": content}],
             "modalities": ["image", "text"],
         }
         if request.aspect_ratio:
