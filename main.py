@@ -10,9 +10,12 @@ from astrbot.api import logger
 from astrbot.api.event import AstrMessageEvent, MessageChain, filter
 from astrbot.api.star import Context, Star
 
+from .utils.deadline import Deadline
 from .utils.errors import MissingPromptError, PicGenError, user_message
 from .utils.image_store import ImageStore
-from .utils.keys import redact_keys
+from .utils.key_pool import KeyPool, format_pool_status
+from .utils.keys import mask_key, redact_keys
+from .utils.retry_policy import RetryPolicy
 from .utils.settings import Settings
 from .utils.tool_args import coerce_bool, coerce_text
 from .utils.ttp import GenerationRequest, GenerationResult, OpenRouterClient
@@ -26,6 +29,10 @@ class GeminiImagePlugin(Star):
         self.config = config if config is not None else {}
         self.store = ImageStore(PLUGIN_DIR / "images")
         self._session: aiohttp.ClientSession | None = None
+        # Retry timing and its clock; tests swap in a policy with a recording clock.
+        self.retry_policy = RetryPolicy()
+        # Shared by all requests of this instance; built on first use, rebuilt on key changes.
+        self.key_pool: KeyPool | None = None
 
     async def initialize(self) -> None:
         self._http()
@@ -44,6 +51,15 @@ class GeminiImagePlugin(Star):
     def settings(self) -> Settings:
         return Settings.from_config(self.config)
 
+    def _key_pool(self, settings: Settings) -> KeyPool:
+        if self.key_pool is None or self.key_pool.keys != settings.api_keys:
+            self.key_pool = KeyPool(settings.api_keys, clock=self.retry_policy.clock)
+            masked = ", ".join(mask_key(k) for k in settings.api_keys) or "none"
+            logger.info(
+                f"gemini-pic-gen: key pool built with {len(settings.api_keys)} key(s): {masked}"
+            )
+        return self.key_pool
+
     @filter.llm_tool(name="gemini-pic-gen")
     async def gemini_pic_gen(
         self,
@@ -61,12 +77,14 @@ class GeminiImagePlugin(Star):
         if extra:
             logger.debug(f"gemini-pic-gen ignored unexpected arguments: {sorted(extra)}")
         settings = self.settings()
+        # The whole run (every step, every try) must end inside AstrBot's tool-call timeout.
+        deadline = Deadline.start(settings.request_timeout_budget_seconds, self.retry_policy.clock)
         try:
             prompt = coerce_text(image_description)
             if not prompt:
                 raise MissingPromptError("empty image_description")
             coerce_bool(use_reference_images, default=True)
-            result = await self._generate(settings, GenerationRequest(prompt=prompt))
+            result = await self._generate(settings, GenerationRequest(prompt=prompt), deadline)
             await self._deliver(event, result)
         except PicGenError as exc:
             logger.warning(
@@ -87,9 +105,17 @@ class GeminiImagePlugin(Star):
             f"模型附言：{result.text[:200]}" if result.text else ""
         )
 
-    async def _generate(self, settings: Settings, request: GenerationRequest) -> GenerationResult:
-        client = OpenRouterClient(self._http(), settings, self.store)
-        result = await client.generate(request)
+    async def _generate(
+        self, settings: Settings, request: GenerationRequest, deadline: Deadline
+    ) -> GenerationResult:
+        client = OpenRouterClient(
+            self._http(),
+            settings,
+            self.store,
+            pool=self._key_pool(settings),
+            policy=self.retry_policy,
+        )
+        result = await client.generate(request, deadline)
         logger.info(
             f"gemini-pic-gen: {len(result.images)} image(s) from {result.model} "
             f"with key {result.key_mask}"
@@ -101,3 +127,11 @@ class GeminiImagePlugin(Star):
         for image in result.images:
             chain.file_image(str(image.path))
         await event.send(chain)
+
+    @filter.command("gemini_keys")
+    @filter.permission_type(filter.PermissionType.ADMIN)
+    async def gemini_keys(self, event: AstrMessageEvent):
+        """（仅管理员）查看 OpenRouter 密钥池：每个密钥的脱敏形式、状态（正常 / 限流冷却至某时 / 无效 / 额度用尽）以及本次启动以来的成功与失败次数。用法：/gemini_keys"""
+        settings = self.settings()
+        rows = self._key_pool(settings).snapshot() if settings.api_keys else []
+        yield event.plain_result(format_pool_status(rows, settings.model))

@@ -55,9 +55,16 @@ def fake(fake_server: FakeOpenRouter) -> Iterator[FakeOpenRouter]:
 
 @pytest.fixture
 def plugin_config(astrbot, fake: FakeOpenRouter) -> Iterator[dict]:
-    """The live plugin config pointed at the fake server; restored after the test."""
-    config = astrbot.plugin.config
+    """The live plugin config pointed at the fake server; restored after the test.
+
+    The key pool (cooldowns, counters) and the retry policy live on the plugin instance for the
+    whole session, so each test starts with a fresh pool and gets the default policy back.
+    """
+    plugin = astrbot.plugin
+    config = plugin.config
     saved = dict(config)
+    saved_policy = plugin.retry_policy
+    plugin.key_pool = None
     config.update(
         openrouter_api_keys=[REAL_LOOKING_KEYS[0]],
         openrouter_api_key="",
@@ -69,3 +76,5 @@ def plugin_config(astrbot, fake: FakeOpenRouter) -> Iterator[dict]:
     yield config
     config.clear()
     config.update(saved)
+    plugin.retry_policy = saved_policy
+    plugin.key_pool = None

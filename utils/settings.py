@@ -11,6 +11,10 @@ from .keys import collect_api_keys
 DEFAULT_API_BASE = "https://openrouter.ai/api"
 DEFAULT_MODEL = "google/gemini-2.5-flash-image"
 DEFAULT_NAP_PORT = 3658
+# AstrBot cancels a tool call after 120 s by default; finish before that with a clear message.
+DEFAULT_TIME_BUDGET = 100.0
+DEFAULT_CONNECT_TIMEOUT = 10.0
+DEFAULT_READ_TIMEOUT = 60.0
 
 
 def normalize_api_base(value: object) -> str:
@@ -34,6 +38,16 @@ def _as_int(value: object, default: int, low: int, high: int) -> int:
     return min(max(number, low), high)
 
 
+def _as_float(value: object, default: float, low: float, high: float) -> float:
+    try:
+        number = float(str(value).strip())
+    except (TypeError, ValueError):
+        return default
+    if number != number:  # NaN
+        return default
+    return min(max(number, low), high)
+
+
 @dataclass(frozen=True)
 class Settings:
     api_keys: tuple[str, ...]
@@ -42,6 +56,9 @@ class Settings:
     max_retry_attempts: int
     nap_server_address: str
     nap_server_port: int
+    request_timeout_budget_seconds: float = DEFAULT_TIME_BUDGET
+    connect_timeout_seconds: float = DEFAULT_CONNECT_TIMEOUT
+    read_timeout_seconds: float = DEFAULT_READ_TIMEOUT
 
     @property
     def chat_completions_url(self) -> str:
@@ -62,4 +79,13 @@ class Settings:
             max_retry_attempts=_as_int(config.get("max_retry_attempts"), 3, 1, 10),
             nap_server_address=str(config.get("nap_server_address") or "").strip(),
             nap_server_port=_as_int(config.get("nap_server_port"), DEFAULT_NAP_PORT, 1, 65535),
+            request_timeout_budget_seconds=_as_float(
+                config.get("request_timeout_budget_seconds"), DEFAULT_TIME_BUDGET, 1, 3600
+            ),
+            connect_timeout_seconds=_as_float(
+                config.get("connect_timeout_seconds"), DEFAULT_CONNECT_TIMEOUT, 1, 120
+            ),
+            read_timeout_seconds=_as_float(
+                config.get("read_timeout_seconds"), DEFAULT_READ_TIMEOUT, 1, 3600
+            ),
         )
