@@ -132,7 +132,7 @@ class Case:
 TRANSIENT_3 = (2, 4, 8, 10, 10, 10, 10, 10)
 MATRIX = [
     # one key
-    Case("429", 1, "always", "A", (), "限流冷却中", ("约 60 秒后", "API 密钥都在")),
+    Case("429", 1, "always", "A", (), "限流冷却中", ("约 60 秒后", "API 密钥正在")),
     Case("429 Retry-After 3", 1, "once", "AA", (3,), "ok"),
     Case("429 Retry-After 3", 1, "always", "AAA", (3, 3), "约 3 秒后再试"),
     Case("429 Retry-After 120", 1, "always", "A", (), "约 120 秒后"),

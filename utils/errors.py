@@ -205,9 +205,9 @@ def user_message(error: BaseException) -> str:
     if isinstance(error, OutOfCreditsError):
         return "OpenRouter 账户额度已用完，请管理员充值或更换密钥。"
     if isinstance(error, AllKeysCoolingDownError):
-        which = f"全部 {error.key_count} 个 API 密钥" if error.key_count > 1 else "API 密钥"
+        which = f"全部 {error.key_count} 个 API 密钥都" if error.key_count > 1 else "API 密钥正"
         return (
-            f"请求太频繁，{which}都在限流冷却中，请在 {_clock_time(error.retry_at)}"
+            f"请求太频繁，{which}在限流冷却中，请在 {_clock_time(error.retry_at)}"
             f"（约 {_seconds(error.retry_after)} 秒后）再试。"
         )
     if isinstance(error, RateLimitedError):
