@@ -32,6 +32,7 @@ from .utils.commands import (
     figure_job,
     help_text,
 )
+from .utils.deadline import Deadline
 from .utils.delivery import push_images, send_onebot_images, should_push
 from .utils.errors import (
     ConfigSaveError,
@@ -44,9 +45,11 @@ from .utils.errors import (
     user_message,
 )
 from .utils.image_store import ImageStore
-from .utils.keys import redact_keys
+from .utils.key_pool import KeyPool, format_pool_status
+from .utils.keys import mask_key, redact_keys
 from .utils.limits import Requester, RequestLimiter, check_group
 from .utils.message_images import find_images, to_data_urls
+from .utils.retry_policy import RetryPolicy
 from .utils.settings import Settings, normalize_api_base
 from .utils.tool_args import coerce_bool, coerce_text
 from .utils.translate import PromptTranslator
@@ -79,6 +82,10 @@ class GeminiImagePlugin(Star):
         self.translator = PromptTranslator()
         self._session: aiohttp.ClientSession | None = None
         self._config_lock = asyncio.Lock()
+        # Retry timing and its clock; tests swap in a policy with a recording clock.
+        self.retry_policy = RetryPolicy()
+        # Shared by all requests of this instance; built on first use, rebuilt on key changes.
+        self.key_pool: KeyPool | None = None
 
     async def initialize(self) -> None:
         self._http()
@@ -97,6 +104,15 @@ class GeminiImagePlugin(Star):
 
     def settings(self) -> Settings:
         return Settings.from_config(self.config)
+
+    def _key_pool(self, settings: Settings) -> KeyPool:
+        if self.key_pool is None or self.key_pool.keys != settings.api_keys:
+            self.key_pool = KeyPool(settings.api_keys, clock=self.retry_policy.clock)
+            masked = ", ".join(mask_key(k) for k in settings.api_keys) or "none"
+            logger.info(
+                f"gemini-pic-gen: key pool built with {len(settings.api_keys)} key(s): {masked}"
+            )
+        return self.key_pool
 
     # --- the LLM tool ---------------------------------------------------------------------------
 
@@ -203,8 +219,10 @@ class GeminiImagePlugin(Star):
     async def draw(self, event: AstrMessageEvent, job: DrawJob) -> DrawOutcome:
         """Check, translate, generate and send the images; failures become a user message."""
         settings = self.settings()
+        # The whole run (every step, every try) must end inside AstrBot's tool-call timeout.
+        deadline = Deadline.start(settings.request_timeout_budget_seconds, self.retry_policy.clock)
         try:
-            return await self._draw(event, settings, job)
+            return await self._draw(event, settings, job, deadline)
         except PicGenError as exc:
             logger.warning(
                 f"gemini-pic-gen failed: {type(exc).__name__}: "
@@ -220,7 +238,9 @@ class GeminiImagePlugin(Star):
             )
             return DrawOutcome(None, user_message(exc))
 
-    async def _draw(self, event: AstrMessageEvent, settings: Settings, job: DrawJob) -> DrawOutcome:
+    async def _draw(
+        self, event: AstrMessageEvent, settings: Settings, job: DrawJob, deadline: Deadline
+    ) -> DrawOutcome:
         requester = Requester.from_event(event)
         # Fast checks first: none of them sends anything but the final message.
         check_group(requester, settings.limits)
@@ -236,7 +256,7 @@ class GeminiImagePlugin(Star):
             await self._progress(event, job)
         prompt = await self._final_prompt(settings, job)
         result = await self._generate(
-            settings, GenerationRequest(prompt=prompt, image_urls=image_urls)
+            settings, GenerationRequest(prompt=prompt, image_urls=image_urls), deadline
         )
         note = await self._deliver(event, result, settings)
         return DrawOutcome(result, note=note)
@@ -262,9 +282,17 @@ class GeminiImagePlugin(Star):
         except Exception as exc:  # a lost progress note must not cost the picture
             logger.warning(f"gemini-pic-gen: progress message not sent: {exc!r}")
 
-    async def _generate(self, settings: Settings, request: GenerationRequest) -> GenerationResult:
-        client = OpenRouterClient(self._http(), settings, self.store)
-        result = await client.generate(request)
+    async def _generate(
+        self, settings: Settings, request: GenerationRequest, deadline: Deadline
+    ) -> GenerationResult:
+        client = OpenRouterClient(
+            self._http(),
+            settings,
+            self.store,
+            pool=self._key_pool(settings),
+            policy=self.retry_policy,
+        )
+        result = await client.generate(request, deadline)
         logger.info(
             f"gemini-pic-gen: {len(result.images)} image(s) from {result.model} "
             f"with key {result.key_mask}"
@@ -337,3 +365,11 @@ class GeminiImagePlugin(Star):
                 logger.error(f"gemini-pic-gen: {exc.detail}")
                 return await self._reply(event, f"{done}。{user_message(exc)}")
         await self._reply(event, f"{done}，已保存到插件配置（网页面板中同步可见）。")
+
+    @filter.command("gemini_keys")
+    @filter.permission_type(filter.PermissionType.ADMIN)
+    async def gemini_keys(self, event: AstrMessageEvent):
+        """（仅管理员）查看 OpenRouter 密钥池：每个密钥的脱敏形式、状态（正常 / 限流冷却至某时 / 无效 / 额度用尽）以及本次启动以来的成功与失败次数。用法：/gemini_keys"""
+        settings = self.settings()
+        rows = self._key_pool(settings).snapshot() if settings.api_keys else []
+        yield event.plain_result(format_pool_status(rows, settings.model))

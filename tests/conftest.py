@@ -85,9 +85,14 @@ def plugin_config(astrbot, fake: FakeOpenRouter, fake_translate: FakeTranslate) 
     Translation and the progress message (both on by default) start switched off here so
     tests about other behaviour see only their own traffic and messages; tests of those
     features switch them on. Translation, when on, only ever reaches the fake.
+    The key pool (cooldowns, counters) and the retry policy live on the plugin instance for the
+    whole session, so each test starts with a fresh pool and gets the default policy back.
     """
-    config = astrbot.plugin.config
+    plugin = astrbot.plugin
+    config = plugin.config
     saved = dict(config)
+    saved_policy = plugin.retry_policy
+    plugin.key_pool = None
     config.update(
         openrouter_api_keys=[REAL_LOOKING_KEYS[0]],
         openrouter_api_key="",
@@ -107,6 +112,8 @@ def plugin_config(astrbot, fake: FakeOpenRouter, fake_translate: FakeTranslate) 
     yield config
     config.clear()
     config.update(saved)
+    plugin.retry_policy = saved_policy
+    plugin.key_pool = None
 
 
 class _Collect(logging.Handler):

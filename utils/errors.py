@@ -8,6 +8,7 @@ tracebacks or raw upstream bodies.
 from __future__ import annotations
 
 import math
+import time
 
 
 class PicGenError(Exception):
@@ -66,11 +67,17 @@ class RateLimitHit(PicGenError):
 
 
 class UpstreamError(PicGenError):
-    """The image service answered with an error or could not be reached."""
+    """The image service answered with an error or could not be reached.
 
-    def __init__(self, detail: str, status: int | None = None) -> None:
+    `retry_after` holds the seconds the server asked us to wait (Retry-After), when it said so.
+    """
+
+    def __init__(
+        self, detail: str, status: int | None = None, retry_after: float | None = None
+    ) -> None:
         super().__init__(detail)
         self.status = status
+        self.retry_after = retry_after
 
 
 class InvalidKeyError(UpstreamError):
@@ -85,8 +92,7 @@ class RateLimitedError(UpstreamError):
     """429: too many requests; `retry_after` seconds when the server said so."""
 
     def __init__(self, detail: str, status: int | None = 429, retry_after: float | None = None):
-        super().__init__(detail, status)
-        self.retry_after = retry_after
+        super().__init__(detail, status, retry_after)
 
 
 class ModerationError(UpstreamError):
@@ -116,6 +122,38 @@ class UpstreamUnavailableError(UpstreamError):
 
 class UpstreamTimeoutError(UpstreamError):
     """No complete answer in time."""
+
+
+class AllKeysCoolingDownError(UpstreamError):
+    """Every usable key is cooling down after 429 (or 402); none frees up soon enough to wait.
+
+    `retry_after` is the seconds until the first key is usable again, `retry_at` the same moment
+    as wall-clock epoch seconds (shown to the user as HH:MM:SS).
+    """
+
+    def __init__(self, detail: str, retry_after: float, retry_at: float, key_count: int) -> None:
+        super().__init__(detail, 429, retry_after)
+        self.retry_at = retry_at
+        self.key_count = key_count
+
+
+# --- the run as a whole ---------------------------------------------------------------------------
+
+
+class DeadlineExceededError(PicGenError):
+    """The run's time budget cannot hold another try; `last_error` is what failed before."""
+
+    def __init__(
+        self,
+        detail: str,
+        budget: float,
+        last_error: PicGenError | None = None,
+        next_wait: float = 0.0,
+    ) -> None:
+        super().__init__(detail)
+        self.budget = budget
+        self.last_error = last_error
+        self.next_wait = next_wait  # the wait that did not fit
 
 
 # --- the answer ---------------------------------------------------------------------------------
@@ -156,6 +194,29 @@ def _clip(text: str, limit: int = _MAX_MODEL_TEXT) -> str:
     return text if len(text) <= limit else text[: limit - 1] + "…"
 
 
+def _clock_time(epoch: float) -> str:
+    return time.strftime("%H:%M:%S", time.localtime(epoch))
+
+
+def _seconds(value: float) -> int:
+    return max(1, math.ceil(value))
+
+
+def _cause(error: PicGenError) -> str:
+    """A few words on why the last try failed, for the timeout message."""
+    status = getattr(error, "status", None)
+    code = f"（HTTP {status}）" if isinstance(status, int) and status != 200 else ""
+    if isinstance(error, UpstreamTimeoutError):
+        return "图像服务响应超时" + code
+    if isinstance(error, (RateLimitedError, AllKeysCoolingDownError)):
+        return "请求被限流"
+    if isinstance(error, UpstreamUnavailableError):
+        return "图像服务暂时不可用" + code
+    if isinstance(error, UpstreamError):
+        return "图像服务返回错误" + code
+    return "请求失败"
+
+
 def user_message(error: BaseException) -> str:
     """The Chinese sentence for a failure. Unknown exceptions get a generic text, never details."""
     if isinstance(error, NoApiKeyError):
@@ -179,12 +240,30 @@ def user_message(error: BaseException) -> str:
         return "OpenRouter API 密钥无效或已被撤销，请管理员检查插件配置中的密钥。"
     if isinstance(error, OutOfCreditsError):
         return "OpenRouter 账户额度已用完，请管理员充值或更换密钥。"
+    if isinstance(error, AllKeysCoolingDownError):
+        which = f"全部 {error.key_count} 个 API 密钥都" if error.key_count > 1 else "API 密钥正"
+        return (
+            f"请求太频繁，{which}在限流冷却中，请在 {_clock_time(error.retry_at)}"
+            f"（约 {_seconds(error.retry_after)} 秒后）再试。"
+        )
     if isinstance(error, RateLimitedError):
         if error.retry_after:
-            return f"请求太频繁，已被限流，请约 {max(1, round(error.retry_after))} 秒后再试。"
+            return f"请求太频繁，已被限流，请约 {_seconds(error.retry_after)} 秒后再试。"
         return "请求太频繁，已被限流，请稍后再试（免费额度每分钟约 20 次、每天 50 次）。"
+    if isinstance(error, DeadlineExceededError):
+        asked = getattr(error.last_error, "retry_after", None)
+        if error.last_error and asked and error.next_wait >= asked:
+            return (
+                f"{_cause(error.last_error)}，服务要求约 {_seconds(asked)} 秒后再试，"
+                f"超出了本次 {round(error.budget)} 秒的时间上限，请稍后再试。"
+            )
+        cause = f"，最后一次失败原因：{_cause(error.last_error)}" if error.last_error else ""
+        return (
+            f"图片生成超时：{round(error.budget)} 秒内没有拿到结果{cause}。"
+            "剩余时间不够再试一次，请稍后再试。"
+        )
     if isinstance(error, ModerationError):
-        reasons = "、".join(error.reasons)
+        reasons = "、".join(_clip(r, 60) for r in error.reasons[:5])
         return (
             "请求被内容审核拦截"
             + (f"（原因：{reasons}）" if reasons else "")
@@ -200,7 +279,8 @@ def user_message(error: BaseException) -> str:
     if isinstance(error, UpstreamTimeoutError):
         return "图像服务响应超时，请稍后再试。"
     if isinstance(error, UpstreamUnavailableError):
-        return "图像服务暂时不可用，请稍后再试。"
+        code = f"（HTTP {error.status}）" if error.status and error.status != 200 else ""
+        return f"图像服务暂时不可用{code}，请稍后再试。"
     if isinstance(error, RefusalError):
         return "模型出于安全策略拒绝生成这张图片，请换个说法试试。"
     if isinstance(error, NoImageError):

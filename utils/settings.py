@@ -15,6 +15,10 @@ DEFAULT_MODEL = "google/gemini-2.5-flash-image"
 DEFAULT_NAP_PORT = 3658
 # Translation is a nicety: a slow translator must not eat into the image request's time.
 DEFAULT_TRANSLATE_TIMEOUT = 5.0
+# AstrBot cancels a tool call after 120 s by default; finish before that with a clear message.
+DEFAULT_TIME_BUDGET = 100.0
+DEFAULT_CONNECT_TIMEOUT = 10.0
+DEFAULT_READ_TIMEOUT = 60.0
 
 
 def normalize_api_base(value: object) -> str:
@@ -64,6 +68,9 @@ class Settings:
     translate_proxy: str = ""
     progress_message: bool = True
     limits: LimitPolicy = field(default_factory=LimitPolicy)
+    request_timeout_budget_seconds: float = DEFAULT_TIME_BUDGET
+    connect_timeout_seconds: float = DEFAULT_CONNECT_TIMEOUT
+    read_timeout_seconds: float = DEFAULT_READ_TIMEOUT
 
     @property
     def chat_completions_url(self) -> str:
@@ -98,5 +105,14 @@ class Settings:
                 group_per_minute=_as_int(config.get("group_requests_per_minute"), 0, 0, 10_000),
                 group_allowlist=clean_ids(config.get("group_allowlist")),
                 group_denylist=clean_ids(config.get("group_denylist")),
+            ),
+            request_timeout_budget_seconds=_as_float(
+                config.get("request_timeout_budget_seconds"), DEFAULT_TIME_BUDGET, 1, 3600
+            ),
+            connect_timeout_seconds=_as_float(
+                config.get("connect_timeout_seconds"), DEFAULT_CONNECT_TIMEOUT, 1, 120
+            ),
+            read_timeout_seconds=_as_float(
+                config.get("read_timeout_seconds"), DEFAULT_READ_TIMEOUT, 1, 3600
             ),
         )

@@ -7,12 +7,16 @@ import base64
 import binascii
 import json
 import re
+import time
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 from typing import Any
 
 import aiohttp
+from astrbot.api import logger
+from tenacity import RetryCallState
 
+from .deadline import Deadline
 from .errors import (
     BadRequestError,
     InvalidImageError,
@@ -22,6 +26,7 @@ from .errors import (
     NoApiKeyError,
     NoImageError,
     OutOfCreditsError,
+    PicGenError,
     RateLimitedError,
     RefusalError,
     UpstreamError,
@@ -29,7 +34,16 @@ from .errors import (
     UpstreamUnavailableError,
 )
 from .image_store import ImageStore, SavedImage
-from .keys import mask_key
+from .key_pool import KeyPool
+from .keys import mask_key, redact_keys
+from .retry_policy import (
+    KeyOutcome,
+    RetryPolicy,
+    RetryRun,
+    key_outcome,
+    parse_retry_after,
+    retry_after_of,
+)
 from .settings import Settings
 
 ATTRIBUTION_HEADERS = {
@@ -119,31 +133,31 @@ def _error_object(body: bytes) -> tuple[dict[str, Any], bool]:
     return (error if isinstance(error, dict) else {}), True
 
 
-def _retry_after(headers: Mapping[str, str]) -> float | None:
-    value = headers.get("Retry-After")
-    try:
-        return max(0.0, float(value)) if value is not None else None
-    except ValueError:
-        return None
-
-
 def classify_error(
-    status: int, body: bytes, headers: Mapping[str, str], model: str
+    status: int,
+    body: bytes,
+    headers: Mapping[str, str],
+    model: str,
+    now: float | None = None,
 ) -> UpstreamError:
-    """Map an error answer (HTTP status or an `error` object in a 200) to our exception."""
+    """Map an error answer (HTTP status or an `error` object in a 200) to our exception.
+
+    `now` (wall-clock epoch seconds) resolves a Retry-After given as an HTTP date.
+    """
     error, is_json = _error_object(body)
     code = error.get("code")
     if status == 200 and isinstance(code, int):
         status = code
     message = str(error.get("message") or "")[:300] if is_json else "non-JSON body"
     detail = f"HTTP {status}: {message}"
+    retry_after = parse_retry_after(headers, time.time() if now is None else now)
     if status == 401:
         return InvalidKeyError(detail, status)
     if status == 402:
         return OutOfCreditsError(detail, status)
     if status == 429:
-        return RateLimitedError(detail, status, _retry_after(headers))
-    if status == 403:
+        return RateLimitedError(detail, status, retry_after)
+    if status == 403 and is_json:  # an HTML 403 comes from a proxy, not from moderation
         metadata = error.get("metadata") or {}
         reasons = metadata.get("reasons") if isinstance(metadata, dict) else None
         clean = tuple(str(r) for r in reasons) if isinstance(reasons, list) else ()
@@ -151,22 +165,32 @@ def classify_error(
     if status == 404:
         return ModelUnavailableError(detail, model)
     if status == 408:
-        return UpstreamTimeoutError(detail, status)
+        return UpstreamTimeoutError(detail, status, retry_after)
     if status == 400 or (400 <= status < 500 and is_json):
         return BadRequestError(detail, status)
-    return UpstreamUnavailableError(detail, status)
+    return UpstreamUnavailableError(detail, status, retry_after)
 
 
 # --- the client ---------------------------------------------------------------------------------
 
 
 class OpenRouterClient:
-    """One generation = one POST; holds no per-request state between calls."""
+    """One generation = tries on the pool's keys, each try one POST; no state between calls."""
 
-    def __init__(self, session: aiohttp.ClientSession, settings: Settings, store: ImageStore):
+    def __init__(
+        self,
+        session: aiohttp.ClientSession,
+        settings: Settings,
+        store: ImageStore,
+        *,
+        pool: KeyPool | None = None,
+        policy: RetryPolicy | None = None,
+    ):
         self._session = session
         self._settings = settings
         self._store = store
+        self._policy = policy or RetryPolicy()
+        self._pool = pool or KeyPool(settings.api_keys, clock=self._policy.clock)
 
     def build_payload(self, request: GenerationRequest) -> dict[str, Any]:
         content: list[dict[str, Any]] = [{"type": "text", "text": request.prompt}]
@@ -180,11 +204,22 @@ class OpenRouterClient:
             payload["image_config"] = {"aspect_ratio": request.aspect_ratio}
         return payload
 
-    async def generate(self, request: GenerationRequest) -> GenerationResult:
+    async def generate(
+        self, request: GenerationRequest, deadline: Deadline | None = None
+    ) -> GenerationResult:
         if not self._settings.api_keys:
             raise NoApiKeyError("no usable API key configured")
-        key = self._settings.api_keys[0]
-        answer = await self._post(key, self.build_payload(request))
+        if deadline is None:
+            deadline = Deadline.start(
+                self._settings.request_timeout_budget_seconds, self._policy.clock
+            )
+        payload = self.build_payload(request)
+        run = self._policy.start_run(
+            len(self._pool.keys), self._settings.max_retry_attempts, deadline
+        )
+        async for attempt in self._policy.retrying(run, before_sleep=self._log_wait):
+            with attempt:
+                key, answer = await self._attempt(run, payload)
         parsed = parse_answer(answer)
         if not parsed.image_urls:
             if REFUSAL_REASONS.intersection(parsed.finish_reasons):
@@ -196,9 +231,55 @@ class OpenRouterClient:
     def _decode_and_store(self, url: str) -> SavedImage:
         return self._store.save(decode_data_url(url))
 
-    async def _post(self, key: str, payload: dict[str, Any]) -> Mapping[str, Any]:
+    async def _attempt(
+        self, run: RetryRun, payload: dict[str, Any]
+    ) -> tuple[str, Mapping[str, Any]]:
+        """One try: lease a key, POST, tell the pool and the run how it went."""
+        lease = await self._pool.acquire(
+            run.deadline,
+            exclude=run.exhausted_keys(),
+            max_wait=self._policy.max_cooldown_wait,
+            reserve=self._policy.min_attempt_seconds,
+            prefer=run.preferred_key(),
+        )
+        run.began(lease.key)
+        outcome: KeyOutcome | None = None
+        retry_after: float | None = None
+        try:
+            answer = await self._post(lease.key, payload, run.deadline)
+            outcome = KeyOutcome.SUCCESS
+            return lease.key, answer
+        except PicGenError as exc:
+            outcome, retry_after = key_outcome(exc), retry_after_of(exc)
+            action = run.failed(exc)
+            logger.warning(
+                f"gemini-pic-gen try {run.total}/{run.max_total} with key {lease.masked} failed: "
+                f"{type(exc).__name__}: {redact_keys(exc.detail, self._pool.keys)} "
+                f"-> {action.value}"
+            )
+            raise
+        finally:
+            self._pool.release(lease, outcome, retry_after)
+
+    @staticmethod
+    def _log_wait(state: RetryCallState) -> None:
+        if state.upcoming_sleep > 0:
+            logger.info(f"gemini-pic-gen: next try in {state.upcoming_sleep:.1f} s")
+
+    async def _post(
+        self, key: str, payload: dict[str, Any], deadline: Deadline
+    ) -> Mapping[str, Any]:
+        """POST once and return the answer body, or raise the classified error."""
+        if deadline.expired():
+            raise UpstreamTimeoutError("no time left for the request")
         headers = {"Authorization": f"Bearer {key}", **ATTRIBUTION_HEADERS}
-        timeout = aiohttp.ClientTimeout(total=100, sock_connect=10, sock_read=90)
+        # The whole try may use what is left of the run's budget; connect and first byte each
+        # get their own, shorter limit so a dead or hung upstream fails fast.
+        timeout = aiohttp.ClientTimeout(
+            total=deadline.remaining(),
+            sock_connect=self._settings.connect_timeout_seconds,
+            sock_read=self._settings.read_timeout_seconds,
+        )
         try:
             async with self._session.post(
                 self._settings.chat_completions_url, json=payload, headers=headers, timeout=timeout
@@ -206,11 +287,13 @@ class OpenRouterClient:
                 body = await response.read()
                 status, response_headers = response.status, response.headers
         except asyncio.TimeoutError as exc:
-            raise UpstreamTimeoutError("request timed out") from exc
+            raise UpstreamTimeoutError(f"request timed out ({type(exc).__name__})") from exc
         except aiohttp.ClientError as exc:
             raise UpstreamUnavailableError(f"connection failed: {type(exc).__name__}") from exc
         if status != 200:
-            raise classify_error(status, body, response_headers, self._settings.model)
+            raise classify_error(
+                status, body, response_headers, self._settings.model, self._policy.clock.wall()
+            )
         try:
             data = json.loads(body)
         except (UnicodeDecodeError, ValueError) as exc:
@@ -218,5 +301,7 @@ class OpenRouterClient:
         if not isinstance(data, dict):
             raise UpstreamUnavailableError("answer is not a JSON object", status)
         if isinstance(data.get("error"), dict):
-            raise classify_error(status, body, response_headers, self._settings.model)
+            raise classify_error(
+                status, body, response_headers, self._settings.model, self._policy.clock.wall()
+            )
         return data

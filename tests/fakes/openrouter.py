@@ -144,6 +144,9 @@ class FakeOpenRouter:
         self.models_status = 200
         self._runner: web.AppRunner | None = None
         self.port = 0
+        # 'hang' replies wait on this; reset() and stop() release them so that no handler
+        # outlives its test (or holds up the server's shutdown).
+        self._hangs_released = asyncio.Event()
 
     # --- control -------------------------------------------------------------------------------
 
@@ -152,6 +155,8 @@ class FakeOpenRouter:
         self.script.clear()
         self.default = None
         self.models_status = 200
+        self._hangs_released.set()
+        self._hangs_released = asyncio.Event()
 
     def enqueue(self, *replies: Reply) -> None:
         self.script.extend(replies)
@@ -176,6 +181,7 @@ class FakeOpenRouter:
         self.port = site._server.sockets[0].getsockname()[1]  # type: ignore[union-attr]
 
     async def stop(self) -> None:
+        self._hangs_released.set()
         if self._runner is not None:
             await self._runner.cleanup()
 
@@ -212,7 +218,10 @@ class FakeOpenRouter:
         if reply.delay:
             await asyncio.sleep(reply.delay)
         if reply.action == "hang":
-            await asyncio.sleep(3600)
+            await self._hangs_released.wait()
+            assert request.transport is not None
+            request.transport.close()
+            return web.Response(status=504)
         if reply.action == "drop":
             assert request.transport is not None
             request.transport.close()
