@@ -6,11 +6,18 @@ from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import Any
 
+from .aspect_ratio import normalize_aspect_ratio
 from .keys import collect_api_keys
 
 DEFAULT_API_BASE = "https://openrouter.ai/api"
 DEFAULT_MODEL = "google/gemini-2.5-flash-image"
 DEFAULT_NAP_PORT = 3658
+DEFAULT_MAX_REFERENCE_IMAGES = 4
+DEFAULT_REFERENCE_MAX_SIDE = 2048
+DEFAULT_DOWNLOAD_MAX_MB = 20
+DEFAULT_DOWNLOAD_TIMEOUT = 15.0
+DEFAULT_RETENTION_MINUTES = 15
+_MIB = 1024 * 1024
 
 
 def normalize_api_base(value: object) -> str:
@@ -34,6 +41,16 @@ def _as_int(value: object, default: int, low: int, high: int) -> int:
     return min(max(number, low), high)
 
 
+def _as_float(value: object, default: float, low: float, high: float) -> float:
+    try:
+        number = float(str(value).strip())
+    except (TypeError, ValueError):
+        return default
+    if number != number:  # NaN
+        return default
+    return min(max(number, low), high)
+
+
 @dataclass(frozen=True)
 class Settings:
     api_keys: tuple[str, ...]
@@ -42,6 +59,14 @@ class Settings:
     max_retry_attempts: int
     nap_server_address: str
     nap_server_port: int
+    # '' = the model's default; otherwise one of aspect_ratio.ASPECT_RATIOS.
+    aspect_ratio: str = ""
+    max_reference_images: int = DEFAULT_MAX_REFERENCE_IMAGES
+    reference_max_side: int = DEFAULT_REFERENCE_MAX_SIDE
+    # Cap and time limit for every image we download (reference images, image URLs in answers).
+    download_max_bytes: int = DEFAULT_DOWNLOAD_MAX_MB * _MIB
+    download_timeout: float = DEFAULT_DOWNLOAD_TIMEOUT
+    retention_seconds: float = DEFAULT_RETENTION_MINUTES * 60.0
 
     @property
     def chat_completions_url(self) -> str:
@@ -62,4 +87,23 @@ class Settings:
             max_retry_attempts=_as_int(config.get("max_retry_attempts"), 3, 1, 10),
             nap_server_address=str(config.get("nap_server_address") or "").strip(),
             nap_server_port=_as_int(config.get("nap_server_port"), DEFAULT_NAP_PORT, 1, 65535),
+            # An invalid value can only come from a hand-edited file: fall back to the model default.
+            aspect_ratio=normalize_aspect_ratio(config.get("aspect_ratio")) or "",
+            max_reference_images=_as_int(
+                config.get("max_reference_images"), DEFAULT_MAX_REFERENCE_IMAGES, 1, 16
+            ),
+            reference_max_side=_as_int(
+                config.get("reference_image_max_side"), DEFAULT_REFERENCE_MAX_SIDE, 256, 4096
+            ),
+            download_max_bytes=_as_int(
+                config.get("image_download_max_mb"), DEFAULT_DOWNLOAD_MAX_MB, 1, 200
+            )
+            * _MIB,
+            download_timeout=_as_float(
+                config.get("image_download_timeout"), DEFAULT_DOWNLOAD_TIMEOUT, 0.5, 120.0
+            ),
+            retention_seconds=_as_int(
+                config.get("image_retention_minutes"), DEFAULT_RETENTION_MINUTES, 1, 7 * 24 * 60
+            )
+            * 60.0,
         )
