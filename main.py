@@ -3,8 +3,10 @@
 from __future__ import annotations
 
 import asyncio
-from dataclasses import dataclass
+from collections.abc import Coroutine
+from dataclasses import dataclass, field
 from pathlib import Path
+from typing import Any
 
 import aiohttp
 from astrbot.api import logger
@@ -18,6 +20,8 @@ from .utils.admin_config import (
     parse_api_base,
     parse_model_id,
 )
+from .utils.aspect_ratio import resolve_aspect_ratio
+from .utils.cleanup import CleanupTask
 from .utils.commands import (
     CMD_API_BASE,
     CMD_DRAW,
@@ -38,9 +42,10 @@ from .utils.errors import (
     ConfigSaveError,
     DeliveryError,
     MissingPromptError,
+    ModelUnavailableError,
     NoApiKeyError,
-    NoReferenceImageError,
     PicGenError,
+    ReferenceImageError,
     delivery_fallback_note,
     user_message,
 )
@@ -48,12 +53,19 @@ from .utils.image_store import ImageStore
 from .utils.key_pool import KeyPool, format_pool_status
 from .utils.keys import mask_key, redact_keys
 from .utils.limits import Requester, RequestLimiter, check_group
-from .utils.message_images import find_images, to_data_urls
+from .utils.model_catalog import ModelCatalog
+from .utils.reference_images import (
+    ReferenceOptions,
+    References,
+    image_components,
+    references_for_request,
+)
 from .utils.retry_policy import RetryPolicy
 from .utils.settings import Settings, normalize_api_base
 from .utils.tool_args import coerce_bool, coerce_text
 from .utils.translate import PromptTranslator
 from .utils.ttp import GenerationRequest, GenerationResult, OpenRouterClient
+from .utils.workers import CpuPool
 
 PLUGIN_DIR = Path(__file__).resolve().parent
 _LOG_PROMPT_CHARS = 300
@@ -66,6 +78,16 @@ class DrawOutcome:
     result: GenerationResult | None
     message: str = ""
     note: str = ""  # delivery caveat for the model, e.g. the NapCat push fell back
+    references: References = field(default_factory=References)
+
+    def remarks(self) -> list[str]:
+        """What the user should hear besides the images: skipped references, dropped images."""
+        remarks = [user_message(problem) for problem in self.references.problems]
+        if self.result is not None and self.result.discarded:
+            remarks.append(f"另有 {self.result.discarded} 张返回的图片数据损坏，已丢弃。")
+        if self.note:
+            remarks.append(self.note)
+        return remarks
 
 
 def _clip(text: str, limit: int = _LOG_PROMPT_CHARS) -> str:
@@ -86,11 +108,23 @@ class GeminiImagePlugin(Star):
         self.retry_policy = RetryPolicy()
         # Shared by all requests of this instance; built on first use, rebuilt on key changes.
         self.key_pool: KeyPool | None = None
+        self.cpu = CpuPool()  # Pillow/base64 work of every request, off the event loop
+        self.models = ModelCatalog()
+        self.cleanup = CleanupTask(self.store.directory, lambda: self.settings().retention_seconds)
+        self._background: set[asyncio.Task[None]] = set()
 
     async def initialize(self) -> None:
         self._http()
+        self.cleanup.start()
+        # The model check may wait on the network: never let it hold up AstrBot's start.
+        self._spawn(self.models.check_configured_model(self._http(), self.settings()))
 
     async def terminate(self) -> None:
+        await self.cleanup.stop()
+        for task in list(self._background):
+            task.cancel()
+        await asyncio.gather(*self._background, return_exceptions=True)
+        self.cpu.close()
         if self._session is not None and not self._session.closed:
             await self._session.close()
         self._session = None
@@ -101,6 +135,11 @@ class GeminiImagePlugin(Star):
         if self._session is None or self._session.closed:
             self._session = aiohttp.ClientSession()
         return self._session
+
+    def _spawn(self, coroutine: Coroutine[Any, Any, None]) -> None:
+        task = asyncio.create_task(coroutine)
+        self._background.add(task)  # keep a reference until done, or the task may be collected
+        task.add_done_callback(self._background.discard)
 
     def settings(self) -> Settings:
         return Settings.from_config(self.config)
@@ -122,6 +161,7 @@ class GeminiImagePlugin(Star):
         event: AstrMessageEvent,
         image_description: str = "",
         use_reference_images: bool = True,
+        aspect_ratio: str = "",
         **extra: object,
     ) -> str:
         """使用 Gemini 图像模型根据文字描述生成图片，或根据用户发送/引用的图片进行修改。生成的图片会直接发送给用户。
@@ -129,19 +169,30 @@ class GeminiImagePlugin(Star):
         Args:
             image_description(string): 要生成或修改的图片内容的详细描述，保留用户原话中需要画进图里的文字
             use_reference_images(boolean): 是否使用用户消息及其引用消息中的图片作为参考图，默认为 true；纯文字生图时填 false
+            aspect_ratio(string): 可选，图片宽高比，只能是 1:1、2:3、3:2、3:4、4:3、4:5、5:4、9:16、16:9、21:9 之一；用户没有指定比例时不要填写
         """
         if extra:
             logger.debug(f"gemini-pic-gen ignored unexpected arguments: {sorted(extra)}")
-        coerce_bool(use_reference_images, default=True)
-        outcome = await self.draw(event, DrawJob(prompt=coerce_text(image_description)))
+        job = DrawJob(
+            prompt=coerce_text(image_description),
+            use_images=coerce_bool(use_reference_images, default=True),
+            aspect_ratio=coerce_text(aspect_ratio),
+        )
+        outcome = await self.draw(event, job)
+        return self._summary(outcome)
+
+    @staticmethod
+    def _summary(outcome: DrawOutcome) -> str:
+        """The text handed back to the chat model, which relays what matters to the user."""
         if outcome.result is None:
             return outcome.message
-        count = len(outcome.result.images)
-        return (
-            f"已生成 {count} 张图片并发送给用户。"
-            + outcome.note
-            + (f"模型附言：{outcome.result.text[:200]}" if outcome.result.text else "")
-        )
+        parts = [f"已生成 {len(outcome.result.images)} 张图片并发送给用户。"]
+        if outcome.references.images:
+            parts.append(f"参考了 {len(outcome.references.images)} 张图片。")
+        parts.extend(outcome.remarks())
+        if outcome.result.text:
+            parts.append(f"模型附言：{outcome.result.text[:200]}")
+        return "".join(parts)
 
     # --- chat commands --------------------------------------------------------------------------
 
@@ -163,13 +214,13 @@ class GeminiImagePlugin(Star):
             return await self._reply(
                 event, f"用法：/{CMD_EDIT} <修改要求>，并附上图片或回复一条带图片的消息。"
             )
-        await self._run_command(event, edit_job(prompt, tuple(find_images(event.get_messages()))))
+        await self._run_command(event, edit_job(prompt))
 
     @filter.command(CMD_FIGURE)
     async def cmd_figure(self, event: AstrMessageEvent) -> None:
         """把图片里的角色做成手办照片：/手办化 [补充描述]"""
         extra = command_argument(event.message_str, CMD_FIGURE)
-        await self._run_command(event, figure_job(extra, tuple(find_images(event.get_messages()))))
+        await self._run_command(event, figure_job(extra))
 
     @filter.command(CMD_HELP)
     async def cmd_help(self, event: AstrMessageEvent) -> None:
@@ -246,20 +297,27 @@ class GeminiImagePlugin(Star):
         check_group(requester, settings.limits)
         if not job.prompt and job.template is None:
             raise MissingPromptError("empty prompt")
-        if job.needs_image and not job.images:
-            raise NoReferenceImageError("no image in the message or the quoted message")
+        ratio = resolve_aspect_ratio(job.aspect_ratio, settings.aspect_ratio)
         if not settings.api_keys:
             raise NoApiKeyError("no usable API key configured")
+        if job.needs_image and not image_components(event.get_messages()):
+            raise ReferenceImageError("command needs an image", ReferenceImageError.MISSING)
         self.limiter.acquire(requester, settings.limits)
-        image_urls = await to_data_urls(job.images)
+        references = await references_for_request(
+            self._http(),
+            event.get_messages(),
+            (event.message_str, job.prompt),
+            job.use_images,
+            ReferenceOptions.from_settings(settings),
+            self.cpu,
+        )
         if settings.progress_message:
             await self._progress(event, job)
         prompt = await self._final_prompt(settings, job)
-        result = await self._generate(
-            settings, GenerationRequest(prompt=prompt, image_urls=image_urls), deadline
-        )
+        request = GenerationRequest(prompt, ratio, references.data_urls)
+        result = await self._generate(settings, request, deadline)
         note = await self._deliver(event, result, settings)
-        return DrawOutcome(result, note=note)
+        return DrawOutcome(result, note=note, references=references)
 
     async def _final_prompt(self, settings: Settings, job: DrawJob) -> str:
         details = job.prompt
@@ -291,8 +349,13 @@ class GeminiImagePlugin(Star):
             self.store,
             pool=self._key_pool(settings),
             policy=self.retry_policy,
+            cpu=self.cpu,
         )
-        result = await client.generate(request, deadline)
+        try:
+            result = await client.generate(request, deadline)
+        except ModelUnavailableError as exc:
+            # Name the image models that do exist, so the admin knows what to switch to.
+            raise await self.models.explain_missing_model(self._http(), settings, exc) from exc
         logger.info(
             f"gemini-pic-gen: {len(result.images)} image(s) from {result.model} "
             f"with key {result.key_mask}"
@@ -338,8 +401,9 @@ class GeminiImagePlugin(Star):
 
     async def _run_command(self, event: AstrMessageEvent, job: DrawJob) -> None:
         outcome = await self.draw(event, job)
-        if outcome.result is None or outcome.note:
-            await self._reply(event, outcome.message or outcome.note)
+        remarks = [outcome.message] if outcome.result is None else outcome.remarks()
+        if remarks:
+            await self._reply(event, "\n".join(remarks))
         event.stop_event()
 
     def _wake_prefix(self, event: AstrMessageEvent) -> str:

@@ -5,8 +5,6 @@ from __future__ import annotations
 import re
 from dataclasses import dataclass
 
-from astrbot.api.message_components import Image
-
 from .settings import Settings
 
 CMD_DRAW = "画图"
@@ -40,8 +38,9 @@ class DrawJob:
 
     prompt: str
     template: str | None = None
-    images: tuple[Image, ...] = ()
-    needs_image: bool = False
+    use_images: bool = True  # send the message's (and quoted message's) images as references
+    needs_image: bool = False  # commands that only make sense with an image (edit, figure)
+    aspect_ratio: str = ""  # '' = the configured default
     action: str = "生成图片"  # for the progress message: 正在{action}
 
     def render(self, details: str) -> str:
@@ -62,15 +61,14 @@ FIGURE_TEMPLATE = (
 )
 
 
-def edit_job(prompt: str, images: tuple[Image, ...]) -> DrawJob:
-    return DrawJob(prompt=prompt, images=images, needs_image=True, action="修改图片")
+def edit_job(prompt: str) -> DrawJob:
+    return DrawJob(prompt=prompt, needs_image=True, action="修改图片")
 
 
-def figure_job(extra: str, images: tuple[Image, ...]) -> DrawJob:
+def figure_job(extra: str) -> DrawJob:
     return DrawJob(
         prompt=extra,
         template=FIGURE_TEMPLATE,
-        images=images,
         needs_image=True,
         action="制作手办照片",
     )

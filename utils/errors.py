@@ -38,10 +38,6 @@ class InvalidArgumentError(PicGenError):
         self.hint = hint
 
 
-class NoReferenceImageError(PicGenError):
-    """An edit was asked for, but neither the message nor the quoted one holds an image."""
-
-
 class ConfigSaveError(PicGenError):
     """An admin's change applies, but writing the plugin's config file failed."""
 
@@ -61,6 +57,32 @@ class RateLimitHit(PicGenError):
         self.scope = scope  # "user" or "group"
         self.limit = limit
         self.retry_after = retry_after
+
+
+class ReferenceImageError(PicGenError):
+    """A reference image could not be used, or an edit request carried none.
+
+    `reason` is one of the constants below. Per-image problems (`position` > 0, 1-based) do not stop
+    the request: the image is skipped and the user is told. MISSING and UNUSABLE stop it.
+    """
+
+    MISSING = "missing"  # the request is clearly an edit but no image came with it
+    UNUSABLE = "unusable"  # images came, none could be read
+    TOO_MANY = "too_many"  # more images than the configured limit; the first ones are used
+    TIMEOUT = "timeout"
+    TOO_LARGE = "too_large"
+    DOWNLOAD = "download"
+    INVALID = "invalid"
+    SOURCE = "source"
+
+    def __init__(
+        self, detail: str, reason: str, *, position: int = 0, found: int = 0, limit: int = 0
+    ) -> None:
+        super().__init__(detail)
+        self.reason = reason
+        self.position = position
+        self.found = found
+        self.limit = limit
 
 
 # --- upstream (OpenRouter or a compatible gateway) ---------------------------------------------
@@ -175,6 +197,17 @@ class InvalidImageError(PicGenError):
     """The answer held data that is not a valid raster image; nothing was saved."""
 
 
+class DownloadError(PicGenError):
+    """An image URL could not be fetched within the size cap and the time limit.
+
+    `reason`: "timeout", "too_large", "http" (non-200 answer) or "network".
+    """
+
+    def __init__(self, detail: str, reason: str) -> None:
+        super().__init__(detail)
+        self.reason = reason
+
+
 # --- delivery -------------------------------------------------------------------------------------
 
 
@@ -217,6 +250,29 @@ def _cause(error: PicGenError) -> str:
     return "请求失败"
 
 
+_REFERENCE_PROBLEMS = {
+    ReferenceImageError.TIMEOUT: "下载超时",
+    ReferenceImageError.TOO_LARGE: "文件太大",
+    ReferenceImageError.DOWNLOAD: "下载失败",
+    ReferenceImageError.INVALID: "不是有效的图片",
+    ReferenceImageError.SOURCE: "来源无法识别",
+}
+
+
+def _reference_message(error: ReferenceImageError) -> str:
+    if error.reason == ReferenceImageError.MISSING:
+        return (
+            "看起来你想修改一张图片，但我没有收到图片。"
+            "请把图片和修改要求一起发送，或回复（引用）那张图片再说要求。"
+        )
+    if error.reason == ReferenceImageError.UNUSABLE:
+        return "参考图都无法读取（下载失败、太大或不是有效图片），请重新发送图片后再试。"
+    if error.reason == ReferenceImageError.TOO_MANY:
+        return f"收到 {error.found} 张图片，只使用了前 {error.limit} 张作为参考图。"
+    problem = _REFERENCE_PROBLEMS.get(error.reason, "无法读取")
+    return f"第 {error.position} 张参考图{problem}，已跳过。"
+
+
 def user_message(error: BaseException) -> str:
     """The Chinese sentence for a failure. Unknown exceptions get a generic text, never details."""
     if isinstance(error, NoApiKeyError):
@@ -227,8 +283,6 @@ def user_message(error: BaseException) -> str:
         return error.hint
     if isinstance(error, ConfigSaveError):
         return "设置已立即生效，但保存到配置文件失败，插件重载后会恢复原设置，请查看日志。"
-    if isinstance(error, NoReferenceImageError):
-        return "没有找到要处理的图片：请在指令消息里附上图片，或回复（引用）一条带图片的消息再发送指令。"
     if isinstance(error, GroupNotAllowed):
         return "本群未开启画图功能，如需使用请联系机器人管理员。"
     if isinstance(error, RateLimitHit):
@@ -236,6 +290,8 @@ def user_message(error: BaseException) -> str:
         if error.scope == "group":
             return f"本群画图太频繁了（每分钟最多 {error.limit} 次），请约 {wait} 秒后再试。"
         return f"你画图太频繁了（每人每分钟最多 {error.limit} 次），请约 {wait} 秒后再试。"
+    if isinstance(error, ReferenceImageError):
+        return _reference_message(error)
     if isinstance(error, InvalidKeyError):
         return "OpenRouter API 密钥无效或已被撤销，请管理员检查插件配置中的密钥。"
     if isinstance(error, OutOfCreditsError):
@@ -289,6 +345,8 @@ def user_message(error: BaseException) -> str:
         return "模型没有返回图片，请换个描述再试。"
     if isinstance(error, InvalidImageError):
         return "模型返回的图片数据已损坏或格式不受支持，请重试。"
+    if isinstance(error, DownloadError):
+        return "模型返回的图片链接无法下载（超时、过大或链接失效），请重试。"
     if isinstance(error, DeliveryError):
         where = f"（{error.target}）" if error.target else ""
         return f"图片已生成，但发送失败：无法传到 NapCat 所在主机{where}，请管理员检查文件接收端。"

@@ -6,6 +6,7 @@ from collections.abc import Mapping
 from dataclasses import dataclass, field
 from typing import Any
 
+from .aspect_ratio import normalize_aspect_ratio
 from .keys import collect_api_keys
 from .limits import LimitPolicy, clean_ids
 from .tool_args import coerce_bool
@@ -19,6 +20,12 @@ DEFAULT_TRANSLATE_TIMEOUT = 5.0
 DEFAULT_TIME_BUDGET = 100.0
 DEFAULT_CONNECT_TIMEOUT = 10.0
 DEFAULT_READ_TIMEOUT = 60.0
+DEFAULT_MAX_REFERENCE_IMAGES = 4
+DEFAULT_REFERENCE_MAX_SIDE = 2048
+DEFAULT_DOWNLOAD_MAX_MB = 20
+DEFAULT_DOWNLOAD_TIMEOUT = 15.0
+DEFAULT_RETENTION_MINUTES = 15
+_MIB = 1024 * 1024
 
 
 def normalize_api_base(value: object) -> str:
@@ -71,6 +78,14 @@ class Settings:
     request_timeout_budget_seconds: float = DEFAULT_TIME_BUDGET
     connect_timeout_seconds: float = DEFAULT_CONNECT_TIMEOUT
     read_timeout_seconds: float = DEFAULT_READ_TIMEOUT
+    # '' = the model's default; otherwise one of aspect_ratio.ASPECT_RATIOS.
+    aspect_ratio: str = ""
+    max_reference_images: int = DEFAULT_MAX_REFERENCE_IMAGES
+    reference_max_side: int = DEFAULT_REFERENCE_MAX_SIDE
+    # Cap and time limit for every image we download (reference images, image URLs in answers).
+    download_max_bytes: int = DEFAULT_DOWNLOAD_MAX_MB * _MIB
+    download_timeout: float = DEFAULT_DOWNLOAD_TIMEOUT
+    retention_seconds: float = DEFAULT_RETENTION_MINUTES * 60.0
 
     @property
     def chat_completions_url(self) -> str:
@@ -115,4 +130,23 @@ class Settings:
             read_timeout_seconds=_as_float(
                 config.get("read_timeout_seconds"), DEFAULT_READ_TIMEOUT, 1, 3600
             ),
+            # An invalid value can only come from a hand-edited file: fall back to the model default.
+            aspect_ratio=normalize_aspect_ratio(config.get("aspect_ratio")) or "",
+            max_reference_images=_as_int(
+                config.get("max_reference_images"), DEFAULT_MAX_REFERENCE_IMAGES, 1, 16
+            ),
+            reference_max_side=_as_int(
+                config.get("reference_image_max_side"), DEFAULT_REFERENCE_MAX_SIDE, 256, 4096
+            ),
+            download_max_bytes=_as_int(
+                config.get("image_download_max_mb"), DEFAULT_DOWNLOAD_MAX_MB, 1, 200
+            )
+            * _MIB,
+            download_timeout=_as_float(
+                config.get("image_download_timeout"), DEFAULT_DOWNLOAD_TIMEOUT, 0.5, 120.0
+            ),
+            retention_seconds=_as_int(
+                config.get("image_retention_minutes"), DEFAULT_RETENTION_MINUTES, 1, 7 * 24 * 60
+            )
+            * 60.0,
         )
