@@ -115,7 +115,7 @@ def _picture_of(path: Path) -> tuple[tuple[int, int], tuple[int, ...]]:
 
 def _close(sent, original) -> bool:
     (size, pixel), (size0, pixel0) = sent, original
-    return size == size0 and all(abs(a - b) <= 4 for a, b in zip(pixel, pixel0))
+    return size == size0 and all(abs(a - b) <= 4 for a, b in zip(pixel, pixel0, strict=True))
 
 
 async def test_edit_uses_the_image_in_the_message(astrbot, fake, plugin_config, picture):
