@@ -28,6 +28,7 @@ from .utils.commands import (
     CMD_EDIT,
     CMD_FIGURE,
     CMD_HELP,
+    CMD_KEYS,
     CMD_MODEL,
     CMD_SETTINGS,
     DrawJob,
@@ -265,6 +266,14 @@ class GeminiImagePlugin(Star):
         """（管理员）查看画图插件当前设置，密钥已打码"""
         await self._reply(event, describe_settings(self.settings()))
 
+    @filter.permission_type(filter.PermissionType.ADMIN)
+    @filter.command(CMD_KEYS, alias={"gemini_keys"})
+    async def cmd_keys(self, event: AstrMessageEvent) -> None:
+        """（管理员）查看密钥池：打码的密钥、状态（正常/冷却至某时/无效/额度用尽）、本次启动以来的成功与失败次数"""
+        settings = self.settings()
+        rows = self._key_pool(settings).snapshot() if settings.api_keys else []
+        await self._reply(event, format_pool_status(rows, settings.model))
+
     # --- the one generation path: tool and commands ---------------------------------------------
 
     async def draw(self, event: AstrMessageEvent, job: DrawJob) -> DrawOutcome:
@@ -429,11 +438,3 @@ class GeminiImagePlugin(Star):
                 logger.error(f"gemini-pic-gen: {exc.detail}")
                 return await self._reply(event, f"{done}。{user_message(exc)}")
         await self._reply(event, f"{done}，已保存到插件配置（网页面板中同步可见）。")
-
-    @filter.command("gemini_keys")
-    @filter.permission_type(filter.PermissionType.ADMIN)
-    async def gemini_keys(self, event: AstrMessageEvent):
-        """（仅管理员）查看 OpenRouter 密钥池：每个密钥的脱敏形式、状态（正常 / 限流冷却至某时 / 无效 / 额度用尽）以及本次启动以来的成功与失败次数。用法：/gemini_keys"""
-        settings = self.settings()
-        rows = self._key_pool(settings).snapshot() if settings.api_keys else []
-        yield event.plain_result(format_pool_status(rows, settings.model))

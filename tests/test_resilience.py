@@ -448,16 +448,18 @@ async def test_admin_command_shows_the_pool(astrbot, fake, plugin_config, virtua
     assert_no_key_leaked(event.sent_text())
 
 
-async def test_admin_command_is_refused_to_members(astrbot, fake, plugin_config, pipeline):
-    event = make_event("/gemini_keys", sender_id="10001")
+@pytest.mark.parametrize("command", ["/gemini_keys", "/画图密钥"])
+async def test_admin_command_is_refused_to_members(astrbot, fake, plugin_config, pipeline, command):
+    event = make_event(command, sender_id="10001")
     await pipeline.execute(event)
     assert "权限不足" in event.sent_text()
     assert "sk-or" not in event.sent_text()
 
 
-async def test_admin_command_without_keys(astrbot, fake, plugin_config, pipeline):
+@pytest.mark.parametrize("command", ["/gemini_keys", "/画图密钥"])
+async def test_admin_command_without_keys(astrbot, fake, plugin_config, pipeline, command):
     plugin_config["openrouter_api_keys"] = ["YOUR_API_KEY"]
-    event = make_event("/gemini_keys", sender_id=ADMIN_ID)
+    event = make_event(command, sender_id=ADMIN_ID)
     await pipeline.execute(event)
     assert event.sent_text() == "OpenRouter 密钥池为空：插件配置中还没有可用的 API 密钥。"
     assert fake.requests == []

@@ -14,6 +14,7 @@ CMD_HELP = "画图帮助"
 CMD_MODEL = "画图模型"
 CMD_API_BASE = "画图接口"
 CMD_SETTINGS = "画图配置"
+CMD_KEYS = "画图密钥"
 
 
 def command_argument(message: str, command: str) -> str:
@@ -87,6 +88,7 @@ def help_text(settings: Settings, prefix: str = "/") -> str:
         f"{p}{CMD_MODEL} <模型ID> —— 切换图像模型并保存",
         f"{p}{CMD_API_BASE} <地址|默认> —— 切换 API 地址并保存",
         f"{p}{CMD_SETTINGS} —— 查看当前设置（密钥已打码）",
+        f"{p}{CMD_KEYS} —— 查看密钥池状态：是否正常、冷却到何时、成功与失败次数",
     ]
     if not p:
         lines.insert(1, "（在群聊中请先 @机器人 再发送指令）")
