@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import logging
 import os
 import sys
 import tempfile
@@ -18,6 +19,7 @@ import pytest_asyncio  # noqa: E402
 
 from tests import harness  # noqa: E402  (imports AstrBot in the order it needs)
 from tests.fakes.openrouter import FakeOpenRouter  # noqa: E402
+from tests.fakes.translate import FakeTranslate  # noqa: E402
 
 REAL_LOOKING_KEYS = (
     "sk-or-v1-" + "a1" * 32,
@@ -40,6 +42,29 @@ async def fake_server() -> AsyncIterator[FakeOpenRouter]:
 
 
 @pytest_asyncio.fixture(scope="session")
+async def fake_translate_server() -> AsyncIterator[FakeTranslate]:
+    """The fake Google Translate, reached through `translate_proxy`; its test CA is trusted
+    through SSL_CERT_FILE (read by httpx whenever a client is built)."""
+    server = FakeTranslate()
+    await server.start()
+    previous = os.environ.get("SSL_CERT_FILE")
+    os.environ["SSL_CERT_FILE"] = str(server.ca_file)
+    yield server
+    if previous is None:
+        os.environ.pop("SSL_CERT_FILE", None)
+    else:
+        os.environ["SSL_CERT_FILE"] = previous
+    await server.stop()
+
+
+@pytest.fixture
+def fake_translate(fake_translate_server: FakeTranslate) -> Iterator[FakeTranslate]:
+    fake_translate_server.reset()
+    yield fake_translate_server
+    fake_translate_server.reset()
+
+
+@pytest_asyncio.fixture(scope="session")
 async def astrbot(astrbot_root: Path):
     loaded = await harness.load_plugin(astrbot_root)
     yield loaded
@@ -54,10 +79,20 @@ def fake(fake_server: FakeOpenRouter) -> Iterator[FakeOpenRouter]:
 
 
 @pytest.fixture
-def plugin_config(astrbot, fake: FakeOpenRouter) -> Iterator[dict]:
-    """The live plugin config pointed at the fake server; restored after the test."""
-    config = astrbot.plugin.config
+def plugin_config(astrbot, fake: FakeOpenRouter, fake_translate: FakeTranslate) -> Iterator[dict]:
+    """The live plugin config pointed at the fake servers; restored after the test.
+
+    Translation and the progress message (both on by default) start switched off here so
+    tests about other behaviour see only their own traffic and messages; tests of those
+    features switch them on. Translation, when on, only ever reaches the fake.
+    The key pool (cooldowns, counters) and the retry policy live on the plugin instance for the
+    whole session, so each test starts with a fresh pool and gets the default policy back.
+    """
+    plugin = astrbot.plugin
+    config = plugin.config
     saved = dict(config)
+    saved_policy = plugin.retry_policy
+    plugin.key_pool = None
     config.update(
         openrouter_api_keys=[REAL_LOOKING_KEYS[0]],
         openrouter_api_key="",
@@ -65,7 +100,38 @@ def plugin_config(astrbot, fake: FakeOpenRouter) -> Iterator[dict]:
         model_name="google/gemini-2.5-flash-image",
         max_retry_attempts=3,
         nap_server_address="localhost",
+        translate_prompt=False,
+        translate_proxy=fake_translate.proxy_url,
+        translate_timeout=5,
+        progress_message=False,
+        user_requests_per_minute=0,
+        group_requests_per_minute=0,
+        group_allowlist=[],
+        group_denylist=[],
     )
     yield config
     config.clear()
     config.update(saved)
+    plugin.retry_policy = saved_policy
+    plugin.key_pool = None
+
+
+class _Collect(logging.Handler):
+    def __init__(self) -> None:
+        super().__init__(logging.DEBUG)
+        self.records: list[logging.LogRecord] = []
+
+    def emit(self, record: logging.LogRecord) -> None:
+        self.records.append(record)
+
+
+@pytest.fixture
+def plugin_log(astrbot) -> Iterator[list[logging.LogRecord]]:
+    """Records of the plugin's own logger (AstrBot's loggers do not propagate to caplog)."""
+    from astrbot.core.log import PLUGIN_LOGGER_PREFIX
+
+    handler = _Collect()
+    plugin_logger = logging.getLogger(PLUGIN_LOGGER_PREFIX + harness.PLUGIN_DIR_NAME)
+    plugin_logger.addHandler(handler)
+    yield handler.records
+    plugin_logger.removeHandler(handler)

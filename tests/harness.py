@@ -20,8 +20,10 @@ from astrbot.core import astrbot_config, db_helper, sp
 from astrbot.core.agent.run_context import ContextWrapper
 from astrbot.core.astr_agent_context import AstrAgentContext
 from astrbot.core.astr_agent_tool_exec import FunctionToolExecutor
+from astrbot.core.astrbot_config_mgr import AstrBotConfigManager
 from astrbot.core.message.components import BaseMessageComponent, Image, Plain
 from astrbot.core.message.message_event_result import MessageChain
+from astrbot.core.pipeline.scheduler import PipelineContext, PipelineScheduler
 from astrbot.core.platform.astr_message_event import AstrMessageEvent
 from astrbot.core.platform.astrbot_message import AstrBotMessage, Group, MessageMember
 from astrbot.core.platform.message_type import MessageType
@@ -30,6 +32,7 @@ from astrbot.core.provider.register import llm_tools
 from astrbot.core.star.context import Context
 from astrbot.core.star.star import star_registry
 from astrbot.core.star.star_manager import PluginManager
+from astrbot.core.umop_config_router import UmopConfigRouter
 
 REPO_ROOT = Path(__file__).resolve().parent.parent
 PLUGIN_DIR_NAME = "astrbot_plugin_gemini25_image_openrouter"
@@ -125,6 +128,7 @@ class LoadedAstrBot:
     plugin: Any
     plugin_dir: Path
     errors: list[str] = field(default_factory=list)
+    _scheduler: PipelineScheduler | None = None
 
     @property
     def tool(self) -> Any:
@@ -141,6 +145,24 @@ class LoadedAstrBot:
                 continue
             texts.extend(getattr(c, "text", "") for c in result.content)
         return texts
+
+    async def dispatch(self, event: RecordingEvent) -> RecordingEvent:
+        """Run a chat message through AstrBot's own pipeline, as a platform adapter would.
+
+        The scheduler is built the way core_lifecycle builds one per config: every stage is
+        AstrBot's (wake prefix, permission filter, command filters, star handlers, respond).
+        """
+        if self._scheduler is None:
+            # AstrBot's own per-session flood guard (20 messages/min, then it stalls) would
+            # pause a test session that sends many messages from one chat; it is not ours.
+            astrbot_config["platform_settings"]["rate_limit"]["count"] = 0
+            scheduler = PipelineScheduler(
+                PipelineContext(astrbot_config, self.manager, "default", db_helper)
+            )
+            await scheduler.initialize()
+            self._scheduler = scheduler
+        await self._scheduler.execute(event)
+        return event
 
 
 def copy_plugin_files(dest: Path) -> Path:
@@ -168,8 +190,26 @@ async def load_plugin(root: Path) -> LoadedAstrBot:
         await sp.initialize()
     provider_manager = MagicMock()
     provider_manager.llm_tools = llm_tools
-    mocks = [MagicMock() for _ in range(7)]
-    context = Context(asyncio.Queue(), astrbot_config, db_helper, provider_manager, *mocks, None)
+    # The real config manager: Context.get_config(umo) answers through it.
+    router = UmopConfigRouter(sp=sp)
+    await router.initialize()
+    config_manager = AstrBotConfigManager(default_config=astrbot_config, ucr=router, sp=sp)
+    await config_manager.initialize()
+    platform, conversations, history, personas, kb, cron = (MagicMock() for _ in range(6))
+    context = Context(
+        asyncio.Queue(),
+        astrbot_config,
+        db_helper,
+        provider_manager,
+        platform,
+        conversations,
+        history,
+        personas,
+        config_manager,
+        kb,
+        cron,
+        None,
+    )
     manager = PluginManager(context, astrbot_config)
     ok, err = await manager.load(specified_dir_name=PLUGIN_DIR_NAME)
     if not ok:

@@ -121,12 +121,14 @@ async def test_api_base_with_or_without_v1(astrbot, fake, plugin_config, suffix)
 
 
 async def test_upstream_error_becomes_chinese_text_without_key(
-    astrbot, fake, plugin_config, caplog
+    astrbot, fake, plugin_config, plugin_log
 ):
     fake.enqueue(Reply.error(402, "Insufficient credits"))
     event = make_event()
     texts = await astrbot.run_tool(event, image_description="a cat")
     assert texts == ["OpenRouter 账户额度已用完，请管理员充值或更换密钥。"]
     assert event.sent == []
-    assert REAL_LOOKING_KEYS[0] not in caplog.text
+    log_text = "\n".join(r.getMessage() for r in plugin_log)
+    assert "OutOfCreditsError" in log_text and "HTTP 402" in log_text
+    assert REAL_LOOKING_KEYS[0] not in log_text
     assert not list((astrbot.plugin_dir / "images").glob("*.part"))

@@ -3,14 +3,29 @@
 from __future__ import annotations
 
 from collections.abc import Mapping
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Any
 
+from .aspect_ratio import normalize_aspect_ratio
 from .keys import collect_api_keys
+from .limits import LimitPolicy, clean_ids
+from .tool_args import coerce_bool
 
 DEFAULT_API_BASE = "https://openrouter.ai/api"
 DEFAULT_MODEL = "google/gemini-2.5-flash-image"
 DEFAULT_NAP_PORT = 3658
+# Translation is a nicety: a slow translator must not eat into the image request's time.
+DEFAULT_TRANSLATE_TIMEOUT = 5.0
+# AstrBot cancels a tool call after 120 s by default; finish before that with a clear message.
+DEFAULT_TIME_BUDGET = 100.0
+DEFAULT_CONNECT_TIMEOUT = 10.0
+DEFAULT_READ_TIMEOUT = 60.0
+DEFAULT_MAX_REFERENCE_IMAGES = 4
+DEFAULT_REFERENCE_MAX_SIDE = 2048
+DEFAULT_DOWNLOAD_MAX_MB = 20
+DEFAULT_DOWNLOAD_TIMEOUT = 15.0
+DEFAULT_RETENTION_MINUTES = 15
+_MIB = 1024 * 1024
 
 
 def normalize_api_base(value: object) -> str:
@@ -34,6 +49,16 @@ def _as_int(value: object, default: int, low: int, high: int) -> int:
     return min(max(number, low), high)
 
 
+def _as_float(value: object, default: float, low: float, high: float) -> float:
+    try:
+        number = float(str(value).strip())
+    except (TypeError, ValueError):
+        return default
+    if number != number:  # NaN
+        return default
+    return min(max(number, low), high)
+
+
 @dataclass(frozen=True)
 class Settings:
     api_keys: tuple[str, ...]
@@ -45,6 +70,22 @@ class Settings:
     nap_transfer_token: str = ""
     nap_transfer_timeout: float = 30.0
     use_file_service: bool = False
+    translate_prompt: bool = True
+    translate_timeout: float = DEFAULT_TRANSLATE_TIMEOUT
+    translate_proxy: str = ""
+    progress_message: bool = True
+    limits: LimitPolicy = field(default_factory=LimitPolicy)
+    request_timeout_budget_seconds: float = DEFAULT_TIME_BUDGET
+    connect_timeout_seconds: float = DEFAULT_CONNECT_TIMEOUT
+    read_timeout_seconds: float = DEFAULT_READ_TIMEOUT
+    # '' = the model's default; otherwise one of aspect_ratio.ASPECT_RATIOS.
+    aspect_ratio: str = ""
+    max_reference_images: int = DEFAULT_MAX_REFERENCE_IMAGES
+    reference_max_side: int = DEFAULT_REFERENCE_MAX_SIDE
+    # Cap and time limit for every image we download (reference images, image URLs in answers).
+    download_max_bytes: int = DEFAULT_DOWNLOAD_MAX_MB * _MIB
+    download_timeout: float = DEFAULT_DOWNLOAD_TIMEOUT
+    retention_seconds: float = DEFAULT_RETENTION_MINUTES * 60.0
 
     @property
     def chat_completions_url(self) -> str:
@@ -67,5 +108,45 @@ class Settings:
             nap_server_port=_as_int(config.get("nap_server_port"), DEFAULT_NAP_PORT, 1, 65535),
             nap_transfer_token=str(config.get("nap_transfer_token") or "").strip(),
             nap_transfer_timeout=float(_as_int(config.get("nap_transfer_timeout"), 30, 1, 300)),
-            use_file_service=config.get("use_file_service") is True,
+            use_file_service=coerce_bool(config.get("use_file_service"), default=False),
+            translate_prompt=coerce_bool(config.get("translate_prompt"), default=True),
+            translate_timeout=_as_float(
+                config.get("translate_timeout"), DEFAULT_TRANSLATE_TIMEOUT, 0.5, 30.0
+            ),
+            translate_proxy=str(config.get("translate_proxy") or "").strip(),
+            progress_message=coerce_bool(config.get("progress_message"), default=True),
+            limits=LimitPolicy(
+                user_per_minute=_as_int(config.get("user_requests_per_minute"), 0, 0, 10_000),
+                group_per_minute=_as_int(config.get("group_requests_per_minute"), 0, 0, 10_000),
+                group_allowlist=clean_ids(config.get("group_allowlist")),
+                group_denylist=clean_ids(config.get("group_denylist")),
+            ),
+            request_timeout_budget_seconds=_as_float(
+                config.get("request_timeout_budget_seconds"), DEFAULT_TIME_BUDGET, 1, 3600
+            ),
+            connect_timeout_seconds=_as_float(
+                config.get("connect_timeout_seconds"), DEFAULT_CONNECT_TIMEOUT, 1, 120
+            ),
+            read_timeout_seconds=_as_float(
+                config.get("read_timeout_seconds"), DEFAULT_READ_TIMEOUT, 1, 3600
+            ),
+            # An invalid value can only come from a hand-edited file: fall back to the model default.
+            aspect_ratio=normalize_aspect_ratio(config.get("aspect_ratio")) or "",
+            max_reference_images=_as_int(
+                config.get("max_reference_images"), DEFAULT_MAX_REFERENCE_IMAGES, 1, 16
+            ),
+            reference_max_side=_as_int(
+                config.get("reference_image_max_side"), DEFAULT_REFERENCE_MAX_SIDE, 256, 4096
+            ),
+            download_max_bytes=_as_int(
+                config.get("image_download_max_mb"), DEFAULT_DOWNLOAD_MAX_MB, 1, 200
+            )
+            * _MIB,
+            download_timeout=_as_float(
+                config.get("image_download_timeout"), DEFAULT_DOWNLOAD_TIMEOUT, 0.5, 120.0
+            ),
+            retention_seconds=_as_int(
+                config.get("image_retention_minutes"), DEFAULT_RETENTION_MINUTES, 1, 7 * 24 * 60
+            )
+            * 60.0,
         )

@@ -3,6 +3,9 @@
 Successful answers carry a real PNG whose `prompt` text chunk holds the prompt of the request, so
 a test can tell which request an image answers. Faults are scripted per request with `enqueue()`
 or for every request with `default`; every request is recorded in `requests`.
+
+It also serves plain files under /files/<name> (`serve()`), standing in for a chat platform's
+image CDN (reference images) and for image URLs inside answers.
 """
 
 from __future__ import annotations
@@ -12,6 +15,7 @@ import base64
 import hashlib
 import io
 import json
+import threading
 import time
 from collections import deque
 from collections.abc import Callable
@@ -110,6 +114,17 @@ class Reply:
 
 
 @dataclass
+class ServedFile:
+    """A file at /files/<name>. `chunked` omits Content-Length; `delay` waits before answering."""
+
+    body: bytes
+    content_type: str = "application/octet-stream"
+    status: int = 200
+    delay: float = 0.0
+    chunked: bool = False
+
+
+@dataclass
 class RecordedRequest:
     method: str
     path: str
@@ -137,21 +152,38 @@ class FakeOpenRouter:
         self.requests: list[RecordedRequest] = []
         self.script: deque[Reply] = deque()
         self.default: Callable[[RecordedRequest], Reply] | None = None
-        self.models: list[dict[str, Any]] = [
-            {"id": m, "architecture": {"output_modalities": ["image", "text"]}}
-            for m in IMAGE_MODELS
-        ] + [{"id": m, "architecture": {"output_modalities": ["text"]}} for m in TEXT_MODELS]
+        self.models: list[dict[str, Any]] = self.default_models()
         self.models_status = 200
+        # While set and not released, GET /models waits (a service that is slow to list).
+        self.models_gate: asyncio.Event | None = None
+        self.files: dict[str, ServedFile] = {}
         self._runner: web.AppRunner | None = None
         self.port = 0
+        # 'hang' replies wait on this; reset() and stop() release them so that no handler
+        # outlives its test (or holds up the server's shutdown).
+        self._hangs_released = asyncio.Event()
 
     # --- control -------------------------------------------------------------------------------
 
+    @staticmethod
+    def default_models() -> list[dict[str, Any]]:
+        return [
+            {"id": m, "architecture": {"output_modalities": ["image", "text"]}}
+            for m in IMAGE_MODELS
+        ] + [{"id": m, "architecture": {"output_modalities": ["text"]}} for m in TEXT_MODELS]
+
     def reset(self) -> None:
         self.requests.clear()
+        self.models = self.default_models()
         self.script.clear()
         self.default = None
         self.models_status = 200
+        self._hangs_released.set()
+        self._hangs_released = asyncio.Event()
+        if self.models_gate is not None:
+            self.models_gate.set()
+        self.models_gate = None
+        self.files.clear()
 
     def enqueue(self, *replies: Reply) -> None:
         self.script.extend(replies)
@@ -160,8 +192,20 @@ class FakeOpenRouter:
     def base_url(self) -> str:
         return f"http://127.0.0.1:{self.port}/api"
 
+    def model_requests(self) -> list[RecordedRequest]:
+        return [r for r in self.requests if r.path.endswith("/models")]
+
     def chat_requests(self) -> list[RecordedRequest]:
         return [r for r in self.requests if r.path.endswith("/chat/completions")]
+
+    def serve(self, name: str, body: bytes, **kw: Any) -> str:
+        """Serve body at /files/<name>; return its URL."""
+        self.files[name] = ServedFile(body, **kw)
+        return self.file_url(name)
+
+    def file_url(self, name: str) -> str:
+        """The URL of /files/<name>; 404 unless served."""
+        return f"http://127.0.0.1:{self.port}/files/{name}"
 
     # --- server --------------------------------------------------------------------------------
 
@@ -169,6 +213,7 @@ class FakeOpenRouter:
         app = web.Application(client_max_size=64 * 1024 * 1024)
         app.router.add_post("/api/v1/chat/completions", self._chat)
         app.router.add_get("/api/v1/models", self._models)
+        app.router.add_get("/files/{name}", self._file)
         self._runner = web.AppRunner(app, access_log=None)
         await self._runner.setup()
         site = web.TCPSite(self._runner, "127.0.0.1", 0)
@@ -176,6 +221,7 @@ class FakeOpenRouter:
         self.port = site._server.sockets[0].getsockname()[1]  # type: ignore[union-attr]
 
     async def stop(self) -> None:
+        self._hangs_released.set()
         if self._runner is not None:
             await self._runner.cleanup()
 
@@ -183,11 +229,37 @@ class FakeOpenRouter:
         self.requests.append(
             RecordedRequest("GET", request.path, dict(request.headers), None, time.monotonic())
         )
+        if self.models_gate is not None:
+            await self.models_gate.wait()
         if self.models_status != 200:
             return web.json_response(
                 error_body(self.models_status, "down"), status=self.models_status
             )
         return web.json_response({"data": self.models})
+
+    async def _file(self, request: web.Request) -> web.StreamResponse:
+        self.requests.append(
+            RecordedRequest("GET", request.path, dict(request.headers), None, time.monotonic())
+        )
+        served = self.files.get(request.match_info["name"])
+        if served is None:
+            return web.Response(status=404, text="not found")
+        if served.delay:
+            await asyncio.sleep(served.delay)
+        response = web.StreamResponse(status=served.status)
+        response.content_type = served.content_type
+        if served.chunked:
+            response.enable_chunked_encoding()
+        else:
+            response.content_length = len(served.body)
+        try:
+            await response.prepare(request)
+            for start in range(0, len(served.body), 64 * 1024):
+                await response.write(served.body[start : start + 64 * 1024])
+            await response.write_eof()
+        except ConnectionResetError:
+            pass  # the client gave up (size cap or timeout): that is what the test wants
+        return response
 
     async def _chat(self, request: web.Request) -> web.StreamResponse:
         body = await request.json()
@@ -212,7 +284,10 @@ class FakeOpenRouter:
         if reply.delay:
             await asyncio.sleep(reply.delay)
         if reply.action == "hang":
-            await asyncio.sleep(3600)
+            await self._hangs_released.wait()
+            assert request.transport is not None
+            request.transport.close()
+            return web.Response(status=504)
         if reply.action == "drop":
             assert request.transport is not None
             request.transport.close()
@@ -232,3 +307,27 @@ class FakeOpenRouter:
         await response.write(body)
         await response.write_eof()
         return response
+
+
+class FakeInThread:
+    """A FakeOpenRouter on its own event loop in a thread.
+
+    For measurements: the session fake shares the test's loop, so its own work (parsing request
+    bodies, writing megabytes of answers) would count as stalls of the plugin's loop.
+    """
+
+    def __init__(self) -> None:
+        self.fake = FakeOpenRouter()
+        self._loop = asyncio.new_event_loop()
+        self._thread = threading.Thread(target=self._loop.run_forever, daemon=True)
+
+    def __enter__(self) -> FakeOpenRouter:
+        self._thread.start()
+        asyncio.run_coroutine_threadsafe(self.fake.start(), self._loop).result(10)
+        return self.fake
+
+    def __exit__(self, *exc: object) -> None:
+        asyncio.run_coroutine_threadsafe(self.fake.stop(), self._loop).result(10)
+        self._loop.call_soon_threadsafe(self._loop.stop)
+        self._thread.join(10)
+        self._loop.close()

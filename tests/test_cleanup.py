@@ -1,0 +1,125 @@
+"""Cleanup: only the plugin's own old files go; symlinks and foreign files are never touched."""
+
+from __future__ import annotations
+
+import asyncio
+import os
+import time
+from pathlib import Path
+
+from tests.conftest import REAL_LOOKING_KEYS
+from tests.harness import make_event
+from utils.cleanup import CleanupTask, sweep
+
+HOUR = 3600.0
+
+
+def _exists(path: Path) -> bool:
+    return path.exists()
+
+
+def _touch(path: Path, age: float, data: bytes = b"x") -> Path:
+    path.write_bytes(data)
+    stamp = time.time() - age
+    os.utime(path, (stamp, stamp))
+    return path
+
+
+def _old_symlink(link: Path, target: Path, age: float) -> None:
+    link.symlink_to(target)
+    stamp = time.time() - age
+    os.utime(link, (stamp, stamp), follow_symlinks=False)
+
+
+def test_sweep_removes_only_old_files_of_our_own(tmp_path):
+    images = tmp_path / "images"
+    images.mkdir()
+    outside = _touch(tmp_path / "precious.png", 2 * HOUR)
+    old_own = [
+        _touch(images / f"gemini_image_20261101000000_{n}.{ext}", 2 * HOUR)
+        for n, ext in enumerate(["png", "jpg", "webp", "gif"])
+    ]
+    stale_temp = _touch(images / ".gemini_image_20261101000000_9.png.part", 2 * HOUR)
+    fresh_own = _touch(images / "gemini_image_20261101000000_new.png", 60)
+    fresh_temp = _touch(images / ".gemini_image_20261101000000_w.png.part", 60)
+    foreign = [
+        _touch(images / "photo.png", 2 * HOUR),
+        _touch(images / "gemini_image_notes.txt", 2 * HOUR),
+        _touch(images / "gemini_image_x.svg", 2 * HOUR),
+        _touch(images / "my_gemini_image_1.png", 2 * HOUR),
+        _touch(images / ".gitkeep", 2 * HOUR),
+    ]
+    own_named_dir = images / "gemini_image_dir.png"
+    own_named_dir.mkdir()
+    os.utime(own_named_dir, (time.time() - 2 * HOUR,) * 2)
+    link_out = images / "gemini_image_link_out.png"
+    _old_symlink(link_out, outside, 2 * HOUR)
+    link_in = images / "gemini_image_link_in.png"
+    _old_symlink(link_in, foreign[0], 2 * HOUR)
+
+    report = sweep(images, max_age=15 * 60)
+
+    assert report.removed == len(old_own) + 1
+    assert not any(p.exists() for p in [*old_own, stale_temp])
+    assert all(p.exists() for p in [fresh_own, fresh_temp, *foreign, outside, own_named_dir])
+    assert link_out.is_symlink() and link_in.is_symlink()
+    assert outside.read_bytes() == b"x" and foreign[0].read_bytes() == b"x"
+
+
+def test_sweep_of_a_missing_directory_is_a_no_op(tmp_path):
+    assert sweep(tmp_path / "nope", max_age=60).removed == 0
+
+
+async def _until(condition, limit: float = 10.0) -> None:
+    """Wait for a condition without asserting how long it took (bounded so a bug fails)."""
+    deadline = time.monotonic() + limit
+    while not condition():
+        assert time.monotonic() < deadline, "condition never became true"
+        await asyncio.sleep(0.01)
+
+
+async def test_task_sweeps_at_start_then_periodically_until_stopped(tmp_path):
+    first = _touch(tmp_path / "gemini_image_20261101000000_a.png", HOUR)
+    task = CleanupTask(tmp_path, lambda: 60.0, interval=0.05)
+    task.start()
+    try:
+        assert task.running
+        await _until(lambda: not first.exists())
+        second = _touch(tmp_path / "gemini_image_20261101000000_b.png", HOUR)
+        await _until(lambda: not second.exists())
+    finally:
+        await task.stop()
+    assert not task.running
+    third = _touch(tmp_path / "gemini_image_20261101000000_c.png", HOUR)
+    await asyncio.sleep(0.2)
+    assert third.exists()  # nothing sweeps after stop()
+
+
+async def test_the_plugin_runs_cleanup_with_the_configured_retention(astrbot, fake, plugin_config):
+    plugin = astrbot.plugin
+    assert plugin.cleanup.running  # started by initialize()
+    event = make_event()
+    await astrbot.run_tool(event, image_description="a cat")
+    generated = Path(event.sent_images()[0].path)
+    stamp = time.time() - 10 * 60
+    os.utime(generated, (stamp, stamp))
+
+    await plugin.cleanup.run_once()
+    assert _exists(generated)  # 10 minutes < the default 15
+
+    plugin_config["image_retention_minutes"] = 5
+    await plugin.cleanup.run_once()
+    assert not _exists(generated)
+
+
+async def test_terminate_stops_cleanup_and_background_work(astrbot, fake):
+    config = {
+        "openrouter_api_keys": [REAL_LOOKING_KEYS[0]],
+        "custom_api_base": fake.base_url,
+    }
+    plugin = type(astrbot.plugin)(context=astrbot.context, config=config)
+    await plugin.initialize()
+    assert plugin.cleanup.running
+    await plugin.terminate()
+    assert not plugin.cleanup.running
+    assert plugin._session is None

@@ -1,0 +1,353 @@
+"""Chat commands, dispatched by AstrBot's own pipeline (wake prefix, command and permission
+filters, star handlers), and the progress message they share with the tool."""
+
+from __future__ import annotations
+
+import base64
+import io
+import json
+import shutil
+from pathlib import Path
+
+import pytest
+from astrbot.core import astrbot_config
+from astrbot.core.message.components import Image, Plain, Reply
+from PIL import Image as PILImage
+
+from tests.conftest import REAL_LOOKING_KEYS
+from tests.fakes.openrouter import Reply as FakeReply
+from tests.fakes.openrouter import make_png, png_prompt
+from tests.harness import make_event
+from utils.commands import FIGURE_TEMPLATE
+
+ADMIN_ID = "80001"
+PROGRESS = "🎨 收到，正在"
+
+
+def _texts(event) -> list[str]:
+    """The text of each message sent, in order."""
+    return [
+        "".join(c.text for c in chain.chain if isinstance(c, Plain))
+        for chain in event.sent
+        if any(isinstance(c, Plain) for c in chain.chain)
+    ]
+
+
+def _image_path(image: Image) -> Path:
+    return Path(image.path or image.file.removeprefix("file://"))
+
+
+@pytest.fixture
+def picture(tmp_path: Path) -> Path:
+    path = tmp_path / "photo.png"
+    path.write_bytes(make_png("a photo of a corgi", size=(80, 60)))
+    return path
+
+
+@pytest.fixture
+def config_file(astrbot) -> Path:
+    return astrbot.root / "data" / "config" / f"{astrbot.plugin_dir.name}_config.json"
+
+
+@pytest.fixture
+def admin(astrbot, plugin_config, config_file):
+    """Make ADMIN_ID a bot admin in AstrBot's config; restore that and the plugin's config file."""
+    admins = list(astrbot_config["admins_id"])
+    astrbot_config["admins_id"] = [*admins, ADMIN_ID]
+    saved_file = config_file.read_bytes()
+    yield ADMIN_ID
+    astrbot_config["admins_id"] = admins
+    config_file.write_bytes(saved_file)
+
+
+def _on_disk(config_file: Path) -> dict:
+    return json.loads(config_file.read_text(encoding="utf-8-sig"))
+
+
+# --- /画图 ------------------------------------------------------------------------------------------
+
+
+async def test_draw_command_generates_and_sends(astrbot, fake, plugin_config):
+    event = await astrbot.dispatch(make_event("/画图 a red fox\nin the snow, watercolor"))
+    [request] = fake.chat_requests()
+    assert request.prompt == "a red fox\nin the snow, watercolor"  # spaces and lines kept
+    assert request.image_parts == []
+    [image] = event.sent_images()
+    assert png_prompt(_image_path(image).read_bytes()) == "a red fox\nin the snow, watercolor"
+    assert event.is_stopped()  # handled: no LLM turn after the command
+
+
+async def test_draw_without_description_shows_usage(astrbot, fake, plugin_config):
+    event = await astrbot.dispatch(make_event("/画图"))
+    assert _texts(event) == ["用法：/画图 <图片描述>，例如 /画图 一只在月球上看书的猫"]
+    assert fake.requests == []
+
+
+async def test_message_without_wake_prefix_is_not_a_command(astrbot, fake, plugin_config):
+    event = await astrbot.dispatch(make_event("画图 a cat"))
+    assert event.sent == []
+    assert fake.requests == []
+
+
+async def test_upstream_failure_is_told_in_chinese(astrbot, fake, plugin_config):
+    fake.enqueue(FakeReply.error(402, "Insufficient credits"))
+    event = await astrbot.dispatch(make_event("/画图 a cat"))
+    assert _texts(event) == ["OpenRouter 账户额度已用完，请管理员充值或更换密钥。"]
+    assert event.sent_images() == []
+
+
+# --- /改图 and /手办化 -------------------------------------------------------------------------------
+
+
+def _sent_reference(request) -> tuple[tuple[int, int], tuple[int, ...]]:
+    """Size and first pixel of the one reference image sent (re-encoded as JPEG: opaque)."""
+    [url] = request.image_parts
+    header, _, data = url.partition(",")
+    assert header == "data:image/jpeg;base64"
+    with PILImage.open(io.BytesIO(base64.b64decode(data))) as image:
+        return image.size, image.convert("RGB").getpixel((0, 0))
+
+
+def _picture_of(path: Path) -> tuple[tuple[int, int], tuple[int, ...]]:
+    with PILImage.open(path) as image:
+        return image.size, image.convert("RGB").getpixel((0, 0))
+
+
+def _close(sent, original) -> bool:
+    (size, pixel), (size0, pixel0) = sent, original
+    return size == size0 and all(abs(a - b) <= 4 for a, b in zip(pixel, pixel0, strict=True))
+
+
+async def test_edit_uses_the_image_in_the_message(astrbot, fake, plugin_config, picture):
+    event = make_event("/改图 make it wear a hat", [Image.fromFileSystem(str(picture))])
+    await astrbot.dispatch(event)
+    [request] = fake.chat_requests()
+    assert request.prompt == "make it wear a hat"
+    assert _close(_sent_reference(request), _picture_of(picture))
+    assert len(event.sent_images()) == 1
+
+
+async def test_edit_uses_the_image_of_the_quoted_message(astrbot, fake, plugin_config, picture):
+    quoted = Reply(id="42", chain=[Image.fromFileSystem(str(picture))], sender_id="555")
+    await astrbot.dispatch(make_event("/改图 turn it into pixel art", [quoted]))
+    [request] = fake.chat_requests()
+    assert _close(_sent_reference(request), _picture_of(picture))
+
+
+async def test_edit_without_an_image_says_so(astrbot, fake, plugin_config):
+    plugin_config["progress_message"] = True
+    quoted = Reply(id="42", chain=[Plain("just text")], sender_id="555")
+    event = await astrbot.dispatch(make_event("/改图 make it blue", [quoted]))
+    [text] = _texts(event)
+    assert "没有收到图片" in text and "回复（引用）" in text
+    assert fake.requests == []
+
+
+async def test_edit_with_an_unreadable_image_says_so(astrbot, fake, plugin_config, tmp_path):
+    broken = tmp_path / "broken.png"
+    broken.write_bytes(b"<html>not a picture</html>")
+    event = await astrbot.dispatch(
+        make_event("/改图 make it blue", [Image.fromFileSystem(str(broken))])
+    )
+    [text] = _texts(event)
+    assert "参考图都无法读取" in text
+    assert fake.requests == []
+
+
+async def test_figure_preset_needs_no_words(astrbot, fake, plugin_config, picture):
+    event = await astrbot.dispatch(make_event("/手办化", [Image.fromFileSystem(str(picture))]))
+    [request] = fake.chat_requests()
+    assert request.prompt == FIGURE_TEMPLATE.format(details="")
+    assert "collectible figure" in request.prompt
+    assert _close(_sent_reference(request), _picture_of(picture))
+    assert len(event.sent_images()) == 1
+
+
+async def test_figure_extra_words_are_translated_and_appended(
+    astrbot, fake, fake_translate, plugin_config, picture
+):
+    plugin_config["translate_prompt"] = True
+    await astrbot.dispatch(make_event("/手办化 拿着一只猫", [Image.fromFileSystem(str(picture))]))
+    [request] = fake.chat_requests()
+    assert request.prompt.startswith("Use the main character")
+    assert request.prompt.endswith("Additional details from the user: holding a cat")
+    assert [r.query for r in fake_translate.requests] == ["拿着一只猫"]  # not the template
+
+
+async def test_figure_without_an_image_says_so(astrbot, fake, plugin_config):
+    event = await astrbot.dispatch(make_event("/手办化 穿着盔甲"))
+    assert "没有收到图片" in _texts(event)[0]
+    assert fake.requests == []
+
+
+async def test_help_lists_every_command(astrbot, fake, plugin_config):
+    event = await astrbot.dispatch(make_event("/画图帮助"))
+    [text] = _texts(event)
+    for command in (
+        "/画图 ",
+        "/改图 ",
+        "/手办化",
+        "/画图帮助",
+        "/画图模型",
+        "/画图接口",
+        "/画图配置",
+    ):
+        assert command in text
+    assert fake.requests == []
+
+
+# --- progress message -------------------------------------------------------------------------------
+
+
+async def test_progress_message_once_before_the_image(astrbot, fake, plugin_config):
+    plugin_config["progress_message"] = True
+    event = await astrbot.dispatch(make_event("/画图 a cat"))
+    assert _texts(event) == ["🎨 收到，正在生成图片，请稍候…"]
+    assert [type(c).__name__ for chain in event.sent for c in chain.chain] == ["Plain", "Image"]
+
+
+async def test_progress_message_for_the_tool_and_for_edits(astrbot, fake, plugin_config, picture):
+    plugin_config["progress_message"] = True
+    event = make_event()
+    await astrbot.run_tool(event, image_description="a cat")
+    assert _texts(event) == ["🎨 收到，正在生成图片，请稍候…"]
+    edit = await astrbot.dispatch(
+        make_event("/改图 add a hat", [Image.fromFileSystem(str(picture))])
+    )
+    assert _texts(edit) == ["🎨 收到，正在修改图片，请稍候…"]
+
+
+async def test_progress_message_can_be_switched_off(astrbot, fake, plugin_config):
+    event = await astrbot.dispatch(make_event("/画图 a cat"))
+    assert _texts(event) == []
+    assert len(event.sent_images()) == 1
+
+
+@pytest.mark.parametrize("keys", [[], ["YOUR_API_KEY"]])
+async def test_no_progress_message_on_a_fast_failure(astrbot, fake, plugin_config, keys):
+    plugin_config["progress_message"] = True
+    plugin_config["openrouter_api_keys"] = keys
+    event = await astrbot.dispatch(make_event("/画图 a cat"))
+    [text] = _texts(event)
+    assert "密钥" in text and PROGRESS not in text
+    tool_event = make_event()
+    texts = await astrbot.run_tool(tool_event)  # no description at all
+    assert texts == ["请告诉我要画什么：图片描述不能为空。"]
+    assert tool_event.sent == []
+
+
+async def test_progress_message_then_error_when_upstream_fails(astrbot, fake, plugin_config):
+    plugin_config["progress_message"] = True
+    fake.enqueue(FakeReply.error(402, "Insufficient credits"))
+    event = await astrbot.dispatch(make_event("/画图 a cat"))
+    assert _texts(event) == [
+        "🎨 收到，正在生成图片，请稍候…",
+        "OpenRouter 账户额度已用完，请管理员充值或更换密钥。",
+    ]
+
+
+# --- admin commands ---------------------------------------------------------------------------------
+
+
+@pytest.mark.parametrize(
+    "text", ["/画图模型 openai/gpt-4o", "/画图接口 https://evil.example/api", "/画图配置"]
+)
+async def test_admin_commands_refuse_members(astrbot, fake, plugin_config, config_file, text):
+    before = config_file.read_bytes()
+    event = await astrbot.dispatch(make_event(text, sender_id="10001"))
+    [reply] = _texts(event)
+    assert "权限不足" in reply
+    assert plugin_config["model_name"] == "google/gemini-2.5-flash-image"
+    assert plugin_config["custom_api_base"] == fake.base_url
+    assert config_file.read_bytes() == before
+    assert REAL_LOOKING_KEYS[0][-4:] not in reply
+
+
+async def test_admin_switches_the_model_and_it_is_saved(
+    astrbot, fake, plugin_config, admin, config_file
+):
+    event = await astrbot.dispatch(
+        make_event("/画图模型 google/gemini-3-pro-image-preview", sender_id=admin)
+    )
+    assert _texts(event) == [
+        "已将图像模型切换为 google/gemini-3-pro-image-preview，"
+        "已保存到插件配置（网页面板中同步可见）。"
+    ]
+    assert plugin_config["model_name"] == "google/gemini-3-pro-image-preview"
+    assert _on_disk(config_file)["model_name"] == "google/gemini-3-pro-image-preview"
+    # The next request, from anyone, uses it.
+    await astrbot.dispatch(make_event("/画图 a cat", sender_id="10001"))
+    assert [r.body["model"] for r in fake.chat_requests()] == ["google/gemini-3-pro-image-preview"]
+
+
+async def test_admin_model_argument_is_checked(astrbot, fake, plugin_config, admin, config_file):
+    before = config_file.read_bytes()
+    event = await astrbot.dispatch(make_event("/画图模型 双子座 模型", sender_id=admin))
+    assert "模型 ID 格式不对" in _texts(event)[0]
+    assert plugin_config["model_name"] == "google/gemini-2.5-flash-image"
+    assert config_file.read_bytes() == before
+    shown = await astrbot.dispatch(make_event("/画图模型", sender_id=admin))
+    assert "当前图像模型：google/gemini-2.5-flash-image" in _texts(shown)[0]
+
+
+async def test_admin_switches_the_api_base_and_back(
+    astrbot, fake, plugin_config, admin, config_file
+):
+    new_base = fake.base_url + "/v1/"
+    event = await astrbot.dispatch(make_event(f"/画图接口 {new_base}", sender_id=admin))
+    assert f"已将 API 地址切换为 {fake.base_url}，已保存" in _texts(event)[0]
+    assert _on_disk(config_file)["custom_api_base"] == fake.base_url + "/v1"
+    await astrbot.dispatch(make_event("/画图 a cat"))
+    assert [r.path for r in fake.chat_requests()] == ["/api/v1/chat/completions"]
+
+    bad = await astrbot.dispatch(make_event("/画图接口 ftp://files.example", sender_id=admin))
+    assert "API 地址格式不对" in _texts(bad)[0]
+    assert _on_disk(config_file)["custom_api_base"] == fake.base_url + "/v1"
+
+    reset = await astrbot.dispatch(make_event("/画图接口 默认", sender_id=admin))
+    assert "https://openrouter.ai/api（OpenRouter 官方）" in _texts(reset)[0]
+    assert _on_disk(config_file)["custom_api_base"] == ""
+    assert plugin_config["custom_api_base"] == ""
+
+
+async def test_admin_sees_settings_with_keys_masked(astrbot, fake, plugin_config, admin):
+    plugin_config["openrouter_api_keys"] = list(REAL_LOOKING_KEYS[:2])
+    plugin_config["translate_proxy"] = "http://user:hunter2@127.0.0.1:7890"
+    plugin_config["group_denylist"] = ["555"]
+    event = await astrbot.dispatch(make_event("/画图配置", sender_id=admin))
+    [text] = _texts(event)
+    assert "模型：google/gemini-2.5-flash-image" in text
+    assert f"API 地址：{fake.base_url}" in text
+    assert "API 密钥（2 个）：sk-or-…a1a1、sk-or-…b2b2" in text
+    assert "群黑名单：555" in text
+    for key in REAL_LOOKING_KEYS:
+        assert key not in text and key[9:25] not in text
+    assert "hunter2" not in text
+
+
+async def test_admin_is_told_when_saving_fails(astrbot, fake, plugin_config, admin, config_file):
+    saved = config_file.read_bytes()
+    config_file.unlink()
+    config_file.mkdir()  # the atomic replace of the config file now fails
+    (config_file / "keep").write_text("x")
+    try:
+        event = await astrbot.dispatch(make_event("/画图模型 google/gemini-x", sender_id=admin))
+    finally:
+        shutil.rmtree(config_file)
+        config_file.write_bytes(saved)
+    assert _texts(event) == [
+        "已将图像模型切换为 google/gemini-x。"
+        "设置已立即生效，但保存到配置文件失败，插件重载后会恢复原设置，请查看日志。"
+    ]
+    assert plugin_config["model_name"] == "google/gemini-x"
+
+
+async def test_help_shows_the_configured_wake_prefix(astrbot, fake, plugin_config):
+    prefixes = astrbot_config["wake_prefix"]
+    astrbot_config["wake_prefix"] = ["#"]
+    try:
+        event = await astrbot.dispatch(make_event("#画图帮助"))
+    finally:
+        astrbot_config["wake_prefix"] = prefixes
+    [text] = _texts(event)
+    assert "#画图 <描述>" in text and "/画图" not in text

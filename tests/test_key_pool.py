@@ -1,0 +1,229 @@
+"""The key pool on its own: choice of key, cooldowns, probes, errors, status table."""
+
+from __future__ import annotations
+
+import asyncio
+import time
+
+import pytest
+
+from tests.conftest import REAL_LOOKING_KEYS
+from tests.fakes.clock import FakeClock
+from utils.deadline import Deadline
+from utils.errors import (
+    AllKeysCoolingDownError,
+    DeadlineExceededError,
+    InvalidKeyError,
+    OutOfCreditsError,
+)
+from utils.key_pool import KeyPool, KeyState, KeyStatus, format_pool_status
+from utils.retry_policy import KeyOutcome
+
+A, B, C = REAL_LOOKING_KEYS
+NAME = {A: "A", B: "B", C: "C"}
+
+
+def make_pool(count: int = 3) -> tuple[KeyPool, FakeClock, Deadline]:
+    clock = FakeClock()
+    return KeyPool(REAL_LOOKING_KEYS[:count], clock=clock), clock, Deadline.start(100, clock)
+
+
+async def use(
+    pool: KeyPool,
+    deadline: Deadline,
+    outcome: KeyOutcome = KeyOutcome.SUCCESS,
+    retry_after: float | None = None,
+    **acquire_args,
+) -> str:
+    """Lease a key, report `outcome` for it, and say which key it was."""
+    lease = await pool.acquire(deadline, **acquire_args)
+    pool.release(lease, outcome, retry_after)
+    return NAME[lease.key]
+
+
+def states(pool: KeyPool) -> list[KeyState]:
+    return [row.state for row in pool.snapshot()]
+
+
+async def test_requests_rotate_over_the_keys_least_recently_used_first():
+    pool, _, deadline = make_pool()
+    assert [await use(pool, deadline) for _ in range(7)] == list("ABCABCA")
+    assert [row.successes for row in pool.snapshot()] == [3, 2, 2]
+    assert states(pool) == [KeyState.OK] * 3
+
+
+async def test_duplicate_keys_are_one_key():
+    pool = KeyPool([A, A, B])
+    assert pool.keys == (A, B)
+
+
+async def test_an_untested_key_carries_one_request_a_healthy_key_many():
+    pool, _, deadline = make_pool(2)
+    first = await pool.acquire(deadline)
+    second = await pool.acquire(deadline)
+    assert (NAME[first.key], NAME[second.key]) == ("A", "B")
+    pool.release(first, KeyOutcome.SUCCESS)
+    # A is now known good: it may take several requests at once; B is still on its probe.
+    third, fourth = await pool.acquire(deadline), await pool.acquire(deadline)
+    assert (NAME[third.key], NAME[fourth.key]) == ("A", "A")
+    assert [row.in_flight for row in pool.snapshot()] == [2, 1]
+
+
+async def test_a_request_waits_for_the_probe_of_an_untested_key():
+    pool = KeyPool([A])  # real clock: the waiter must really be woken by the release
+    deadline = Deadline.start(5)
+    probe = await pool.acquire(deadline)
+    waiter = asyncio.create_task(pool.acquire(deadline))
+    await asyncio.sleep(0.05)
+    assert not waiter.done()
+    pool.release(probe, KeyOutcome.SUCCESS)
+    lease = await asyncio.wait_for(waiter, 1)
+    assert lease.key == A
+
+
+async def test_the_waiter_learns_when_the_probe_was_rate_limited():
+    pool = KeyPool([A])
+    deadline = Deadline.start(5)
+    probe = await pool.acquire(deadline)
+    waiter = asyncio.create_task(pool.acquire(deadline))
+    await asyncio.sleep(0.01)
+    pool.release(probe, KeyOutcome.RATE_LIMITED, retry_after=None)
+    with pytest.raises(AllKeysCoolingDownError) as caught:
+        await asyncio.wait_for(waiter, 1)
+    assert caught.value.retry_after == pytest.approx(60, abs=1)
+
+
+async def test_waiting_for_a_free_key_ends_at_the_deadline():
+    pool = KeyPool([A])
+    probe = await pool.acquire(Deadline.start(5))
+    with pytest.raises(DeadlineExceededError):
+        await pool.acquire(Deadline.start(0.05))
+    pool.release(probe, None)
+
+
+async def test_rate_limit_cooldown_honours_retry_after_then_allows_one_probe():
+    pool, clock, deadline = make_pool(2)
+    assert await use(pool, deadline, KeyOutcome.RATE_LIMITED, retry_after=30) == "A"
+    row = pool.snapshot()[0]
+    assert row.state is KeyState.COOLING_DOWN and row.until == clock.wall() + 30
+    assert [await use(pool, deadline) for _ in range(3)] == list("BBB")
+    clock.advance(30)
+    assert states(pool)[0] is KeyState.UNTESTED
+    probe = await pool.acquire(deadline)
+    assert NAME[probe.key] == "A"  # least recently used, so it gets its probe at once
+    assert NAME[(await pool.acquire(deadline)).key] == "B"  # not a second request on A
+
+
+async def test_rate_limit_without_retry_after_cools_down_for_a_minute():
+    pool, clock, deadline = make_pool(1)
+    await use(pool, deadline, KeyOutcome.RATE_LIMITED)
+    with pytest.raises(AllKeysCoolingDownError) as caught:
+        await pool.acquire(deadline)
+    assert caught.value.retry_after == 60
+    assert caught.value.retry_at == clock.wall() + 60
+    assert caught.value.key_count == 1
+
+
+async def test_a_short_cooldown_is_waited_for_on_the_clock():
+    pool, clock, deadline = make_pool(1)
+    await use(pool, deadline, KeyOutcome.RATE_LIMITED, retry_after=3)
+    lease = await pool.acquire(deadline, max_wait=10)
+    assert lease.key == A and clock.sleeps == [3]
+
+
+async def test_a_cooldown_is_not_waited_for_past_the_deadline():
+    pool, clock, _ = make_pool(1)
+    deadline = Deadline.start(6, clock)
+    await use(pool, deadline, KeyOutcome.RATE_LIMITED, retry_after=3)
+    with pytest.raises(AllKeysCoolingDownError):
+        await pool.acquire(deadline, max_wait=10, reserve=5)  # 3 s wait + 5 s try > 6 s
+    assert clock.sleeps == []
+
+
+async def test_every_key_rate_limited_reports_the_first_to_come_back():
+    pool, _, deadline = make_pool(3)
+    for wait in (50, 20, 90):
+        await use(pool, deadline, KeyOutcome.RATE_LIMITED, retry_after=wait)
+    with pytest.raises(AllKeysCoolingDownError) as caught:
+        await pool.acquire(deadline)
+    assert caught.value.retry_after == 20 and caught.value.key_count == 3
+
+
+async def test_out_of_credits_is_a_long_cooldown():
+    pool, clock, deadline = make_pool(2)
+    await use(pool, deadline, KeyOutcome.NO_CREDITS)
+    assert states(pool)[0] is KeyState.OUT_OF_CREDITS
+    assert pool.snapshot()[0].until == clock.wall() + 600
+    await use(pool, deadline, KeyOutcome.NO_CREDITS)
+    with pytest.raises(OutOfCreditsError):
+        await pool.acquire(deadline)
+    clock.advance(600)
+    assert await use(pool, deadline) == "A"  # credits may have been bought meanwhile
+
+
+async def test_an_invalid_key_stays_out_until_a_new_pool():
+    pool, clock, deadline = make_pool(2)
+    await use(pool, deadline, KeyOutcome.INVALID)
+    clock.advance(10_000)
+    assert [await use(pool, deadline) for _ in range(3)] == list("BBB")
+    await use(pool, deadline, KeyOutcome.INVALID)
+    with pytest.raises(InvalidKeyError):
+        await pool.acquire(deadline)
+    assert states(pool) == [KeyState.INVALID, KeyState.INVALID]
+    fresh = KeyPool(pool.keys, clock=clock)
+    assert states(fresh) == [KeyState.UNTESTED, KeyState.UNTESTED]
+
+
+async def test_exclude_and_prefer():
+    pool, _, deadline = make_pool(3)
+    assert await use(pool, deadline, exclude={A}) == "B"
+    assert await use(pool, deadline, prefer=B) == "B"
+    assert await use(pool, deadline) == "A"
+    assert await use(pool, deadline, prefer=C, exclude={C}) == "B"
+
+
+async def test_counters_and_neutral_release():
+    pool, _, deadline = make_pool(1)
+    await use(pool, deadline, KeyOutcome.SUCCESS)
+    await use(pool, deadline, KeyOutcome.FAILURE)
+    lease = await pool.acquire(deadline)
+    pool.release(lease, None)  # cancelled: counts nothing
+    pool.release(lease, KeyOutcome.FAILURE)  # a second release is ignored
+    row = pool.snapshot()[0]
+    assert (row.successes, row.failures, row.in_flight) == (1, 1, 0)
+    assert row.state is KeyState.OK  # a failure that is not the key's fault keeps it healthy
+
+
+async def test_nothing_prints_a_key():
+    pool, _, deadline = make_pool(3)
+    lease = await pool.acquire(deadline)
+    text = repr(pool) + repr(lease) + repr(pool.snapshot())
+    text += format_pool_status(pool.snapshot(), "m")
+    for key in REAL_LOOKING_KEYS:
+        assert key not in text
+    assert "sk-or-…a1a1" in text
+
+
+def test_status_table_in_chinese():
+    until = 1_767_225_600.0 + 75
+    rows = [
+        KeyStatus("sk-or-…a1a1", KeyState.OK, None, 12, 1, 2, ""),
+        KeyStatus("sk-or-…b2b2", KeyState.COOLING_DOWN, until, 3, 5, 0, "rate limited"),
+        KeyStatus("sk-or-…c3c3", KeyState.INVALID, None, 0, 1, 0, "invalid"),
+        KeyStatus("sk-or-…d4d4", KeyState.OUT_OF_CREDITS, until, 0, 2, 0, "out of credits"),
+        KeyStatus("sk-or-…e5e5", KeyState.UNTESTED, None, 0, 0, 0, ""),
+    ]
+    hhmmss = time.strftime("%H:%M:%S", time.localtime(until))
+    assert format_pool_status(rows, "google/gemini-2.5-flash-image").splitlines() == [
+        "OpenRouter 密钥池（5 个密钥，模型 google/gemini-2.5-flash-image）：",
+        "1. sk-or-…a1a1 | 正常 | 成功 12 / 失败 1，进行中 2",
+        f"2. sk-or-…b2b2 | 限流冷却中，{hhmmss} 恢复 | 成功 3 / 失败 5",
+        "3. sk-or-…c3c3 | 无效（401），修改配置后才会再用 | 成功 0 / 失败 1",
+        f"4. sk-or-…d4d4 | 额度用尽，{hhmmss} 再试 | 成功 0 / 失败 2",
+        "5. sk-or-…e5e5 | 正常（尚未使用） | 成功 0 / 失败 0",
+        "（成功/失败为本次启动或修改密钥配置以来的请求次数）",
+    ]
+
+
+def test_status_table_without_keys():
+    assert "还没有可用的 API 密钥" in format_pool_status([])

@@ -1,0 +1,133 @@
+"""Retired or unknown models: named clearly, with the image models that do exist."""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import time
+
+import aiohttp
+
+from tests.conftest import REAL_LOOKING_KEYS
+from tests.fakes.openrouter import IMAGE_MODELS, TEXT_MODELS, Reply
+from tests.harness import make_event
+from tests.logs import captured_log
+from utils.errors import ModelUnavailableError
+from utils.model_catalog import ModelCatalog
+from utils.settings import Settings
+
+RETIRED = "google/gemini-2.5-flash-image-preview:free"
+
+
+def _not_found() -> Reply:
+    return Reply.error(404, f"No endpoints found for {RETIRED}.")
+
+
+async def test_a_retired_model_is_named_with_the_image_models_that_exist(
+    astrbot, fake, plugin_config
+):
+    astrbot.plugin.models.forget()
+    plugin_config["model_name"] = RETIRED
+    fake.enqueue(_not_found(), _not_found())
+
+    texts = await astrbot.run_tool(make_event(), image_description="a cat")
+    again = await astrbot.run_tool(make_event(), image_description="a dog")
+
+    for text in (texts[0], again[0]):
+        assert f"模型 {RETIRED} 不存在或已下线" in text
+        assert all(model in text for model in IMAGE_MODELS)
+        assert not any(model in text for model in TEXT_MODELS)
+    assert len(fake.model_requests()) == 1  # the list is cached
+
+
+async def test_without_a_model_list_the_user_still_hears_the_model_is_gone(
+    astrbot, fake, plugin_config
+):
+    astrbot.plugin.models.forget()
+    plugin_config["model_name"] = RETIRED
+    fake.models_status = 503
+    fake.enqueue(_not_found())
+    texts = await astrbot.run_tool(make_event(), image_description="a cat")
+    assert texts == [f"模型 {RETIRED} 不存在或已下线，请管理员在插件配置中更换模型。"]
+
+
+async def test_the_list_is_cached_for_its_ttl(fake):
+    now = [1000.0]
+    catalog = ModelCatalog(ttl=60, clock=lambda: now[0])
+    settings = Settings.from_config({"custom_api_base": fake.base_url})
+    async with aiohttp.ClientSession() as session:
+        first = await catalog.models(session, settings)
+        await catalog.models(session, settings)
+        assert len(fake.model_requests()) == 1
+        now[0] += 61
+        await catalog.models(session, settings)
+    assert len(fake.model_requests()) == 2
+    assert first is not None and first[IMAGE_MODELS[0]].makes_images
+    assert not first[TEXT_MODELS[0]].makes_images
+
+
+async def test_a_gateway_listing_bare_ids_gives_no_suggestions_and_no_warning(fake):
+    fake.models = [{"id": "some/model"}, {"id": RETIRED, "object": "model"}]
+    catalog = ModelCatalog()
+    settings = Settings.from_config({"custom_api_base": fake.base_url, "model_name": RETIRED})
+    async with aiohttp.ClientSession() as session:
+        with captured_log() as log:
+            await catalog.check_configured_model(session, settings)
+        models = await catalog.models(session, settings)
+        assert models is not None and models[RETIRED].output_modalities is None
+        error = await catalog.explain_missing_model(
+            session, settings, ModelUnavailableError("HTTP 404", RETIRED)
+        )
+    assert error.suggestions == ()
+    assert log.at(logging.WARNING) == []
+
+
+async def _until(condition, limit: float = 10.0) -> None:
+    deadline = time.monotonic() + limit
+    while not condition():
+        assert time.monotonic() < deadline, "condition never became true"
+        await asyncio.sleep(0.01)
+
+
+def _plugin(astrbot, fake, model: str):
+    config = {
+        "openrouter_api_keys": [REAL_LOOKING_KEYS[0]],
+        "custom_api_base": fake.base_url,
+        "model_name": model,
+    }
+    return type(astrbot.plugin)(context=astrbot.context, config=config)
+
+
+async def test_start_up_warns_when_the_model_cannot_make_images(astrbot, fake):
+    for model, words in [
+        (TEXT_MODELS[0], "does not list image output"),
+        (RETIRED, "unknown or retired"),
+    ]:
+        plugin = _plugin(astrbot, fake, model)
+        with captured_log() as log:
+            await plugin.initialize()
+            try:
+                await _until(lambda w=words: any(w in m for m in log.at(logging.WARNING)))
+            finally:
+                await plugin.terminate()
+        [warning] = [m for m in log.at(logging.WARNING) if model in m]
+        assert IMAGE_MODELS[0] in warning
+
+
+async def test_start_up_is_quiet_for_an_image_model(astrbot, fake):
+    plugin = _plugin(astrbot, fake, IMAGE_MODELS[0])
+    with captured_log() as log:
+        await plugin.initialize()
+        await _until(lambda: "/api/v1/models" in [r.path for r in fake.requests])
+        await plugin.terminate()
+    assert not any("configured model" in m for m in log.at(logging.WARNING))
+
+
+async def test_start_up_never_waits_for_the_model_list(astrbot, fake):
+    fake.models_gate = asyncio.Event()  # the list does not come until released
+    plugin = _plugin(astrbot, fake, RETIRED)
+    await plugin.initialize()  # returns although the list is still pending
+    await _until(lambda: len(fake.model_requests()) == 1)
+    assert not fake.models_gate.is_set()
+    await plugin.terminate()  # cancels the pending check
+    fake.models_gate.set()

@@ -1,0 +1,112 @@
+"""Background removal of the plugin's own old images (and stale temp files) from images/.
+
+Only names the image store creates are touched; symlinks, directories and anything else are left
+alone. The directory scan runs in a worker thread so a big directory never stalls the event loop.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import os
+import stat
+import time
+from collections.abc import Callable
+from dataclasses import dataclass
+from pathlib import Path
+
+from astrbot.api import logger
+
+from .image_store import is_own_image_name, is_own_temp_name
+
+SWEEP_INTERVAL = 60.0
+
+
+@dataclass(frozen=True)
+class SweepReport:
+    removed: int = 0
+    kept: int = 0
+    failed: int = 0
+
+
+def sweep(directory: Path, max_age: float, now: float | None = None) -> SweepReport:
+    """Delete our regular files in `directory` older than max_age seconds. Blocking."""
+    now = time.time() if now is None else now
+    removed = kept = failed = 0
+    try:
+        entries = os.scandir(directory)
+    except FileNotFoundError:
+        return SweepReport()
+    with entries:
+        for entry in entries:
+            if not (is_own_image_name(entry.name) or is_own_temp_name(entry.name)):
+                continue
+            try:
+                info = entry.stat(follow_symlinks=False)
+                if not stat.S_ISREG(info.st_mode):  # a symlink, directory or device: not ours
+                    continue
+                if now - info.st_mtime < max_age:
+                    kept += 1
+                    continue
+                os.unlink(entry.path)
+                removed += 1
+            except FileNotFoundError:
+                continue  # removed meanwhile (another instance during a reload)
+            except OSError as exc:
+                failed += 1
+                logger.warning(f"image cleanup: cannot remove {entry.name}: {exc}")
+    return SweepReport(removed, kept, failed)
+
+
+class CleanupTask:
+    """Sweeps at start, then every `interval` seconds, until stopped.
+
+    `max_age` is read before each sweep, so a changed retention applies without a restart.
+    """
+
+    def __init__(
+        self,
+        directory: Path,
+        max_age: Callable[[], float],
+        interval: float = SWEEP_INTERVAL,
+    ) -> None:
+        self.directory = directory
+        self._max_age = max_age
+        self._interval = interval
+        self._task: asyncio.Task[None] | None = None
+
+    @property
+    def running(self) -> bool:
+        return self._task is not None and not self._task.done()
+
+    def start(self) -> None:
+        if not self.running:
+            self._task = asyncio.create_task(self._run(), name="gemini-image-cleanup")
+
+    async def stop(self) -> None:
+        task, self._task = self._task, None
+        if task is None or task.done():
+            return
+        task.cancel()
+        try:
+            await task
+        except asyncio.CancelledError:
+            pass
+
+    async def run_once(self) -> SweepReport:
+        report = await asyncio.to_thread(sweep, self.directory, self._max_age())
+        if report.removed or report.failed:
+            logger.info(
+                f"image cleanup: removed {report.removed}, kept {report.kept}, "
+                f"failed {report.failed}"
+            )
+        return report
+
+    async def _run(self) -> None:
+        while True:
+            try:
+                await self.run_once()
+            except asyncio.CancelledError:
+                raise
+            except Exception as exc:  # keep sweeping: one bad pass must not end cleanup for good
+                logger.error(f"image cleanup failed: {exc!r}")
+            await asyncio.sleep(self._interval)

@@ -1,0 +1,305 @@
+"""The API keys of one plugin instance, shared by all its requests.
+
+- Each request gets the least recently used key that can take it, so load spreads evenly.
+- A key whose health is not known yet (fresh, or back from a cooldown) carries one request at a
+  time, like a half-open circuit breaker: when it is still rate-limited, only that one request
+  learns it, instead of every request that arrives meanwhile. Once it answers, it takes any load.
+- 429 puts a key on cooldown for the server's Retry-After, else RATE_LIMIT_COOLDOWN seconds;
+  402 for CREDITS_COOLDOWN seconds (credits may be bought meanwhile); 401 makes it invalid until
+  the key list changes (the plugin then builds a new pool).
+- Keys never leave this module unmasked except inside a lease, for the Authorization header.
+
+All state changes happen between awaits on the event loop, so no lock is needed; waiting
+requests are woken through an asyncio.Event replaced at every change.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import enum
+import time
+from collections.abc import Collection, Iterable
+from dataclasses import dataclass, field
+
+from astrbot.api import logger
+
+from .deadline import SYSTEM_CLOCK, Clock, Deadline
+from .errors import (
+    AllKeysCoolingDownError,
+    DeadlineExceededError,
+    InvalidKeyError,
+    NoApiKeyError,
+    OutOfCreditsError,
+    UpstreamError,
+)
+from .keys import mask_key
+from .retry_policy import MAX_RETRY_AFTER, KeyOutcome
+
+RATE_LIMIT_COOLDOWN = 60.0  # OpenRouter's free tier counts requests per minute
+CREDITS_COOLDOWN = 600.0
+MIN_COOLDOWN = 1.0
+
+
+class KeyState(enum.Enum):
+    OK = "ok"
+    UNTESTED = "untested"
+    COOLING_DOWN = "cooling down"
+    OUT_OF_CREDITS = "out of credits"
+    INVALID = "invalid"
+
+
+@dataclass
+class _Slot:
+    key: str
+    index: int
+    healthy: bool = False
+    invalid: bool = False
+    blocked_until: float = 0.0  # monotonic
+    blocked_for_credits: bool = False
+    in_flight: int = 0
+    last_ticket: int = 0
+    successes: int = 0
+    failures: int = 0
+    last_error: str = ""
+
+    @property
+    def masked(self) -> str:
+        return mask_key(self.key)
+
+    def blocked(self, now: float) -> bool:
+        return self.blocked_until > now
+
+    def ready(self, now: float) -> bool:
+        if self.invalid or self.blocked(now):
+            return False
+        return self.healthy or self.in_flight == 0
+
+
+@dataclass
+class KeyLease:
+    """The right to send one request with `key`; give it back with KeyPool.release()."""
+
+    key: str
+    masked: str
+    _slot: _Slot = field(repr=False)
+    released: bool = False
+
+    def __repr__(self) -> str:  # never print the key
+        return f"KeyLease({self.masked})"
+
+
+@dataclass(frozen=True)
+class KeyStatus:
+    """One row of the pool status shown to admins; holds the masked key only."""
+
+    masked: str
+    state: KeyState
+    until: float | None  # wall-clock epoch seconds when a cooldown ends
+    successes: int
+    failures: int
+    in_flight: int
+    last_error: str
+
+
+class KeyPool:
+    def __init__(
+        self,
+        keys: Iterable[str],
+        *,
+        clock: Clock = SYSTEM_CLOCK,
+        rate_limit_cooldown: float = RATE_LIMIT_COOLDOWN,
+        credits_cooldown: float = CREDITS_COOLDOWN,
+    ) -> None:
+        self._slots = [_Slot(key, i) for i, key in enumerate(dict.fromkeys(keys))]
+        self.clock = clock
+        self.rate_limit_cooldown = rate_limit_cooldown
+        self.credits_cooldown = credits_cooldown
+        self._tickets = 0
+        self._changed = asyncio.Event()
+
+    @property
+    def keys(self) -> tuple[str, ...]:
+        return tuple(s.key for s in self._slots)
+
+    def __repr__(self) -> str:
+        return f"KeyPool({', '.join(s.masked for s in self._slots)})"
+
+    # --- taking and giving back keys ---------------------------------------------------------
+
+    async def acquire(
+        self,
+        deadline: Deadline,
+        exclude: Collection[str] = (),
+        max_wait: float = 10.0,
+        reserve: float = 0.0,
+        prefer: str | None = None,
+    ) -> KeyLease:
+        """Lease the best key not in `exclude`, waiting for one if that is worth it.
+
+        `prefer` (a run's current key after a transient failure) is taken when it is ready.
+
+        Raises AllKeysCoolingDownError when every candidate is cooling down for longer than
+        `max_wait` (or than the deadline allows, keeping `reserve` seconds for the try);
+        InvalidKeyError / OutOfCreditsError when no candidate can be used at all;
+        DeadlineExceededError when the deadline passes while waiting.
+        """
+        while True:
+            now = self.clock.monotonic()
+            candidates = [s for s in self._slots if s.key not in exclude and not s.invalid]
+            if not candidates:
+                raise self._no_candidate_error(exclude)
+            ready = [s for s in candidates if s.ready(now)]
+            if ready:
+                for slot in ready:
+                    if slot.key == prefer:
+                        return self._lease(slot)
+                # Least recently leased first: spreads load, and gives a key back from its
+                # cooldown its single probe soon.
+                return self._lease(min(ready, key=lambda s: s.last_ticket))
+            blocked = [s for s in candidates if s.blocked(now)]
+            wake_at = min((s.blocked_until for s in blocked), default=None)
+            if len(blocked) == len(candidates):
+                assert wake_at is not None
+                wait = wake_at - now
+                if wait > max_wait or not deadline.fits(wait, reserve):
+                    raise self._cooling_down_error(blocked, wait)
+            # Otherwise a key is busy with its first request: wait for it to report back.
+            timeout = deadline.remaining()
+            if wake_at is not None:
+                timeout = min(timeout, wake_at - now)
+            if deadline.expired():
+                raise DeadlineExceededError(
+                    "deadline passed while waiting for a free key", deadline.budget
+                )
+            await self._wait_for_change(timeout)
+
+    def release(
+        self, lease: KeyLease, outcome: KeyOutcome | None, retry_after: float | None = None
+    ) -> None:
+        """Give a key back with what its request taught us (None: nothing, e.g. cancelled)."""
+        if lease.released:
+            return
+        lease.released = True
+        slot = lease._slot
+        slot.in_flight -= 1
+        if outcome is KeyOutcome.SUCCESS:
+            if not slot.healthy and slot.failures:
+                logger.info(f"API key {slot.masked} answers again")
+            slot.successes += 1
+            slot.healthy = True
+        elif outcome is not None:
+            slot.failures += 1
+            slot.last_error = outcome.value
+            if outcome is KeyOutcome.RATE_LIMITED:
+                wait = self.rate_limit_cooldown if retry_after is None else retry_after
+                self._block(slot, wait, credits=False)
+            elif outcome is KeyOutcome.NO_CREDITS:
+                self._block(slot, self.credits_cooldown, credits=True)
+            elif outcome is KeyOutcome.INVALID:
+                if not slot.invalid:
+                    logger.warning(f"API key {slot.masked} was rejected (401): not used again")
+                slot.invalid = True
+                slot.healthy = False
+        self._notify()
+
+    # --- what admins see ------------------------------------------------------------------------
+
+    def snapshot(self) -> list[KeyStatus]:
+        now, wall = self.clock.monotonic(), self.clock.wall()
+        rows = []
+        for s in self._slots:
+            until: float | None = None
+            if s.invalid:
+                state = KeyState.INVALID
+            elif s.blocked(now):
+                state = KeyState.OUT_OF_CREDITS if s.blocked_for_credits else KeyState.COOLING_DOWN
+                until = wall + (s.blocked_until - now)
+            else:
+                state = KeyState.OK if s.healthy else KeyState.UNTESTED
+            rows.append(
+                KeyStatus(
+                    s.masked, state, until, s.successes, s.failures, s.in_flight, s.last_error
+                )
+            )
+        return rows
+
+    # --- internals ------------------------------------------------------------------------------
+
+    def _lease(self, slot: _Slot) -> KeyLease:
+        self._tickets += 1
+        slot.last_ticket = self._tickets
+        slot.in_flight += 1
+        return KeyLease(slot.key, slot.masked, slot)
+
+    def _block(self, slot: _Slot, seconds: float, *, credits: bool) -> None:
+        seconds = min(max(MIN_COOLDOWN, seconds), MAX_RETRY_AFTER)
+        until = self.clock.monotonic() + seconds
+        if until > slot.blocked_until:
+            slot.blocked_until = until
+            slot.blocked_for_credits = credits
+        slot.healthy = False  # after the cooldown, one probe request first
+        reason = "out of credits (402)" if credits else "rate limited (429)"
+        logger.warning(f"API key {slot.masked} {reason}: cooling down for {seconds:.0f} s")
+
+    def _notify(self) -> None:
+        self._changed.set()
+        self._changed = asyncio.Event()
+
+    async def _wait_for_change(self, timeout: float) -> None:
+        changed = asyncio.ensure_future(self._changed.wait())
+        timer = asyncio.ensure_future(self.clock.sleep(max(0.0, timeout)))
+        try:
+            await asyncio.wait({changed, timer}, return_when=asyncio.FIRST_COMPLETED)
+        finally:
+            changed.cancel()
+            timer.cancel()
+
+    def _no_candidate_error(self, exclude: Collection[str]) -> Exception:
+        if not self._slots:
+            return NoApiKeyError("the key pool is empty")
+        rejected = [s for s in self._slots if s.key not in exclude]
+        if rejected:  # every key this run may still use was rejected with 401
+            return InvalidKeyError(f"all {len(rejected)} usable key(s) were rejected (401)", 401)
+        return UpstreamError("every key has used up its tries for this request")
+
+    def _cooling_down_error(self, blocked: list[_Slot], wait: float) -> Exception:
+        if all(s.blocked_for_credits for s in blocked):
+            return OutOfCreditsError(f"all {len(blocked)} usable key(s) are out of credits", 402)
+        retry_at = self.clock.wall() + wait
+        return AllKeysCoolingDownError(
+            f"all {len(blocked)} usable key(s) cooling down; first free in {wait:.0f} s",
+            retry_after=wait,
+            retry_at=retry_at,
+            key_count=len(self._slots),
+        )
+
+
+def _format_until(epoch: float) -> str:
+    return time.strftime("%H:%M:%S", time.localtime(epoch))
+
+
+_STATE_TEXT = {
+    KeyState.OK: "正常",
+    KeyState.UNTESTED: "正常（尚未使用）",
+    KeyState.COOLING_DOWN: "限流冷却中，{until} 恢复",
+    KeyState.OUT_OF_CREDITS: "额度用尽，{until} 再试",
+    KeyState.INVALID: "无效（401），修改配置后才会再用",
+}
+
+
+def format_pool_status(rows: list[KeyStatus], model: str = "") -> str:
+    """The admin command's answer: one line per key, masked, in Chinese."""
+    if not rows:
+        return "OpenRouter 密钥池为空：插件配置中还没有可用的 API 密钥。"
+    lines = [
+        f"OpenRouter 密钥池（{len(rows)} 个密钥" + (f"，模型 {model}" if model else "") + "）："
+    ]
+    for i, row in enumerate(rows, 1):
+        until = _format_until(row.until) if row.until is not None else ""
+        state = _STATE_TEXT[row.state].format(until=until)
+        busy = f"，进行中 {row.in_flight}" if row.in_flight else ""
+        lines.append(
+            f"{i}. {row.masked} | {state} | 成功 {row.successes} / 失败 {row.failures}{busy}"
+        )
+    lines.append("（成功/失败为本次启动或修改密钥配置以来的请求次数）")
+    return "\n".join(lines)

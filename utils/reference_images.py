@@ -1,0 +1,374 @@
+"""Reference images: found in the message and its quoted reply, loaded, shrunk and re-encoded.
+
+Sources are whatever AstrBot's adapters put into `Image` components: an http(s) URL (QQ through
+aiocqhttp fills `url` with the CDN link and `file` with a bare name), a local file (`path`,
+`file:///...` or an absolute path), or base64 (`base64://...` or a data URL). Each image is capped
+in bytes, pixels and time; one that fails is skipped and reported, never fatal on its own.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import io
+import os
+import re
+import stat
+from collections.abc import Iterable
+from dataclasses import dataclass
+from pathlib import Path
+from urllib.parse import unquote, urlsplit
+
+import aiohttp
+from astrbot.api import logger
+from astrbot.api.message_components import BaseMessageComponent, Image, Reply
+from PIL import Image as PILImage
+from PIL import features
+
+from .downloads import describe_url, fetch_bytes, is_http_url
+from .errors import DownloadError, InvalidImageError, ReferenceImageError
+from .image_store import DEFAULT_MAX_PIXELS, decode_base64, decode_data_url, encode_base64
+from .settings import Settings
+from .workers import CpuPool
+
+# Formats we decode from users. Deliberately short: e.g. EPS would run Ghostscript.
+# ("JPEG" also opens MPO, the JPEG-with-extra-frames many phone cameras write.)
+INPUT_FORMATS = ("JPEG", "PNG", "WEBP", "GIF", "BMP", "TIFF")
+JPEG_QUALITY = 90
+WEBP_QUALITY = 90
+_MAX_REPLY_DEPTH = 2
+_EXIF_ORIENTATION = 0x0112
+_ORIENTATION_FIX = {
+    2: PILImage.Transpose.FLIP_LEFT_RIGHT,
+    3: PILImage.Transpose.ROTATE_180,
+    4: PILImage.Transpose.FLIP_TOP_BOTTOM,
+    5: PILImage.Transpose.TRANSPOSE,
+    6: PILImage.Transpose.ROTATE_270,
+    7: PILImage.Transpose.TRANSVERSE,
+    8: PILImage.Transpose.ROTATE_90,
+}
+_DOWNLOAD_REASONS = {
+    "timeout": ReferenceImageError.TIMEOUT,
+    "too_large": ReferenceImageError.TOO_LARGE,
+}
+# Wording that clearly points at an existing picture. Kept strict on purpose: a false positive
+# refuses a plain text-to-image request.
+_EDIT_REQUEST = re.compile(
+    r"(这|那|上面|上边|下面|刚才|刚刚|原|我的)[一]?[张幅个]?(图|照片|相片|头像|表情|截图)"
+    r"|把(这|那|图|照片|它)"
+    r"|修改|编辑|改成|改为|改一下|改下|改改|改图|[pP]成|[pP]图|[pP]一下|抠图|去掉背景|去背景|扩图|重新上色"
+    r"|\b(?:edit|modify|retouch)\b"
+    r"|\bthis (?:image|photo|picture|pic)\b"
+    r"|\bthe (?:attached|provided|uploaded|given|original|input|reference) (?:image|photo|picture)\b",
+    re.IGNORECASE,
+)
+
+
+@dataclass(frozen=True)
+class ReferenceOptions:
+    max_images: int
+    max_side: int
+    max_bytes: int
+    timeout: float
+    max_pixels: int = DEFAULT_MAX_PIXELS
+
+    @classmethod
+    def from_settings(cls, settings: Settings) -> ReferenceOptions:
+        return cls(
+            max_images=settings.max_reference_images,
+            max_side=settings.reference_max_side,
+            max_bytes=settings.download_max_bytes,
+            timeout=settings.download_timeout,
+        )
+
+
+@dataclass(frozen=True)
+class ImageSource:
+    kind: str  # "url", "file" or "base64"
+    value: str
+
+    def describe(self) -> str:
+        """Log-safe: no query strings, no base64 payloads."""
+        if self.kind == "url":
+            return describe_url(self.value)
+        if self.kind == "file":
+            return f"file {Path(self.value).name}"
+        return f"base64 ({len(self.value)} chars)"
+
+
+@dataclass(frozen=True)
+class PreparedImage:
+    """A reference image ready for the request body."""
+
+    mime: str
+    data_url: str
+    width: int
+    height: int
+    source_bytes: int
+    encoded_bytes: int
+
+
+@dataclass(frozen=True)
+class References:
+    images: tuple[PreparedImage, ...] = ()
+    # Per-image problems and the over-limit note; each is worded for the user by user_message().
+    problems: tuple[ReferenceImageError, ...] = ()
+    found: int = 0
+
+    @property
+    def data_urls(self) -> tuple[str, ...]:
+        return tuple(image.data_url for image in self.images)
+
+
+# --- finding images -----------------------------------------------------------------------------
+
+
+def image_components(chain: Iterable[BaseMessageComponent] | None, depth: int = 0) -> list[Image]:
+    """Images of a message chain in order; a quoted reply contributes its images where it sits."""
+    found: list[Image] = []
+    for component in chain or ():
+        if isinstance(component, Image):
+            found.append(component)
+        elif isinstance(component, Reply) and depth < _MAX_REPLY_DEPTH:
+            found.extend(image_components(component.chain, depth + 1))
+    return found
+
+
+def _local_path(value: str) -> str | None:
+    if value.lower().startswith("file://"):
+        parts = urlsplit(value)
+        value = unquote(parts.path)
+        if parts.netloc and parts.netloc != "localhost":  # file://host/share on Windows
+            value = f"//{parts.netloc}{value}"
+        if re.match(r"^/[A-Za-z]:[/\\]", value):  # file:///C:/x.jpg
+            value = value[1:]
+    path = Path(value)
+    # Only absolute paths: QQ puts bare names like "ABCD.jpg" into `file` that are not files here.
+    return str(path) if path.is_absolute() and path.is_file() else None
+
+
+def source_of(image: Image) -> ImageSource | None:
+    """Where the bytes of an Image component can be had; a local file wins over a download."""
+    candidates = [str(v).strip() for v in (image.path, image.file, image.url) if v]
+    for value in candidates:
+        low = value[:16].lower()
+        if low.startswith("base64://"):
+            return ImageSource("base64", value[len("base64://") :])
+        if low.startswith("data:"):
+            return ImageSource("base64", value)
+        if not is_http_url(value):
+            path = _local_path(value)
+            if path:
+                return ImageSource("file", path)
+    for value in candidates:
+        if is_http_url(value):
+            return ImageSource("url", value)
+    return None
+
+
+def looks_like_edit_request(*texts: str | None) -> bool:
+    """True when the words clearly refer to an existing picture to change."""
+    return any(text and _EDIT_REQUEST.search(text) for text in texts)
+
+
+# --- loading and preparing ----------------------------------------------------------------------
+
+
+def _read_file(path: str, max_bytes: int) -> bytes:
+    info = os.stat(path)
+    if not stat.S_ISREG(info.st_mode):  # a FIFO or device would block or never end
+        raise ReferenceImageError(f"{path!r} is not a regular file", ReferenceImageError.SOURCE)
+    if info.st_size > max_bytes:
+        raise ReferenceImageError(
+            f"file of {info.st_size} bytes, cap {max_bytes}", ReferenceImageError.TOO_LARGE
+        )
+    with open(path, "rb") as handle:
+        data = handle.read(max_bytes + 1)
+    if len(data) > max_bytes:
+        raise ReferenceImageError(
+            f"file grew past {max_bytes} bytes", ReferenceImageError.TOO_LARGE
+        )
+    return data
+
+
+def _decode_inline(value: str, max_bytes: int) -> bytes:
+    # base64 is 4/3 of the bytes: refuse before decoding anything far too big.
+    if len(value) > max_bytes * 4 // 3 + 1024:
+        raise ReferenceImageError(
+            f"inline image of ~{len(value) * 3 // 4} bytes, cap {max_bytes}",
+            ReferenceImageError.TOO_LARGE,
+        )
+    return decode_data_url(value) if value[:5].lower() == "data:" else decode_base64(value)
+
+
+async def load_source(
+    session: aiohttp.ClientSession, source: ImageSource, options: ReferenceOptions, pool: CpuPool
+) -> bytes:
+    """The raw bytes of one source, within the size cap (and time limit for downloads)."""
+    try:
+        if source.kind == "url":
+            return await fetch_bytes(
+                session, source.value, max_bytes=options.max_bytes, timeout=options.timeout
+            )
+        if source.kind == "file":
+            return await asyncio.to_thread(_read_file, source.value, options.max_bytes)
+        return await pool.run(_decode_inline, source.value, options.max_bytes)
+    except DownloadError as exc:
+        reason = _DOWNLOAD_REASONS.get(exc.reason, ReferenceImageError.DOWNLOAD)
+        raise ReferenceImageError(exc.detail, reason) from exc
+    except InvalidImageError as exc:
+        raise ReferenceImageError(exc.detail, ReferenceImageError.INVALID) from exc
+    except OSError as exc:
+        raise ReferenceImageError(
+            f"cannot read file: {type(exc).__name__}", ReferenceImageError.SOURCE
+        ) from exc
+
+
+def _encode_alpha(image: PILImage.Image) -> tuple[bytes, str]:
+    out = io.BytesIO()
+    if features.check("webp"):
+        image.save(out, "WEBP", quality=WEBP_QUALITY, method=4)
+        return out.getvalue(), "image/webp"
+    image.save(out, "PNG", optimize=False)
+    return out.getvalue(), "image/png"
+
+
+def _has_alpha_channel(image: PILImage.Image) -> bool:
+    return image.mode in ("RGBA", "LA", "PA", "RGBa", "La") or "transparency" in image.info
+
+
+def prepare_image(data: bytes, options: ReferenceOptions) -> PreparedImage:
+    """Decode, orient, shrink to max_side and re-encode one image. Blocking: run in a thread.
+
+    JPEG when every pixel is opaque (smallest for photos); WebP (PNG without WebP support) when
+    transparency is really used. Re-encoding also drops metadata such as GPS positions.
+    """
+    try:
+        return _prepare(data, options)
+    except ReferenceImageError:
+        raise
+    except Exception as exc:  # Pillow raises many types for corrupt or unknown data
+        raise ReferenceImageError(
+            f"not a usable image: {type(exc).__name__}: {exc}", ReferenceImageError.INVALID
+        ) from exc
+
+
+def _first_frame(data: bytes, options: ReferenceOptions) -> tuple[PILImage.Image, int, bool]:
+    """The first frame as RGB, L or RGBA; its EXIF orientation; whether it has alpha."""
+    with PILImage.open(io.BytesIO(data), formats=INPUT_FORMATS) as img:
+        width, height = img.size
+        if width < 1 or height < 1 or width * height > options.max_pixels:
+            # Checked from the header, before any pixel is decoded (decompression bombs).
+            raise ReferenceImageError(
+                f"image of {width}x{height} pixels exceeds the limit", ReferenceImageError.INVALID
+            )
+        orientation = img.getexif().get(_EXIF_ORIENTATION, 1)
+        scale = options.max_side / max(width, height)
+        if img.format in ("JPEG", "MPO") and scale <= 0.5:
+            # Let libjpeg decode at 1/2, 1/4 or 1/8 size: far less work and memory.
+            img.draft("RGB", (int(width * scale) + 1, int(height * scale) + 1))
+        img.load()  # the first frame of an animation; raises on truncated data
+        alpha = _has_alpha_channel(img)
+        frame = img.convert("RGBA" if alpha else "L" if img.mode in ("1", "L") else "RGB")
+    return frame, orientation, alpha
+
+
+def _prepare(data: bytes, options: ReferenceOptions) -> PreparedImage:
+    frame, orientation, alpha = _first_frame(data, options)
+    frame.thumbnail((options.max_side, options.max_side), PILImage.Resampling.LANCZOS)
+    if orientation in _ORIENTATION_FIX:
+        frame = frame.transpose(_ORIENTATION_FIX[orientation])
+    if alpha and frame.getchannel("A").getextrema()[0] == 255:
+        frame, alpha = frame.convert("RGB"), False  # an alpha channel nobody uses
+    if alpha:
+        encoded, mime = _encode_alpha(frame)
+    else:
+        out = io.BytesIO()
+        frame.save(out, "JPEG", quality=JPEG_QUALITY)
+        encoded, mime = out.getvalue(), "image/jpeg"
+    data_url = f"data:{mime};base64,{encode_base64(encoded)}"
+    return PreparedImage(mime, data_url, frame.width, frame.height, len(data), len(encoded))
+
+
+async def _prepare_one(
+    session: aiohttp.ClientSession,
+    image: Image,
+    position: int,
+    options: ReferenceOptions,
+    pool: CpuPool,
+) -> PreparedImage | ReferenceImageError:
+    source = source_of(image)
+    where = source.describe() if source else "no usable file/url"
+    try:
+        if source is None:
+            raise ReferenceImageError(
+                "image component has no usable source", ReferenceImageError.SOURCE
+            )
+        data = await load_source(session, source, options, pool)
+        prepared = await pool.run(prepare_image, data, options)
+    except ReferenceImageError as exc:
+        logger.warning(f"reference image {position} ({where}) skipped: {exc.detail}")
+        return ReferenceImageError(exc.detail, exc.reason, position=position)
+    logger.debug(
+        f"reference image {position} ({where}): {prepared.source_bytes} bytes -> "
+        f"{prepared.width}x{prepared.height} {prepared.mime}, {prepared.encoded_bytes} bytes"
+    )
+    return prepared
+
+
+async def collect_references(
+    session: aiohttp.ClientSession,
+    chain: Iterable[BaseMessageComponent] | None,
+    options: ReferenceOptions,
+    pool: CpuPool,
+) -> References:
+    """Load up to max_images images of the chain (concurrently), keeping their order."""
+    components = image_components(chain)
+    problems: list[ReferenceImageError] = []
+    if len(components) > options.max_images:
+        logger.info(f"{len(components)} reference images, using the first {options.max_images}")
+        problems.append(
+            ReferenceImageError(
+                "more reference images than the limit",
+                ReferenceImageError.TOO_MANY,
+                found=len(components),
+                limit=options.max_images,
+            )
+        )
+    chosen = components[: options.max_images]
+    results = await asyncio.gather(
+        *(_prepare_one(session, c, i, options, pool) for i, c in enumerate(chosen, start=1))
+    )
+    images = tuple(r for r in results if isinstance(r, PreparedImage))
+    problems.extend(r for r in results if isinstance(r, ReferenceImageError))
+    return References(images, tuple(problems), len(components))
+
+
+async def references_for_request(
+    session: aiohttp.ClientSession,
+    chain: Iterable[BaseMessageComponent] | None,
+    texts: Iterable[str | None],
+    use_images: bool,
+    options: ReferenceOptions,
+    pool: CpuPool,
+) -> References:
+    """The reference images one request sends.
+
+    Raises ReferenceImageError when the words ask to change a picture but none came with the
+    message, or when images came and not one of them could be read.
+    """
+    components = image_components(chain)
+    if not components:
+        if looks_like_edit_request(*texts):
+            raise ReferenceImageError("edit request without any image", ReferenceImageError.MISSING)
+        return References()
+    if not use_images:
+        logger.info(f"use_reference_images is false: {len(components)} image(s) not sent")
+        return References(found=len(components))
+    references = await collect_references(session, chain, options, pool)
+    if not references.images:
+        raise ReferenceImageError(
+            f"none of {len(components)} reference image(s) could be read",
+            ReferenceImageError.UNUSABLE,
+            found=len(components),
+        )
+    return references
