@@ -128,10 +128,11 @@ class _Collect(logging.Handler):
 @pytest.fixture
 def plugin_log(astrbot) -> Iterator[list[logging.LogRecord]]:
     """Records of the plugin's own logger (AstrBot's loggers do not propagate to caplog)."""
-    from astrbot.core.log import PLUGIN_LOGGER_PREFIX
-
     handler = _Collect()
-    plugin_logger = logging.getLogger(PLUGIN_LOGGER_PREFIX + harness.PLUGIN_DIR_NAME)
+    plugin_logger = harness.plugin_logger()
+    if plugin_logger.name == "astrbot":  # 4.14.6: shared with the core, told apart by file
+        plugin_dir = str(astrbot.plugin_dir)
+        handler.addFilter(lambda record: record.pathname.startswith(plugin_dir))
     plugin_logger.addHandler(handler)
     yield handler.records
     plugin_logger.removeHandler(handler)

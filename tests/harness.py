@@ -8,6 +8,8 @@ Import this module only after conftest has set ASTRBOT_ROOT.
 from __future__ import annotations
 
 import asyncio
+import dataclasses
+import logging
 import shutil
 import sys
 from dataclasses import dataclass, field
@@ -155,14 +157,39 @@ class LoadedAstrBot:
         if self._scheduler is None:
             # AstrBot's own per-session flood guard (20 messages/min, then it stalls) would
             # pause a test session that sends many messages from one chat; it is not ours.
-            astrbot_config["platform_settings"]["rate_limit"]["count"] = 0
-            scheduler = PipelineScheduler(
-                PipelineContext(astrbot_config, self.manager, "default", db_helper)
-            )
+            # (0 switches it off on 4.28; 4.14.6 has no off switch and fails on 0, so: huge.)
+            astrbot_config["platform_settings"]["rate_limit"]["count"] = 1_000_000
+            scheduler = PipelineScheduler(pipeline_context(self.manager))
             await scheduler.initialize()
             self._scheduler = scheduler
         await self._scheduler.execute(event)
         return event
+
+
+def plugin_logger() -> logging.Logger:
+    """The logger `astrbot.api.logger` writes to inside the plugin: its own on 4.28
+    ("astrbot.plugin.<dir>"); on 4.14.6 every plugin logs through the core's "astrbot"."""
+    try:
+        from astrbot.core.log import PLUGIN_LOGGER_PREFIX
+    except ImportError:
+        return logging.getLogger("astrbot")
+    return logging.getLogger(PLUGIN_LOGGER_PREFIX + PLUGIN_DIR_NAME)
+
+
+async def initialize(component: Any) -> None:
+    """4.28 loads SharedPreferences and AstrBotConfigManager in an async initialize();
+    4.14.6 does it in __init__ and has no such method."""
+    init = getattr(component, "initialize", None)
+    if init is not None:
+        await init()
+
+
+def pipeline_context(manager: PluginManager) -> PipelineContext:
+    """4.28's PipelineContext also takes the database; 4.14.6's has three fields."""
+    args: list[Any] = [astrbot_config, manager, "default"]
+    if "db_helper" in {f.name for f in dataclasses.fields(PipelineContext)}:
+        args.append(db_helper)
+    return PipelineContext(*args)
 
 
 def copy_plugin_files(dest: Path) -> Path:
@@ -186,15 +213,14 @@ async def load_plugin(root: Path) -> LoadedAstrBot:
     if str(root) not in sys.path:
         sys.path.insert(0, str(root))
     await db_helper.initialize()
-    if hasattr(sp, "initialize"):  # 4.28 loads preferences asynchronously; 4.14 in __init__
-        await sp.initialize()
+    await initialize(sp)
     provider_manager = MagicMock()
     provider_manager.llm_tools = llm_tools
     # The real config manager: Context.get_config(umo) answers through it.
     router = UmopConfigRouter(sp=sp)
     await router.initialize()
     config_manager = AstrBotConfigManager(default_config=astrbot_config, ucr=router, sp=sp)
-    await config_manager.initialize()
+    await initialize(config_manager)
     platform, conversations, history, personas, kb, cron = (MagicMock() for _ in range(6))
     context = Context(
         asyncio.Queue(),
