@@ -56,6 +56,23 @@ class TranslateRequest:
         return self.params.get("q", [""])[0]
 
 
+async def _start_tls(writer: asyncio.StreamWriter, context: ssl.SSLContext) -> None:
+    """Upgrade a server-side stream to TLS. StreamWriter.start_tls is Python 3.11+; on 3.10
+    (AstrBot 4.14.6 users, `make test-compat-py310`) do what it does: loop.start_tls on the
+    transport, then point the writer and the stream protocol at the TLS transport."""
+    if hasattr(writer, "start_tls"):
+        await writer.start_tls(context)
+        return
+    await writer.drain()
+    protocol = writer.transport.get_protocol()
+    tls = await asyncio.get_running_loop().start_tls(
+        writer.transport, protocol, context, server_side=True
+    )
+    writer._transport = tls  # type: ignore[attr-defined]
+    protocol._transport = tls  # type: ignore[attr-defined]
+    protocol._over_ssl = True  # type: ignore[attr-defined]
+
+
 def _make_certificates(directory: Path) -> tuple[Path, Path, Path]:
     """A CA certificate and a leaf certificate for HOST signed by it (PEM files)."""
     now = datetime.datetime.now(datetime.timezone.utc)
@@ -215,7 +232,7 @@ class FakeTranslate:
                 return
             writer.write(b"HTTP/1.1 200 Connection established\r\n\r\n")
             await writer.drain()
-            await writer.start_tls(self._tls)
+            await _start_tls(writer, self._tls)
             await self._serve_http(reader, writer)
         except (ConnectionError, ssl.SSLError, asyncio.IncompleteReadError):
             pass
