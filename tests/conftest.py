@@ -20,6 +20,7 @@ import pytest_asyncio  # noqa: E402
 from tests import harness  # noqa: E402  (imports AstrBot in the order it needs)
 from tests.fakes.openrouter import FakeOpenRouter  # noqa: E402
 from tests.fakes.translate import FakeTranslate  # noqa: E402
+from tests.logs import captured_log  # noqa: E402
 
 REAL_LOOKING_KEYS = (
     "sk-or-v1-" + "a1" * 32,
@@ -116,23 +117,8 @@ def plugin_config(astrbot, fake: FakeOpenRouter, fake_translate: FakeTranslate) 
     plugin.key_pool = None
 
 
-class _Collect(logging.Handler):
-    def __init__(self) -> None:
-        super().__init__(logging.DEBUG)
-        self.records: list[logging.LogRecord] = []
-
-    def emit(self, record: logging.LogRecord) -> None:
-        self.records.append(record)
-
-
 @pytest.fixture
 def plugin_log(astrbot) -> Iterator[list[logging.LogRecord]]:
     """Records of the plugin's own logger (AstrBot's loggers do not propagate to caplog)."""
-    handler = _Collect()
-    plugin_logger = harness.plugin_logger()
-    if plugin_logger.name == "astrbot":  # 4.14.6: shared with the core, told apart by file
-        plugin_dir = str(astrbot.plugin_dir)
-        handler.addFilter(lambda record: record.pathname.startswith(plugin_dir))
-    plugin_logger.addHandler(handler)
-    yield handler.records
-    plugin_logger.removeHandler(handler)
+    with captured_log() as records:
+        yield records.records

@@ -9,7 +9,6 @@ from __future__ import annotations
 
 import asyncio
 import dataclasses
-import logging
 import shutil
 import sys
 from dataclasses import dataclass, field
@@ -164,16 +163,6 @@ class LoadedAstrBot:
             self._scheduler = scheduler
         await self._scheduler.execute(event)
         return event
-
-
-def plugin_logger() -> logging.Logger:
-    """The logger `astrbot.api.logger` writes to inside the plugin: its own on 4.28
-    ("astrbot.plugin.<dir>"); on 4.14.6 every plugin logs through the core's "astrbot"."""
-    try:
-        from astrbot.core.log import PLUGIN_LOGGER_PREFIX
-    except ImportError:
-        return logging.getLogger("astrbot")
-    return logging.getLogger(PLUGIN_LOGGER_PREFIX + PLUGIN_DIR_NAME)
 
 
 async def initialize(component: Any) -> None:

@@ -21,6 +21,8 @@ from typing import Any
 
 from aiohttp import web
 
+from tests.fakes.loopback import LoopbackServer
+
 TOOL_NAME = "gemini-pic-gen"
 MODEL = "fake-model"
 AFTER_TOOL_TEXT = "图片已经发给你啦。"
@@ -91,13 +93,14 @@ def decide(request: ChatRequest) -> Answer:
     return Answer(text=PLAIN_TEXT)
 
 
-class FakeChatLLM:
+class FakeChatLLM(LoopbackServer):
+    client_max_size = 32 * 1024 * 1024
+
     def __init__(self) -> None:
+        super().__init__()
         self.requests: list[ChatRequest] = []
         self.tool_calls: list[dict[str, Any]] = []
-        self._runner: web.AppRunner | None = None
         self._calls = 0
-        self.port = 0
 
     @property
     def base_url(self) -> str:
@@ -111,19 +114,9 @@ class FakeChatLLM:
         """Texts the agent handed back to the model as results of our tool."""
         return [message_text(r.last) for r in self.requests if r.last.get("role") == "tool"]
 
-    async def start(self) -> None:
-        app = web.Application(client_max_size=32 * 1024 * 1024)
+    def routes(self, app: web.Application) -> None:
         app.router.add_post("/v1/chat/completions", self._chat)
         app.router.add_get("/v1/models", self._models)
-        self._runner = web.AppRunner(app, access_log=None)
-        await self._runner.setup()
-        site = web.TCPSite(self._runner, "127.0.0.1", 0)
-        await site.start()
-        self.port = site._server.sockets[0].getsockname()[1]  # type: ignore[union-attr]
-
-    async def stop(self) -> None:
-        if self._runner is not None:
-            await self._runner.cleanup()
 
     async def _models(self, _request: web.Request) -> web.Response:
         return web.json_response({"object": "list", "data": [{"id": MODEL, "object": "model"}]})

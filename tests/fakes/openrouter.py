@@ -25,6 +25,8 @@ from typing import Any
 from aiohttp import web
 from PIL import Image, PngImagePlugin
 
+from tests.fakes.loopback import LoopbackServer
+
 IMAGE_MODELS = (
     "google/gemini-2.5-flash-image",
     "google/gemini-3-pro-image-preview",
@@ -147,8 +149,9 @@ class RecordedRequest:
         return [p["image_url"]["url"] for p in parts if p.get("type") == "image_url"]
 
 
-class FakeOpenRouter:
+class FakeOpenRouter(LoopbackServer):
     def __init__(self) -> None:
+        super().__init__()
         self.requests: list[RecordedRequest] = []
         self.script: deque[Reply] = deque()
         self.default: Callable[[RecordedRequest], Reply] | None = None
@@ -157,8 +160,6 @@ class FakeOpenRouter:
         # While set and not released, GET /models waits (a service that is slow to list).
         self.models_gate: asyncio.Event | None = None
         self.files: dict[str, ServedFile] = {}
-        self._runner: web.AppRunner | None = None
-        self.port = 0
         # 'hang' replies wait on this; reset() and stop() release them so that no handler
         # outlives its test (or holds up the server's shutdown).
         self._hangs_released = asyncio.Event()
@@ -209,21 +210,14 @@ class FakeOpenRouter:
 
     # --- server --------------------------------------------------------------------------------
 
-    async def start(self) -> None:
-        app = web.Application(client_max_size=64 * 1024 * 1024)
+    def routes(self, app: web.Application) -> None:
         app.router.add_post("/api/v1/chat/completions", self._chat)
         app.router.add_get("/api/v1/models", self._models)
         app.router.add_get("/files/{name}", self._file)
-        self._runner = web.AppRunner(app, access_log=None)
-        await self._runner.setup()
-        site = web.TCPSite(self._runner, "127.0.0.1", 0)
-        await site.start()
-        self.port = site._server.sockets[0].getsockname()[1]  # type: ignore[union-attr]
 
     async def stop(self) -> None:
         self._hangs_released.set()
-        if self._runner is not None:
-            await self._runner.cleanup()
+        await super().stop()
 
     async def _models(self, request: web.Request) -> web.StreamResponse:
         self.requests.append(
