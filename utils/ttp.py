@@ -73,10 +73,11 @@ _INLINE_DATA_URL = re.compile(r"data:[\w/.+-]{0,100};base64,[A-Za-z0-9+/_-]+=*",
 _EMPTY_MARKDOWN_IMAGE = re.compile(r"!\[[^\]]*\]\(\s*\)")
 # A 200 answer is read in pieces of this size, each decoded on the loop in about 0.3 ms (bigger
 # pieces cost less per byte but stall the loop longer). Decoded bytes go to a worker in batches
-# of at least _WRITE_BATCH; up to _WRITE_BACKLOG may wait while the worker is busy.
+# of at least _WRITE_BATCH; up to _WRITE_BACKLOG may wait while the worker is busy (it often is:
+# it needs the GIL the loop holds while decoding), which bounds the memory one answer holds.
 _READ_PIECE = 128 * 1024
-_WRITE_BATCH = 512 * 1024
-_WRITE_BACKLOG = 4 * _WRITE_BATCH
+_WRITE_BATCH = 256 * 1024
+_WRITE_BACKLOG = 1024 * 1024
 
 
 @dataclass(frozen=True)
