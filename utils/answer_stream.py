@@ -54,7 +54,6 @@ class StreamedImage:
         self._decoder = Base64Decoder()
         self._unwritten: list[bytes] = []
         self._pending: PendingImage | None = None
-        self.decoded = 0  # bytes decoded so far
 
     def decode(self, text: bytes) -> int | None:
         """Decode the next base64 letters and keep the bytes for write(); no I/O. None, with
@@ -62,10 +61,8 @@ class StreamedImage:
         pieces = self._decoder.feed_letters(text)
         if pieces is None:
             return None
-        size = sum(len(piece) for piece in pieces)
         self._unwritten.extend(pieces)
-        self.decoded += size
-        return size
+        return sum(len(piece) for piece in pieces)
 
     def take_unwritten(self) -> list[bytes]:
         batch, self._unwritten = self._unwritten, []
