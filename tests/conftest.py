@@ -5,14 +5,13 @@ from __future__ import annotations
 import logging
 import os
 import sys
-import tempfile
 from collections.abc import AsyncIterator, Iterator
 from pathlib import Path
 
-_ROOT = Path(tempfile.mkdtemp(prefix="astrbot-test-"))
-os.environ["ASTRBOT_ROOT"] = str(_ROOT)
-os.environ["ASTRBOT_DISABLE_METRICS"] = "1"
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
+from tests.astrbot_env import use_temp_root
+
+_ROOT = use_temp_root("astrbot-test-")
 
 import pytest  # noqa: E402
 import pytest_asyncio  # noqa: E402
@@ -95,20 +94,9 @@ def plugin_config(astrbot, fake: FakeOpenRouter, fake_translate: FakeTranslate) 
     saved_policy = plugin.retry_policy
     plugin.key_pool = None
     config.update(
-        openrouter_api_keys=[REAL_LOOKING_KEYS[0]],
-        openrouter_api_key="",
-        custom_api_base=fake.base_url,
-        model_name="google/gemini-2.5-flash-image",
-        max_retry_attempts=3,
-        nap_server_address="localhost",
-        translate_prompt=False,
+        harness.plain_settings(fake.base_url, REAL_LOOKING_KEYS[0]),
         translate_proxy=fake_translate.proxy_url,
         translate_timeout=5,
-        progress_message=False,
-        user_requests_per_minute=0,
-        group_requests_per_minute=0,
-        group_allowlist=[],
-        group_denylist=[],
     )
     yield config
     config.clear()

@@ -137,11 +137,19 @@ class LoadedAstrBot:
 
     async def run_tool(self, event: RecordingEvent, timeout: int = 60, **args: Any) -> list[str]:
         """Execute the tool through AstrBot's executor; return the texts handed to the model."""
+        return await self.call_tool(self.tool, event, timeout, **args)
+
+    async def call_tool(
+        self, tool: Any, event: RecordingEvent, timeout: int = 60, **args: Any
+    ) -> list[str]:
+        """run_tool with a tool looked up beforehand (`self.tool`). For many calls at once or
+        measurements: AstrBot rebuilds and re-validates the whole tool set on each lookup (tens
+        of ms of jsonschema work), which would swamp what is measured."""
         wrapper = ContextWrapper(
             context=AstrAgentContext(context=self.context, event=event), tool_call_timeout=timeout
         )
         texts: list[str] = []
-        async for result in FunctionToolExecutor.execute(self.tool, wrapper, **args):
+        async for result in FunctionToolExecutor.execute(tool, wrapper, **args):
             if result is None:
                 continue
             texts.extend(getattr(c, "text", "") for c in result.content)
@@ -187,6 +195,25 @@ def copy_plugin_files(dest: Path) -> Path:
         shutil.rmtree(dest)
     shutil.copytree(REPO_ROOT, dest, ignore=_COPY_IGNORE)
     return dest
+
+
+def plain_settings(base_url: str, api_key: str) -> dict[str, Any]:
+    """Plugin config for runs that see only their own traffic: one key, the fake's address, no
+    translation, no progress message, no rate limits, no NapCat push."""
+    return {
+        "openrouter_api_keys": [api_key],
+        "openrouter_api_key": "",
+        "custom_api_base": base_url,
+        "model_name": "google/gemini-2.5-flash-image",
+        "max_retry_attempts": 3,
+        "nap_server_address": "localhost",
+        "translate_prompt": False,
+        "progress_message": False,
+        "user_requests_per_minute": 0,
+        "group_requests_per_minute": 0,
+        "group_allowlist": [],
+        "group_denylist": [],
+    }
 
 
 def install_plugin(root: Path) -> Path:

@@ -8,54 +8,15 @@ import json
 from pathlib import Path
 
 import pytest
-from astrbot.core.agent.run_context import ContextWrapper
-from astrbot.core.astr_agent_context import AstrAgentContext
-from astrbot.core.astr_agent_tool_exec import FunctionToolExecutor
 from astrbot.core.message.components import Image
 from PIL import Image as PILImage
 
 from tests import images as img
 from tests.fakes.openrouter import FakeInThread, Reply, completion, data_url, png_prompt
 from tests.harness import make_event
+from tests.probes import LagProbe
 
 CALLS = 20
-
-
-class LagProbe:
-    """Measures how late the event loop wakes a sleeping coroutine: the longest loop stall."""
-
-    def __init__(self, interval: float = 0.002) -> None:
-        self.interval = interval
-        self.longest = 0.0
-        self._task: asyncio.Task[None] | None = None
-
-    async def _run(self) -> None:
-        loop = asyncio.get_running_loop()
-        while True:
-            start = loop.time()
-            await asyncio.sleep(self.interval)
-            self.longest = max(self.longest, loop.time() - start - self.interval)
-
-    def __enter__(self) -> LagProbe:
-        self._task = asyncio.create_task(self._run())
-        return self
-
-    def __exit__(self, *exc: object) -> None:
-        assert self._task is not None
-        self._task.cancel()
-
-
-async def _run_tool(astrbot, tool, event, **args) -> list[str]:
-    """astrbot.run_tool with the tool looked up once: AstrBot rebuilds and re-validates the whole
-    tool set on each lookup (tens of ms of jsonschema work), which would swamp the measurement."""
-    wrapper = ContextWrapper(
-        context=AstrAgentContext(context=astrbot.context, event=event), tool_call_timeout=60
-    )
-    texts: list[str] = []
-    async for result in FunctionToolExecutor.execute(tool, wrapper, **args):
-        if result is not None:
-            texts.extend(getattr(c, "text", "") for c in result.content)
-    return texts
 
 
 def _color(n: int) -> tuple[int, int, int]:
@@ -108,7 +69,7 @@ async def _concurrent_calls(astrbot, plugin_config, answers, server) -> None:
     with LagProbe() as probe:
         results = await asyncio.gather(
             *(
-                _run_tool(astrbot, tool, e, image_description=p)
+                astrbot.call_tool(tool, e, image_description=p)
                 for e, p in zip(events, prompts, strict=True)
             )
         )

@@ -5,6 +5,8 @@ from __future__ import annotations
 import base64
 import io
 import os
+import random
+from pathlib import Path
 
 import pytest
 from PIL import Image
@@ -14,9 +16,12 @@ from tests.fakes.openrouter import make_png
 from utils.errors import InvalidImageError
 from utils.image_store import (
     FILE_PREFIX,
+    Base64Decoder,
     ImageStore,
+    PngCheck,
     decode_base64,
     decode_data_url,
+    inspect_file,
     inspect_image,
     is_own_image_name,
     is_own_temp_name,
@@ -25,6 +30,7 @@ from utils.image_store import (
 # A length that is not a multiple of 3, so its base64 needs padding.
 PNG = next(p for p in (make_png("store" + "!" * n) for n in range(3)) if len(p) % 3)
 ENCODED = base64.b64encode(PNG).decode()
+STREAMED = img.noisy_png((160, 160))  # the size of image written in pieces
 
 
 @pytest.mark.parametrize(
@@ -133,3 +139,105 @@ def test_temp_names():
     assert is_own_temp_name(".gemini_image_20261101_ab.png.part")
     assert not is_own_temp_name("gemini_image_20261101_ab.png")
     assert not is_own_temp_name(".other.part")
+
+
+# --- base64 letters -----------------------------------------------------------------------------
+
+
+def test_feed_letters_in_any_pieces():
+    rng = random.Random(5)
+    for _ in range(500):
+        data = rng.randbytes(rng.randint(1, 200))
+        text = base64.b64encode(data).rstrip(b"=")
+        decoder, out, pos = Base64Decoder(), [], 0
+        while pos < len(text):
+            size = rng.randint(0, 9)
+            decoded = decoder.feed_letters(text[pos : pos + size])
+            assert decoded is not None
+            out += decoded
+            pos += size
+        assert b"".join(out) + decoder.finish() == data
+
+
+@pytest.mark.parametrize("bad", [b"QUJD QUJD", b"QUJD=", b"QU)D", b"QUJDQ*", b"\xff\xfe"])
+def test_feed_letters_refuses_anything_else_and_consumes_nothing(bad):
+    decoder = Base64Decoder()
+    assert decoder.feed_letters(b"QU") == []
+    assert decoder.feed_letters(bad) is None
+    assert decoder.feed_letters(b"JD") == [b"ABC"]  # the refused text left no trace
+
+
+# --- PNG structure and pending images -----------------------------------------------------------
+
+
+def _check(data: bytes, seed: int = 0) -> PngCheck:
+    check, rng, pos = PngCheck(), random.Random(seed), 0
+    while pos < len(data):
+        size = rng.randint(1, 5000)
+        check.feed(data[pos : pos + size])
+        pos += size
+    return check
+
+
+def test_png_check_in_any_pieces():
+    for seed, png in enumerate([STREAMED, PNG, img.transparent_png(), img.bomb_png(500, 400)]):
+        assert _check(png, seed).verdict() is True
+    assert _check(STREAMED + b"trailing bytes").verdict() is True  # ignored, as Pillow does
+
+
+def test_png_check_finds_damage():
+    damaged = bytearray(STREAMED)
+    damaged[len(STREAMED) // 2] ^= 0x01
+    with pytest.raises(InvalidImageError, match="bad CRC"):
+        _check(bytes(damaged)).verdict()
+    with pytest.raises(InvalidImageError, match="truncated"):
+        _check(STREAMED[:-10]).verdict()
+    assert _check(img.solid((1, 2, 3), fmt="JPEG")).verdict() is False  # for Pillow to judge
+
+
+def _files(directory: Path) -> list[str]:
+    return sorted(p.name for p in directory.iterdir()) if directory.exists() else []
+
+
+@pytest.fixture
+def store(tmp_path) -> ImageStore:
+    return ImageStore(tmp_path / "images")
+
+
+def test_a_pending_image_is_invisible_until_committed(store):
+    with store.begin(check_png=True) as pending:
+        for start in range(0, len(STREAMED), 1000):
+            pending.write(STREAMED[start : start + 1000])
+        [temp] = _files(store.directory)
+        assert is_own_temp_name(temp)  # hidden, and the cleanup knows it
+        saved = pending.commit()
+    assert _files(store.directory) == [saved.path.name]
+    assert saved.path.read_bytes() == STREAMED and (saved.width, saved.height) == (160, 160)
+
+
+@pytest.mark.parametrize(
+    "data", [STREAMED[:-10], img.HTML, img.solid((1, 2, 3), fmt="JPEG")[:-200], b"\0" * 5000]
+)
+def test_a_pending_image_that_fails_validation_leaves_nothing(store, data):
+    with store.begin(check_png=True) as pending:
+        pending.write(data)
+        with pytest.raises(InvalidImageError):
+            pending.commit()
+    assert _files(store.directory) == []
+
+
+def test_a_pending_image_left_without_commit_is_removed(store):
+    with pytest.raises(RuntimeError), store.begin() as pending:
+        pending.write(STREAMED)
+        raise RuntimeError("cancelled")
+    assert _files(store.directory) == []
+
+
+def test_inspect_file_matches_inspect_image(tmp_path):
+    path = tmp_path / "x.png"
+    path.write_bytes(STREAMED)
+    info = inspect_file(path)
+    assert (info.format, info.width, info.height) == ("PNG", 160, 160)
+    path.write_bytes(img.SVG)
+    with pytest.raises(InvalidImageError, match="svg"):
+        inspect_file(path)

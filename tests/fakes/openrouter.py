@@ -90,7 +90,8 @@ def error_body(code: int, message: str, metadata: dict[str, Any] | None = None) 
 @dataclass
 class Reply:
     """One scripted answer. `action`: None, 'drop' (close before answering), 'truncate' (send
-    half the announced body, then close), 'hang' (never answer)."""
+    half the announced body, then close), 'stall' (send half the body, then go silent),
+    'hang' (never answer)."""
 
     status: int = 200
     json_body: Any = None
@@ -293,8 +294,10 @@ class FakeOpenRouter(LoopbackServer):
         response.content_type = reply.content_type
         response.content_length = len(body)
         await response.prepare(request)
-        if reply.action == "truncate":
+        if reply.action in ("truncate", "stall"):
             await response.write(body[: len(body) // 2])
+            if reply.action == "stall":
+                await self._hangs_released.wait()
             assert request.transport is not None
             request.transport.close()
             return response

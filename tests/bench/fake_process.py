@@ -1,0 +1,41 @@
+"""The fake OpenRouter as a process of its own, for measurements.
+
+    python tests/bench/fake_process.py <bodies dir>
+
+Prints its port, then answers every chat completion by its prompt: `bench body=<name>
+delay=<seconds>` gets the bytes of <bodies dir>/<name> after that many seconds. Stops on SIGTERM.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import signal
+import sys
+from pathlib import Path
+
+sys.path.insert(0, str(Path(__file__).resolve().parents[2]))
+
+from tests.bench.common import prompt_fields
+from tests.fakes.openrouter import FakeOpenRouter, RecordedRequest, Reply
+
+
+async def serve(bodies_dir: Path) -> None:
+    bodies = {p.name: p.read_bytes() for p in bodies_dir.iterdir() if p.is_file()}
+    fake = FakeOpenRouter()
+
+    def answer(recorded: RecordedRequest) -> Reply:
+        fake.requests.clear()  # nothing reads them here; reference images would pile up
+        fields = prompt_fields(recorded.prompt)
+        return Reply(raw_body=bodies[fields["body"]], delay=float(fields.get("delay", 0)))
+
+    fake.default = answer
+    await fake.start()
+    stop = asyncio.Event()
+    asyncio.get_running_loop().add_signal_handler(signal.SIGTERM, stop.set)
+    print(fake.port, flush=True)
+    await stop.wait()
+    await fake.stop()
+
+
+if __name__ == "__main__":
+    asyncio.run(serve(Path(sys.argv[1])))

@@ -1,0 +1,168 @@
+"""Big answers through the real tool: images streamed to disk as they arrive, every fault clean.
+
+The PNGs here are big enough that their base64 is decoded while the body streams in (see
+utils/answer_stream.py); the behaviour the user sees must be the same as for small ones, and no
+half-written or hidden temp file may outlive a request.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import base64
+import json
+from pathlib import Path
+
+import pytest
+
+from tests import images as img
+from tests.fakes.openrouter import Reply, completion, data_url, make_png
+from tests.harness import make_event
+from tests.logs import captured_log
+from utils.answer_stream import DIVERT_AT
+
+BAD_IMAGE_TEXT = "模型返回的图片数据已损坏或格式不受支持，请重试。"
+BIG = img.png_with_text(img.noisy_png((300, 300)), "prompt", "big one")
+BIG2 = img.png_with_text(img.noisy_png((300, 300)), "prompt", "big two")
+assert len(base64.b64encode(BIG)) > 3 * DIVERT_AT
+# Half of its answer decodes to more than one write batch: it is on disk when the body stops.
+HUGE = img.noisy_png((700, 700))
+
+
+def _listing(astrbot) -> set[str]:
+    """Every name in images/, hidden temp files included."""
+    directory = astrbot.plugin_dir / "images"
+    return {p.name for p in directory.iterdir()} if directory.exists() else set()
+
+
+def _sent(event) -> list[bytes]:
+    return [Path(i.path).read_bytes() for i in event.sent_images()]
+
+
+async def test_a_big_image_is_delivered_byte_for_byte(astrbot, fake, plugin_config):
+    fake.enqueue(Reply(json_body=completion(images=[data_url(BIG)], content="Here.")))
+    before = _listing(astrbot)
+    event = make_event()
+    texts = await astrbot.run_tool(event, image_description="big")
+
+    assert _sent(event) == [BIG]
+    assert "已生成 1 张图片" in texts[0] and "模型附言：Here." in texts[0]
+    new = _listing(astrbot) - before
+    assert len(new) == 1 and not any(name.startswith(".") for name in new)
+
+
+async def test_big_images_in_every_shape_and_order(astrbot, fake, plugin_config):
+    content = [
+        {"type": "text", "text": f"First ![a]({data_url(BIG2)}) then"},
+        {"type": "image_url", "image_url": {"url": data_url(make_png("small"))}},
+    ]
+    fake.enqueue(Reply(json_body=completion(images=[data_url(BIG)], content=content)))
+    event = make_event()
+    texts = await astrbot.run_tool(event, image_description="three")
+
+    assert _sent(event) == [BIG, BIG2, make_png("small")]
+    assert "已生成 3 张图片" in texts[0] and "First  then" in texts[0]
+
+
+async def test_the_same_big_image_twice_is_delivered_once(astrbot, fake, plugin_config):
+    url = data_url(BIG)
+    fake.enqueue(Reply(json_body=completion(images=[url], content=f"![x]({url})")))
+    before = _listing(astrbot)
+    event = make_event()
+    await astrbot.run_tool(event, image_description="twice")
+
+    assert _sent(event) == [BIG]
+    assert len(_listing(astrbot) - before) == 1  # the twin was not left on disk either
+
+
+async def test_escaped_slashes_in_a_big_answer(astrbot, fake, plugin_config):
+    body = json.dumps(completion(images=[data_url(BIG)])).replace("/", "\\/").encode()
+    fake.enqueue(Reply(raw_body=body))
+    event = make_event()
+    await astrbot.run_tool(event, image_description="escaped")
+    assert _sent(event) == [BIG]
+
+
+async def test_a_bad_big_image_among_good_ones(astrbot, fake, plugin_config):
+    encoded = base64.b64encode(BIG2).decode()
+    broken = encoded[: 2 * DIVERT_AT] + "!" + encoded[2 * DIVERT_AT :]
+    images = [data_url(BIG), "data:image/png;base64," + broken]
+    fake.enqueue(Reply(json_body=completion(images=images)))
+    before = _listing(astrbot)
+    event = make_event()
+    with captured_log() as log:
+        texts = await astrbot.run_tool(event, image_description="one bad")
+
+    assert _sent(event) == [BIG]
+    assert "另有 1 张返回的图片数据损坏" in texts[0]
+    assert len(_listing(astrbot) - before) == 1
+    assert any("answer image (inline image) dropped" in m for m in log.at(30))
+
+
+@pytest.mark.parametrize("kind", ["truncated-png", "not-an-image", "cut-mid-quantum"])
+async def test_a_bad_big_image_alone(astrbot, fake, plugin_config, kind):
+    letters = base64.b64encode(BIG).decode().rstrip("=")
+    payload = {
+        "truncated-png": base64.b64encode(BIG[: len(BIG) // 2]).decode(),
+        "not-an-image": base64.b64encode(b"\x00\x01" * 200_000).decode(),
+        "cut-mid-quantum": letters[: (len(letters) - 1) // 4 * 4 - 3],
+    }[kind]
+    fake.enqueue(Reply(json_body=completion(images=["data:image/png;base64," + payload])))
+    before = _listing(astrbot)
+    event = make_event()
+    texts = await astrbot.run_tool(event, image_description="bad")
+
+    assert texts == [BAD_IMAGE_TEXT]
+    assert event.sent == []
+    assert _listing(astrbot) == before
+
+
+async def test_a_body_cut_off_mid_image_is_retried_and_leaves_nothing(astrbot, fake, plugin_config):
+    body = completion(images=[data_url(BIG)])
+    fake.enqueue(Reply(json_body=body, action="truncate"), Reply(json_body=body))
+    before = _listing(astrbot)
+    event = make_event()
+    await astrbot.run_tool(event, image_description="cut then whole")
+
+    assert _sent(event) == [BIG]
+    assert len(fake.chat_requests()) == 2
+    assert len(_listing(astrbot) - before) == 1  # the first try's partial image is gone
+
+
+async def _until_a_temp_file_appears(astrbot, before: set[str]) -> None:
+    """Wait until the image being streamed has reached the disk (as a hidden temp file)."""
+    for _ in range(500):
+        if any(name.startswith(".") for name in _listing(astrbot) - before):
+            return
+        await asyncio.sleep(0.01)
+    raise AssertionError("no temp file appeared while the image streamed in")
+
+
+async def test_a_body_that_stops_mid_image_times_out_and_leaves_nothing(
+    astrbot, fake, plugin_config
+):
+    plugin_config.update(max_retry_attempts=1, read_timeout_seconds=2)
+    fake.enqueue(Reply(json_body=completion(images=[data_url(HUGE)]), action="stall"))
+    before = _listing(astrbot)
+    event = make_event()
+    call = asyncio.ensure_future(astrbot.run_tool(event, image_description="stalls"))
+    await _until_a_temp_file_appears(astrbot, before)
+    texts = await call
+
+    assert "超时" in texts[0]
+    assert event.sent == []
+    assert _listing(astrbot) == before
+
+
+async def test_a_call_cancelled_mid_image_leaves_nothing(astrbot, fake, plugin_config):
+    """AstrBot's own tool timeout cancels the call while the image streams in."""
+    fake.enqueue(Reply(json_body=completion(images=[data_url(HUGE)]), action="stall"))
+    before = _listing(astrbot)
+    event = make_event()
+    call = asyncio.ensure_future(astrbot.run_tool(event, timeout=2, image_description="cancel"))
+    await _until_a_temp_file_appears(astrbot, before)
+    with pytest.raises(Exception, match="execution timeout"):
+        await call
+
+    assert len(fake.chat_requests()) == 1
+    assert event.sent == []
+    assert _listing(astrbot) == before
