@@ -325,22 +325,17 @@ class AstrBotServer:
     async def chat_file(self, filename: str) -> bytes:
         """A file WebChat announced as `[IMAGE]<filename>`, fetched the way its web UI does on
         4.14.6 (which streams no attachment ids)."""
-        assert self._http is not None
-        async with self._http.get(
-            self.base_url + "/api/chat/get_file",
-            headers={"Authorization": f"Bearer {self._token}"},
-            params={"filename": filename},
-            timeout=aiohttp.ClientTimeout(total=30),
-        ) as response:
-            response.raise_for_status()
-            return await response.read()
+        return await self._download("/api/chat/get_file", filename=filename)
 
     async def attachment(self, attachment_id: str) -> bytes:
+        return await self._download("/api/chat/get_attachment", attachment_id=attachment_id)
+
+    async def _download(self, path: str, **params: str) -> bytes:
         assert self._http is not None
         async with self._http.get(
-            self.base_url + "/api/chat/get_attachment",
+            self.base_url + path,
             headers={"Authorization": f"Bearer {self._token}"},
-            params={"attachment_id": attachment_id},
+            params=params,
             timeout=aiohttp.ClientTimeout(total=30),
         ) as response:
             response.raise_for_status()
