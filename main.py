@@ -63,7 +63,7 @@ from .utils.reference_images import (
 )
 from .utils.retry_policy import RetryPolicy
 from .utils.settings import Settings, normalize_api_base
-from .utils.tool_args import coerce_bool, coerce_text
+from .utils.tool_args import clip_text, coerce_bool, coerce_text
 from .utils.translate import PromptTranslator
 from .utils.ttp import GenerationRequest, GenerationResult, OpenRouterClient
 from .utils.workers import CpuPool
@@ -89,11 +89,6 @@ class DrawOutcome:
         if self.note:
             remarks.append(self.note)
         return remarks
-
-
-def _clip(text: str, limit: int = _LOG_PROMPT_CHARS) -> str:
-    text = " ".join(text.split())
-    return text if len(text) <= limit else text[: limit - 1] + "…"
 
 
 class GeminiImagePlugin(Star):
@@ -340,7 +335,7 @@ class GeminiImagePlugin(Star):
                 logger.debug(f"gemini-pic-gen: prompt translation: {outcome.note}")
             details = outcome.text
         prompt = job.render(details)
-        logger.info(f"gemini-pic-gen prompt: {_clip(prompt)}")
+        logger.info(f"gemini-pic-gen prompt: {clip_text(prompt, _LOG_PROMPT_CHARS)}")
         return prompt
 
     async def _progress(self, event: AstrMessageEvent, job: DrawJob) -> None:

@@ -10,6 +10,8 @@ from __future__ import annotations
 import math
 import time
 
+from .tool_args import clip_text
+
 
 class PicGenError(Exception):
     """Base of every expected failure. `detail` is English and safe to log."""
@@ -222,11 +224,6 @@ class DeliveryError(PicGenError):
 _MAX_MODEL_TEXT = 200
 
 
-def _clip(text: str, limit: int = _MAX_MODEL_TEXT) -> str:
-    text = " ".join(text.split())
-    return text if len(text) <= limit else text[: limit - 1] + "…"
-
-
 def _clock_time(epoch: float) -> str:
     return time.strftime("%H:%M:%S", time.localtime(epoch))
 
@@ -319,7 +316,7 @@ def user_message(error: BaseException) -> str:
             "剩余时间不够再试一次，请稍后再试。"
         )
     if isinstance(error, ModerationError):
-        reasons = "、".join(_clip(r, 60) for r in error.reasons[:5])
+        reasons = "、".join(clip_text(r, 60) for r in error.reasons[:5])
         return (
             "请求被内容审核拦截"
             + (f"（原因：{reasons}）" if reasons else "")
@@ -341,7 +338,7 @@ def user_message(error: BaseException) -> str:
         return "模型出于安全策略拒绝生成这张图片，请换个说法试试。"
     if isinstance(error, NoImageError):
         if error.model_text:
-            return f"模型没有返回图片，它的回复是：{_clip(error.model_text)}"
+            return f"模型没有返回图片，它的回复是：{clip_text(error.model_text, _MAX_MODEL_TEXT)}"
         return "模型没有返回图片，请换个描述再试。"
     if isinstance(error, InvalidImageError):
         return "模型返回的图片数据已损坏或格式不受支持，请重试。"

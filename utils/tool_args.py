@@ -26,3 +26,9 @@ def coerce_text(value: object) -> str:
     if value is None:
         return ""
     return (value if isinstance(value, str) else str(value)).strip()
+
+
+def clip_text(text: str, limit: int) -> str:
+    """One line of at most `limit` characters, for logs and short chat texts."""
+    text = " ".join(text.split())
+    return text if len(text) <= limit else text[: limit - 1] + "…"
