@@ -62,7 +62,7 @@ lint: venv
 	$(VENV)/bin/ruff check .
 	@# The plugin must also run on Python 3.10 (AstrBot 4.14 users): byte-compile it there when available.
 	@py310=$$(.ci/find-python 3.10 2>/dev/null) \
-		&& $$py310 -c 'import sys; [compile(open(f, encoding="utf-8").read(), f, "exec") for f in sys.argv[1:]]' main.py utils/*.py \
+		&& $$py310 -c 'import sys; [compile(open(f, encoding="utf-8").read(), f, "exec") for f in sys.argv[1:]]' main.py $$(find utils -name '*.py') \
 		&& echo "main.py and utils/ compile under $$py310" \
 		|| { test -z "$$py310" && echo "python3.10 not found: syntax check relies on ruff target py310"; }
 

@@ -14,15 +14,13 @@ from astrbot.api.event import AstrMessageEvent, MessageChain, filter
 from astrbot.api.message_components import Image
 from astrbot.api.star import Context, Star
 
-from .utils.admin_config import (
+from .utils.chat.admin import (
     apply_and_save,
     describe_settings,
     parse_api_base,
     parse_model_id,
 )
-from .utils.aspect_ratio import resolve_aspect_ratio
-from .utils.cleanup import CleanupTask
-from .utils.commands import (
+from .utils.chat.commands import (
     CMD_API_BASE,
     CMD_DRAW,
     CMD_EDIT,
@@ -37,9 +35,12 @@ from .utils.commands import (
     figure_job,
     help_text,
 )
-from .utils.deadline import Deadline
-from .utils.delivery import push_images, send_onebot_images, should_push
-from .utils.errors import (
+from .utils.chat.delivery import push_images, send_onebot_images, should_push
+from .utils.chat.limits import Requester, RequestLimiter, check_group
+from .utils.chat.translate import PromptTranslator
+from .utils.core.clock import Deadline
+from .utils.core.coerce import clip_text, coerce_bool, coerce_text
+from .utils.core.errors import (
     ConfigSaveError,
     DeliveryError,
     MissingPromptError,
@@ -50,23 +51,22 @@ from .utils.errors import (
     delivery_fallback_note,
     user_message,
 )
-from .utils.image_store import ImageStore
-from .utils.key_pool import KeyPool, format_pool_status
-from .utils.keys import mask_key, redact_keys
-from .utils.limits import Requester, RequestLimiter, check_group
-from .utils.model_catalog import ModelCatalog
-from .utils.reference_images import (
+from .utils.core.image_options import resolve_aspect_ratio
+from .utils.core.keys import mask_key, redact_keys
+from .utils.core.settings import Settings, normalize_api_base
+from .utils.core.workers import CpuPool
+from .utils.imaging.cleanup import CleanupTask
+from .utils.imaging.references import (
     ReferenceOptions,
     References,
     image_components,
     references_for_request,
 )
-from .utils.retry_policy import RetryPolicy
-from .utils.settings import Settings, normalize_api_base
-from .utils.tool_args import clip_text, coerce_bool, coerce_text
-from .utils.translate import PromptTranslator
+from .utils.imaging.store import ImageStore
+from .utils.openrouter.key_pool import KeyPool, format_pool_status
+from .utils.openrouter.model_catalog import ModelCatalog
+from .utils.openrouter.retry_policy import RetryPolicy
 from .utils.ttp import GenerationRequest, GenerationResult, OpenRouterClient
-from .utils.workers import CpuPool
 
 PLUGIN_DIR = Path(__file__).resolve().parent
 _LOG_PROMPT_CHARS = 300

@@ -15,9 +15,9 @@ import pytest
 
 from tests import images as img
 from tests.fakes.openrouter import completion, data_url, make_png
-from utils.answer_stream import DIVERT_AT, AnswerReader
-from utils.errors import InvalidImageError
-from utils.image_store import ImageStore, decode_data_url, is_own_image_name, is_own_temp_name
+from utils.core.errors import InvalidImageError
+from utils.imaging.store import ImageStore, decode_data_url, is_own_image_name, is_own_temp_name
+from utils.openrouter.answer_stream import DIVERT_AT, AnswerReader
 from utils.ttp import parse_answer
 
 # Big enough to be streamed (its base64 is longer than DIVERT_AT), small enough to be quick.

@@ -8,7 +8,7 @@ import pytest
 from astrbot.core.provider.register import llm_tools
 
 from tests.harness import TOOL_NAME, make_event
-from utils.aspect_ratio import ASPECT_RATIOS, normalize_aspect_ratio
+from utils.core.image_options import ASPECT_RATIOS, normalize_aspect_ratio
 
 DOCUMENTED = ["1:1", "2:3", "3:2", "3:4", "4:3", "4:5", "5:4", "9:16", "16:9", "21:9"]
 

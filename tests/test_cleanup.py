@@ -9,7 +9,7 @@ from pathlib import Path
 
 from tests.conftest import REAL_LOOKING_KEYS
 from tests.harness import make_event
-from utils.cleanup import CleanupTask, sweep
+from utils.imaging.cleanup import CleanupTask, sweep
 
 HOUR = 3600.0
 

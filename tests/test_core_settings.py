@@ -6,7 +6,7 @@ import json
 
 import pytest
 
-from utils.settings import Settings
+from utils.core.settings import Settings
 
 CORE_DEFAULTS = {
     "aspect_ratio": "",

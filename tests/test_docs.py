@@ -5,7 +5,7 @@ from __future__ import annotations
 import json
 
 from tests.harness import REPO_ROOT
-from utils import commands
+from utils.chat import commands
 
 README = (REPO_ROOT / "README.md").read_text(encoding="utf-8")
 

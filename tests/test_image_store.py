@@ -13,8 +13,8 @@ from PIL import Image
 
 from tests import images as img
 from tests.fakes.openrouter import make_png
-from utils.errors import InvalidImageError
-from utils.image_store import (
+from utils.core.errors import InvalidImageError
+from utils.imaging.store import (
     FILE_PREFIX,
     Base64Decoder,
     ImageStore,

@@ -9,15 +9,15 @@ import pytest
 
 from tests.conftest import REAL_LOOKING_KEYS
 from tests.fakes.clock import FakeClock
-from utils.deadline import Deadline
-from utils.errors import (
+from utils.core.clock import Deadline
+from utils.core.errors import (
     AllKeysCoolingDownError,
     DeadlineExceededError,
     InvalidKeyError,
     OutOfCreditsError,
 )
-from utils.key_pool import KeyPool, KeyState, KeyStatus, format_pool_status
-from utils.retry_policy import KeyOutcome
+from utils.openrouter.key_pool import KeyPool, KeyState, KeyStatus, format_pool_status
+from utils.openrouter.retry_policy import KeyOutcome
 
 A, B, C = REAL_LOOKING_KEYS
 NAME = {A: "A", B: "B", C: "C"}

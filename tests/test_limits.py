@@ -10,9 +10,9 @@ import pytest
 from tests.fakes.openrouter import Reply as FakeReply
 from tests.fakes.openrouter import completion, data_url, make_png
 from tests.harness import make_event
-from utils.errors import GroupNotAllowed, RateLimitHit, user_message
-from utils.limits import LimitPolicy, Requester, RequestLimiter, check_group, clean_ids
-from utils.settings import Settings
+from utils.chat.limits import Requester, RequestLimiter, check_group
+from utils.core.errors import GroupNotAllowed, RateLimitHit, user_message
+from utils.core.settings import LimitPolicy, Settings, clean_ids
 
 
 class Clock:

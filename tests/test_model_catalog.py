@@ -12,9 +12,9 @@ from tests.conftest import REAL_LOOKING_KEYS
 from tests.fakes.openrouter import IMAGE_MODELS, TEXT_MODELS, Reply
 from tests.harness import make_event
 from tests.logs import captured_log
-from utils.errors import ModelUnavailableError
-from utils.model_catalog import ModelCatalog
-from utils.settings import Settings
+from utils.core.errors import ModelUnavailableError
+from utils.core.settings import Settings
+from utils.openrouter.model_catalog import ModelCatalog
 
 RETIRED = "google/gemini-2.5-flash-image-preview:free"
 

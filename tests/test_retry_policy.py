@@ -12,8 +12,8 @@ import pytest
 
 from tests.conftest import REAL_LOOKING_KEYS
 from tests.fakes.clock import FakeClock
-from utils.deadline import Deadline
-from utils.errors import (
+from utils.core.clock import Deadline
+from utils.core.errors import (
     AllKeysCoolingDownError,
     BadRequestError,
     DeadlineExceededError,
@@ -29,7 +29,7 @@ from utils.errors import (
     UpstreamUnavailableError,
     user_message,
 )
-from utils.retry_policy import (
+from utils.openrouter.retry_policy import (
     MAX_RETRY_AFTER,
     Action,
     KeyOutcome,

@@ -1,7 +1,7 @@
 """Big answers through the real tool: images streamed to disk as they arrive, every fault clean.
 
 The PNGs here are big enough that their base64 is decoded while the body streams in (see
-utils/answer_stream.py); the behaviour the user sees must be the same as for small ones, and no
+utils/openrouter/answer_stream.py); the behaviour the user sees must be the same as for small ones, and no
 half-written or hidden temp file may outlive a request.
 """
 
@@ -18,7 +18,7 @@ from tests import images as img
 from tests.fakes.openrouter import Reply, completion, data_url, make_png
 from tests.harness import make_event
 from tests.logs import captured_log
-from utils.answer_stream import DIVERT_AT
+from utils.openrouter.answer_stream import DIVERT_AT
 
 BAD_IMAGE_TEXT = "模型返回的图片数据已损坏或格式不受支持，请重试。"
 BIG = img.png_with_text(img.noisy_png((300, 300)), "prompt", "big one")

@@ -9,7 +9,7 @@ import pytest
 
 from tests.fakes.translate import HOST
 from tests.harness import make_event
-from utils.translate import PromptTranslator, has_cjk, protect_quotes, restore_quotes
+from utils.chat.translate import PromptTranslator, has_cjk, protect_quotes, restore_quotes
 
 QUOTES = [
     ('"', '"'),

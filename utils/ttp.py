@@ -15,10 +15,8 @@ import aiohttp
 from astrbot.api import logger
 from tenacity import RetryCallState
 
-from .answer_stream import AnswerReader
-from .deadline import Deadline
-from .downloads import describe_url, fetch_bytes, is_http_url
-from .errors import (
+from .core.clock import Deadline
+from .core.errors import (
     BadRequestError,
     DownloadError,
     InvalidImageError,
@@ -35,10 +33,14 @@ from .errors import (
     UpstreamTimeoutError,
     UpstreamUnavailableError,
 )
-from .image_store import ImageStore, SavedImage
-from .key_pool import KeyPool
-from .keys import mask_key, redact_keys
-from .retry_policy import (
+from .core.keys import mask_key, redact_keys
+from .core.settings import Settings
+from .core.workers import CpuPool
+from .imaging.downloads import describe_url, fetch_bytes, is_http_url
+from .imaging.store import ImageStore, SavedImage
+from .openrouter.answer_stream import AnswerReader
+from .openrouter.key_pool import KeyPool
+from .openrouter.retry_policy import (
     KeyOutcome,
     RetryPolicy,
     RetryRun,
@@ -46,8 +48,6 @@ from .retry_policy import (
     parse_retry_after,
     retry_after_of,
 )
-from .settings import Settings
-from .workers import CpuPool
 
 T = TypeVar("T")
 ATTRIBUTION_HEADERS = {

@@ -2,14 +2,13 @@
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field
 from typing import Any
 
-from .aspect_ratio import normalize_aspect_ratio
+from .coerce import coerce_bool
+from .image_options import normalize_aspect_ratio
 from .keys import collect_api_keys
-from .limits import LimitPolicy, clean_ids
-from .tool_args import coerce_bool
 
 DEFAULT_API_BASE = "https://openrouter.ai/api"
 DEFAULT_MODEL = "google/gemini-2.5-flash-image"
@@ -26,6 +25,25 @@ DEFAULT_DOWNLOAD_MAX_MB = 20
 DEFAULT_DOWNLOAD_TIMEOUT = 15.0
 DEFAULT_RETENTION_MINUTES = 15
 _MIB = 1024 * 1024
+
+
+def clean_ids(values: object) -> frozenset[str]:
+    """Group ids from a config list (or a comma/newline separated string), as stripped strings."""
+    if isinstance(values, str):
+        items: Iterable[object] = values.replace(",", "\n").replace("，", "\n").splitlines()
+    elif isinstance(values, Iterable):
+        items = values
+    else:
+        return frozenset()
+    return frozenset(s for s in (str(v).strip() for v in items if v is not None) if s)
+
+
+@dataclass(frozen=True)
+class LimitPolicy:
+    user_per_minute: int = 0  # 0 = no limit
+    group_per_minute: int = 0
+    group_allowlist: frozenset[str] = frozenset()  # empty = every group
+    group_denylist: frozenset[str] = frozenset()
 
 
 def normalize_api_base(value: object) -> str:

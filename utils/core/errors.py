@@ -10,7 +10,7 @@ from __future__ import annotations
 import math
 import time
 
-from .tool_args import clip_text
+from .coerce import clip_text
 
 
 class PicGenError(Exception):

@@ -24,11 +24,11 @@ from astrbot.api.message_components import BaseMessageComponent, Image, Reply
 from PIL import Image as PILImage
 from PIL import features
 
+from ..core.errors import DownloadError, InvalidImageError, ReferenceImageError
+from ..core.settings import Settings
+from ..core.workers import CpuPool
 from .downloads import describe_url, fetch_bytes, is_http_url
-from .errors import DownloadError, InvalidImageError, ReferenceImageError
-from .image_store import DEFAULT_MAX_PIXELS, decode_base64, decode_data_url, encode_base64
-from .settings import Settings
-from .workers import CpuPool
+from .store import DEFAULT_MAX_PIXELS, decode_base64, decode_data_url, encode_base64
 
 # Formats we decode from users. Deliberately short: e.g. EPS would run Ghostscript.
 # ("JPEG" also opens MPO, the JPEG-with-extra-frames many phone cameras write.)

@@ -5,7 +5,7 @@ from __future__ import annotations
 import re
 from dataclasses import dataclass
 
-from .settings import Settings
+from ..core.settings import Settings
 
 CMD_DRAW = "画图"
 CMD_EDIT = "改图"

@@ -16,8 +16,8 @@ from dataclasses import dataclass
 import aiohttp
 from astrbot.api import logger
 
-from .errors import ModelUnavailableError
-from .settings import Settings
+from ..core.errors import ModelUnavailableError
+from ..core.settings import Settings
 
 CACHE_TTL = 600.0
 FETCH_TIMEOUT = 8.0

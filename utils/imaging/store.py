@@ -2,7 +2,7 @@
 
 Also the decoding of the base64 and data-URL forms images arrive in, whole or piece by piece.
 Everything here blocks (base64, Pillow, file writes): call it off the event loop, except
-Base64Decoder.feed_letters on one small piece at a time (see utils/answer_stream.py).
+Base64Decoder.feed_letters on one small piece at a time (see utils/openrouter/answer_stream.py).
 """
 
 from __future__ import annotations
@@ -24,7 +24,7 @@ from typing import BinaryIO
 
 from PIL import Image
 
-from .errors import InvalidImageError
+from ..core.errors import InvalidImageError
 
 # Pillow format name -> file extension. Raster formats chat platforms display; nothing else.
 ALLOWED_FORMATS: dict[str, str] = {"PNG": "png", "JPEG": "jpg", "WEBP": "webp", "GIF": "gif"}

@@ -28,8 +28,8 @@ from __future__ import annotations
 import re
 import secrets
 
-from .errors import InvalidImageError
-from .image_store import Base64Decoder, ImageStore, PendingImage, SavedImage, split_data_url
+from ..core.errors import InvalidImageError
+from ..imaging.store import Base64Decoder, ImageStore, PendingImage, SavedImage, split_data_url
 
 # Where an image payload starts. JSON may escape the slash of the media type.
 MARKER = re.compile(rb"data:(?:[\w.+-]|\\?/){0,100};base64,", re.IGNORECASE)

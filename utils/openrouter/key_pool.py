@@ -23,8 +23,8 @@ from dataclasses import dataclass, field
 
 from astrbot.api import logger
 
-from .deadline import SYSTEM_CLOCK, Clock, Deadline
-from .errors import (
+from ..core.clock import SYSTEM_CLOCK, Clock, Deadline
+from ..core.errors import (
     AllKeysCoolingDownError,
     DeadlineExceededError,
     InvalidKeyError,
@@ -32,7 +32,7 @@ from .errors import (
     OutOfCreditsError,
     UpstreamError,
 )
-from .keys import mask_key
+from ..core.keys import mask_key
 from .retry_policy import MAX_RETRY_AFTER, KeyOutcome
 
 RATE_LIMIT_COOLDOWN = 60.0  # OpenRouter's free tier counts requests per minute

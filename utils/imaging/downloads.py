@@ -7,7 +7,7 @@ from urllib.parse import urlsplit
 
 import aiohttp
 
-from .errors import DownloadError
+from ..core.errors import DownloadError
 
 _CHUNK = 256 * 1024
 

@@ -16,7 +16,7 @@ from pathlib import Path
 
 from astrbot.api import logger
 
-from .image_store import is_own_image_name, is_own_temp_name
+from .store import is_own_image_name, is_own_temp_name
 
 SWEEP_INTERVAL = 60.0
 

@@ -9,34 +9,16 @@ from __future__ import annotations
 
 import time
 from collections import deque
-from collections.abc import Callable, Iterable
+from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
 
-from .errors import GroupNotAllowed, RateLimitHit
+from ..core.errors import GroupNotAllowed, RateLimitHit
+from ..core.settings import LimitPolicy
 
 WINDOW_SECONDS = 60.0
 # Above this many tracked senders/groups, idle ones are dropped (at most once per window).
 _SWEEP_THRESHOLD = 2048
-
-
-def clean_ids(values: object) -> frozenset[str]:
-    """Group ids from a config list (or a comma/newline separated string), as stripped strings."""
-    if isinstance(values, str):
-        items: Iterable[object] = values.replace(",", "\n").replace("，", "\n").splitlines()
-    elif isinstance(values, Iterable):
-        items = values
-    else:
-        return frozenset()
-    return frozenset(s for s in (str(v).strip() for v in items if v is not None) if s)
-
-
-@dataclass(frozen=True)
-class LimitPolicy:
-    user_per_minute: int = 0  # 0 = no limit
-    group_per_minute: int = 0
-    group_allowlist: frozenset[str] = frozenset()  # empty = every group
-    group_denylist: frozenset[str] = frozenset()
 
 
 @dataclass(frozen=True)

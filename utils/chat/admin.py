@@ -8,9 +8,9 @@ from collections.abc import Mapping, MutableMapping
 from typing import Any
 from urllib.parse import urlsplit
 
-from .errors import ConfigSaveError, InvalidArgumentError
-from .keys import mask_key
-from .settings import DEFAULT_API_BASE, Settings
+from ..core.errors import ConfigSaveError, InvalidArgumentError
+from ..core.keys import mask_key
+from ..core.settings import DEFAULT_API_BASE, Settings
 
 # OpenRouter ids look like `vendor/model-name[:variant]`; gateways may use bare names.
 _MODEL_ID = re.compile(r"[A-Za-z0-9][A-Za-z0-9._\-/:@+]{0,199}")

@@ -13,9 +13,9 @@ from collections.abc import Sequence
 from pathlib import Path, PurePosixPath, PureWindowsPath
 from typing import Any
 
-from .errors import DeliveryError
-from .file_send_server import FileTransferError, send_file
-from .settings import Settings
+from ..core.errors import DeliveryError
+from ..core.settings import Settings
+from ..file_send_server import FileTransferError, send_file
 
 LOCAL_NAP_HOSTS = frozenset({"", "localhost", "127.0.0.1", "::1", "0.0.0.0"})
 QQ_PLATFORM = "aiocqhttp"

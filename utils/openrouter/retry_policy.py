@@ -30,8 +30,8 @@ from typing import Any
 
 from tenacity import AsyncRetrying, RetryCallState, retry_if_exception
 
-from .deadline import SYSTEM_CLOCK, Clock, Deadline
-from .errors import (
+from ..core.clock import SYSTEM_CLOCK, Clock, Deadline
+from ..core.errors import (
     AllKeysCoolingDownError,
     DeadlineExceededError,
     InvalidKeyError,

@@ -1,0 +1,1 @@
+"""Shared by every side: typed settings, the exception hierarchy, time, workers, keys."""

@@ -1,0 +1,1 @@
+"""The picture side: decoding, validation and storage, reference images, downloads, cleanup."""

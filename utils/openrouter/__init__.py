@@ -1,0 +1,1 @@
+"""The OpenRouter side: answers, answer streaming, retry policy, key pool, model catalog."""
