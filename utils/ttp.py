@@ -1,14 +1,13 @@
-"""OpenRouter text-to-picture calls: request building, error classification, answer decoding."""
+"""The OpenRouter client: one generation as tries on the key pool's keys, each try one POST whose
+answer is streamed in, its images decoded, validated and stored."""
 
 from __future__ import annotations
 
 import asyncio
 import filecmp
 import json
-import re
-import time
 from collections.abc import Callable, Mapping
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from typing import Any, TypeVar
 
 import aiohttp
@@ -17,19 +16,11 @@ from tenacity import RetryCallState
 
 from .core.clock import Deadline
 from .core.errors import (
-    BadRequestError,
     DownloadError,
     InvalidImageError,
-    InvalidKeyError,
-    ModelUnavailableError,
-    ModerationError,
-    NoApiKeyError,
     NoImageError,
-    OutOfCreditsError,
     PicGenError,
-    RateLimitedError,
     RefusalError,
-    UpstreamError,
     UpstreamTimeoutError,
     UpstreamUnavailableError,
 )
@@ -39,13 +30,13 @@ from .core.workers import CpuPool
 from .imaging.downloads import describe_url, fetch_bytes, is_http_url
 from .imaging.store import ImageStore, SavedImage
 from .openrouter.answer_stream import AnswerReader
+from .openrouter.answers import ParsedAnswer, classify_error, parse_answer
 from .openrouter.key_pool import KeyPool
 from .openrouter.retry_policy import (
     KeyOutcome,
     RetryPolicy,
     RetryRun,
     key_outcome,
-    parse_retry_after,
     retry_after_of,
 )
 
@@ -54,23 +45,6 @@ ATTRIBUTION_HEADERS = {
     "HTTP-Referer": "https://github.com/miaoxworld/AstrBot_plugin_gemini2.5image-openrouter",
     "X-Title": "AstrBot Gemini Image Plugin",
 }
-# finish_reason / native_finish_reason values meaning "declined to draw" (OpenRouter's
-# normalised value and Gemini's own, lower-cased).
-REFUSAL_REASONS = frozenset(
-    {
-        "content_filter",
-        "image_safety",
-        "image_prohibited_content",
-        "safety",
-        "prohibited_content",
-        "blocklist",
-        "spii",
-    }
-)
-# A data URL inside free text (markdown image, bare). Unlike a whole-field URL it cannot contain
-# whitespace, or the words after it would be taken for base64.
-_INLINE_DATA_URL = re.compile(r"data:[\w/.+-]{0,100};base64,[A-Za-z0-9+/_-]+=*", re.IGNORECASE)
-_EMPTY_MARKDOWN_IMAGE = re.compile(r"!\[[^\]]*\]\(\s*\)")
 # A 200 answer is read in pieces of this size, each decoded on the loop in about 0.3 ms (bigger
 # pieces cost less per byte but stall the loop longer). Decoded bytes go to a worker in batches
 # of at least _WRITE_BATCH; up to _WRITE_BACKLOG may wait while the worker is busy (it often is:
@@ -105,137 +79,6 @@ class Answer:
 
     parsed: ParsedAnswer
     streamed: AnswerReader
-
-
-@dataclass(frozen=True)
-class ParsedAnswer:
-    """What one completion answer holds, before any image is decoded."""
-
-    image_urls: tuple[str, ...] = ()
-    text: str = ""
-    finish_reasons: tuple[str, ...] = field(default_factory=tuple)
-
-    @property
-    def refused(self) -> bool:
-        return bool(REFUSAL_REASONS.intersection(self.finish_reasons))
-
-
-# --- pure helpers -----------------------------------------------------------------------------
-
-
-def _image_part_url(part: object) -> str | None:
-    """The URL of an `{"type": "image_url", "image_url": {"url": ...}}` part (or its variants)."""
-    if not isinstance(part, Mapping):
-        return None
-    inner = part.get("image_url")
-    url = inner.get("url") if isinstance(inner, Mapping) else inner
-    if url is None and part.get("type") in ("image_url", "image"):
-        url = part.get("url")
-    return url.strip() if isinstance(url, str) and url.strip() else None
-
-
-def _split_text(text: str, urls: list[str]) -> str:
-    """Collect the data URLs inside free text; return the text without them."""
-    urls.extend(match.group(0) for match in _INLINE_DATA_URL.finditer(text))
-    if "data:" in text:
-        text = _EMPTY_MARKDOWN_IMAGE.sub("", _INLINE_DATA_URL.sub("", text))
-    return text.strip()
-
-
-def _read_content(content: object, urls: list[str], texts: list[str]) -> None:
-    """`content` as a string or as a list of text / image_url parts."""
-    parts = [content] if isinstance(content, str) else content
-    if not isinstance(parts, list):
-        return
-    for part in parts:
-        if isinstance(part, str):
-            text = part
-        elif isinstance(part, Mapping) and isinstance(part.get("text"), str):
-            text = part["text"]
-        else:
-            url = _image_part_url(part)
-            if url:
-                urls.append(url)
-            continue
-        text = _split_text(text, urls)
-        if text:
-            texts.append(text)
-
-
-def parse_answer(payload: Mapping[str, Any]) -> ParsedAnswer:
-    """Pull image URLs, text and finish reasons out of a chat completion body.
-
-    Images may sit in `message.images` (OpenRouter's shape), in `content` as image_url parts, or
-    as data URLs inside the text (some gateways). Each image is listed once, in answer order.
-    """
-    urls: list[str] = []
-    texts: list[str] = []
-    reasons: list[str] = []
-    for choice in payload.get("choices") or []:
-        if not isinstance(choice, Mapping):
-            continue
-        for key in ("finish_reason", "native_finish_reason"):
-            if isinstance(choice.get(key), str):
-                reasons.append(choice[key].lower())
-        message = choice.get("message")
-        if not isinstance(message, Mapping):
-            continue
-        images = message.get("images")
-        for image in images if isinstance(images, list) else ():
-            url = _image_part_url(image)
-            if url:
-                urls.append(url)
-        _read_content(message.get("content"), urls, texts)
-    unique = tuple(dict.fromkeys(urls))
-    return ParsedAnswer(unique, "\n".join(texts), tuple(reasons))
-
-
-def _error_object(body: bytes) -> tuple[dict[str, Any], bool]:
-    """The `error` object of a JSON body, and whether the body was JSON at all."""
-    try:
-        data = json.loads(body)
-    except (UnicodeDecodeError, ValueError):
-        return {}, False
-    error = data.get("error") if isinstance(data, dict) else None
-    return (error if isinstance(error, dict) else {}), True
-
-
-def classify_error(
-    status: int,
-    body: bytes,
-    headers: Mapping[str, str],
-    model: str,
-    now: float | None = None,
-) -> UpstreamError:
-    """Map an error answer (HTTP status or an `error` object in a 200) to our exception.
-
-    `now` (wall-clock epoch seconds) resolves a Retry-After given as an HTTP date.
-    """
-    error, is_json = _error_object(body)
-    code = error.get("code")
-    if status == 200 and isinstance(code, int):
-        status = code
-    message = str(error.get("message") or "")[:300] if is_json else "non-JSON body"
-    detail = f"HTTP {status}: {message}"
-    retry_after = parse_retry_after(headers, time.time() if now is None else now)
-    if status == 401:
-        return InvalidKeyError(detail, status)
-    if status == 402:
-        return OutOfCreditsError(detail, status)
-    if status == 429:
-        return RateLimitedError(detail, status, retry_after)
-    if status == 403 and is_json:  # an HTML 403 comes from a proxy, not from moderation
-        metadata = error.get("metadata") or {}
-        reasons = metadata.get("reasons") if isinstance(metadata, dict) else None
-        clean = tuple(str(r) for r in reasons) if isinstance(reasons, list) else ()
-        return ModerationError(detail, clean, status)
-    if status == 404:
-        return ModelUnavailableError(detail, model)
-    if status == 408:
-        return UpstreamTimeoutError(detail, status, retry_after)
-    if status == 400 or (400 <= status < 500 and is_json):
-        return BadRequestError(detail, status)
-    return UpstreamUnavailableError(detail, status, retry_after)
 
 
 def _encode_json(payload: Mapping[str, Any]) -> bytes:
@@ -288,15 +131,15 @@ class OpenRouterClient:
         settings: Settings,
         store: ImageStore,
         *,
-        pool: KeyPool | None = None,
-        policy: RetryPolicy | None = None,
-        cpu: CpuPool | None = None,
+        pool: KeyPool,
+        policy: RetryPolicy,
+        cpu: CpuPool,
     ):
         self._session = session
         self._settings = settings
         self._store = store
-        self._policy = policy or RetryPolicy()
-        self._pool = pool or KeyPool(settings.api_keys, clock=self._policy.clock)
+        self._policy = policy
+        self._pool = pool
         self._cpu = cpu
 
     def build_payload(self, request: GenerationRequest) -> dict[str, Any]:
@@ -311,15 +154,7 @@ class OpenRouterClient:
             payload["image_config"] = {"aspect_ratio": request.aspect_ratio}
         return payload
 
-    async def generate(
-        self, request: GenerationRequest, deadline: Deadline | None = None
-    ) -> GenerationResult:
-        if not self._settings.api_keys:
-            raise NoApiKeyError("no usable API key configured")
-        if deadline is None:
-            deadline = Deadline.start(
-                self._settings.request_timeout_budget_seconds, self._policy.clock
-            )
+    async def generate(self, request: GenerationRequest, deadline: Deadline) -> GenerationResult:
         # Serialised once for every try; off the loop when reference images make it megabytes.
         body = self.build_payload(request)
         payload = await self._offload(_encode_json, body) if request.images else _encode_json(body)
@@ -384,9 +219,7 @@ class OpenRouterClient:
 
     async def _offload(self, fn: Callable[..., T], /, *args: Any) -> T:
         """Blocking work (base64, Pillow, file writes) off the event loop."""
-        if self._cpu is not None:
-            return await self._cpu.run(fn, *args)
-        return await asyncio.to_thread(fn, *args)
+        return await self._cpu.run(fn, *args)
 
     async def _attempt(self, run: RetryRun, payload: bytes) -> tuple[str, Answer]:
         """One try: lease a key, POST, tell the pool and the run how it went."""

@@ -1,0 +1,170 @@
+"""What an OpenRouter chat-completion answer means: its images, text and finish reasons, or
+the error it stands for. Pure functions of the bytes and headers; no I/O."""
+
+from __future__ import annotations
+
+import json
+import re
+import time
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+from typing import Any
+
+from ..core.errors import (
+    BadRequestError,
+    InvalidKeyError,
+    ModelUnavailableError,
+    ModerationError,
+    OutOfCreditsError,
+    RateLimitedError,
+    UpstreamError,
+    UpstreamTimeoutError,
+    UpstreamUnavailableError,
+)
+from .retry_policy import parse_retry_after
+
+# finish_reason / native_finish_reason values meaning "declined to draw" (OpenRouter's
+# normalised value and Gemini's own, lower-cased).
+REFUSAL_REASONS = frozenset(
+    {
+        "content_filter",
+        "image_safety",
+        "image_prohibited_content",
+        "safety",
+        "prohibited_content",
+        "blocklist",
+        "spii",
+    }
+)
+# A data URL inside free text (markdown image, bare). Unlike a whole-field URL it cannot contain
+# whitespace, or the words after it would be taken for base64.
+_INLINE_DATA_URL = re.compile(r"data:[\w/.+-]{0,100};base64,[A-Za-z0-9+/_-]+=*", re.IGNORECASE)
+_EMPTY_MARKDOWN_IMAGE = re.compile(r"!\[[^\]]*\]\(\s*\)")
+
+
+@dataclass(frozen=True)
+class ParsedAnswer:
+    """What one completion answer holds, before any image is decoded."""
+
+    image_urls: tuple[str, ...] = ()
+    text: str = ""
+    finish_reasons: tuple[str, ...] = field(default_factory=tuple)
+
+    @property
+    def refused(self) -> bool:
+        return bool(REFUSAL_REASONS.intersection(self.finish_reasons))
+
+
+def _image_part_url(part: object) -> str | None:
+    """The URL of an `{"type": "image_url", "image_url": {"url": ...}}` part (or its variants)."""
+    if not isinstance(part, Mapping):
+        return None
+    inner = part.get("image_url")
+    url = inner.get("url") if isinstance(inner, Mapping) else inner
+    if url is None and part.get("type") in ("image_url", "image"):
+        url = part.get("url")
+    return url.strip() if isinstance(url, str) and url.strip() else None
+
+
+def _split_text(text: str, urls: list[str]) -> str:
+    """Collect the data URLs inside free text; return the text without them."""
+    urls.extend(match.group(0) for match in _INLINE_DATA_URL.finditer(text))
+    if "data:" in text:
+        text = _EMPTY_MARKDOWN_IMAGE.sub("", _INLINE_DATA_URL.sub("", text))
+    return text.strip()
+
+
+def _read_content(content: object, urls: list[str], texts: list[str]) -> None:
+    """`content` as a string or as a list of text / image_url parts."""
+    parts = [content] if isinstance(content, str) else content
+    if not isinstance(parts, list):
+        return
+    for part in parts:
+        if isinstance(part, str):
+            text = part
+        elif isinstance(part, Mapping) and isinstance(part.get("text"), str):
+            text = part["text"]
+        else:
+            url = _image_part_url(part)
+            if url:
+                urls.append(url)
+            continue
+        text = _split_text(text, urls)
+        if text:
+            texts.append(text)
+
+
+def parse_answer(payload: Mapping[str, Any]) -> ParsedAnswer:
+    """Pull image URLs, text and finish reasons out of a chat completion body.
+
+    Images may sit in `message.images` (OpenRouter's shape), in `content` as image_url parts, or
+    as data URLs inside the text (some gateways). Each image is listed once, in answer order.
+    """
+    urls: list[str] = []
+    texts: list[str] = []
+    reasons: list[str] = []
+    for choice in payload.get("choices") or []:
+        if not isinstance(choice, Mapping):
+            continue
+        for key in ("finish_reason", "native_finish_reason"):
+            if isinstance(choice.get(key), str):
+                reasons.append(choice[key].lower())
+        message = choice.get("message")
+        if not isinstance(message, Mapping):
+            continue
+        images = message.get("images")
+        for image in images if isinstance(images, list) else ():
+            url = _image_part_url(image)
+            if url:
+                urls.append(url)
+        _read_content(message.get("content"), urls, texts)
+    unique = tuple(dict.fromkeys(urls))
+    return ParsedAnswer(unique, "\n".join(texts), tuple(reasons))
+
+
+def _error_object(body: bytes) -> tuple[dict[str, Any], bool]:
+    """The `error` object of a JSON body, and whether the body was JSON at all."""
+    try:
+        data = json.loads(body)
+    except (UnicodeDecodeError, ValueError):
+        return {}, False
+    error = data.get("error") if isinstance(data, dict) else None
+    return (error if isinstance(error, dict) else {}), True
+
+
+def classify_error(
+    status: int,
+    body: bytes,
+    headers: Mapping[str, str],
+    model: str,
+    now: float | None = None,
+) -> UpstreamError:
+    """Map an error answer (HTTP status or an `error` object in a 200) to our exception.
+
+    `now` (wall-clock epoch seconds) resolves a Retry-After given as an HTTP date.
+    """
+    error, is_json = _error_object(body)
+    code = error.get("code")
+    if status == 200 and isinstance(code, int):
+        status = code
+    message = str(error.get("message") or "")[:300] if is_json else "non-JSON body"
+    detail = f"HTTP {status}: {message}"
+    retry_after = parse_retry_after(headers, time.time() if now is None else now)
+    if status == 401:
+        return InvalidKeyError(detail, status)
+    if status == 402:
+        return OutOfCreditsError(detail, status)
+    if status == 429:
+        return RateLimitedError(detail, status, retry_after)
+    if status == 403 and is_json:  # an HTML 403 comes from a proxy, not from moderation
+        metadata = error.get("metadata") or {}
+        reasons = metadata.get("reasons") if isinstance(metadata, dict) else None
+        clean = tuple(str(r) for r in reasons) if isinstance(reasons, list) else ()
+        return ModerationError(detail, clean, status)
+    if status == 404:
+        return ModelUnavailableError(detail, model)
+    if status == 408:
+        return UpstreamTimeoutError(detail, status, retry_after)
+    if status == 400 or (400 <= status < 500 and is_json):
+        return BadRequestError(detail, status)
+    return UpstreamUnavailableError(detail, status, retry_after)
