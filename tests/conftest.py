@@ -9,17 +9,17 @@ from collections.abc import AsyncIterator, Iterator
 from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
-from tests.astrbot_env import use_temp_root
+from tests.support.astrbot_env import use_temp_root
 
 _ROOT = use_temp_root("astrbot-test-")
 
 import pytest  # noqa: E402
 import pytest_asyncio  # noqa: E402
 
-from tests import harness  # noqa: E402  (imports AstrBot in the order it needs)
 from tests.fakes.openrouter import FakeOpenRouter  # noqa: E402
 from tests.fakes.translate import FakeTranslate  # noqa: E402
-from tests.logs import captured_log  # noqa: E402
+from tests.support import harness  # noqa: E402  (imports AstrBot in the order it needs)
+from tests.support.logs import captured_log  # noqa: E402
 
 REAL_LOOKING_KEYS = (
     "sk-or-v1-" + "a1" * 32,

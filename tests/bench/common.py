@@ -24,7 +24,7 @@ SMALL, MEDIUM, LARGE = "small.json", "png1500k.json", "png8m.json"
 if str(REPO_ROOT) not in sys.path:
     sys.path.insert(0, str(REPO_ROOT))
 
-from tests.astrbot_env import use_temp_root  # noqa: E402
+from tests.support.astrbot_env import use_temp_root  # noqa: E402
 
 
 def prompt(body: str, delay: float = 0.0, tag: object = "") -> str:
@@ -38,7 +38,7 @@ def prompt_fields(text: str) -> dict[str, str]:
 
 def png_of_size(target: int) -> bytes:
     """A PNG that compresses like a generated picture, about `target` bytes big."""
-    from tests import images
+    from tests.support import images
 
     side = int((target / 3.0) ** 0.5)  # noisy_png: ~3.0 bytes per pixel
     return images.noisy_png((side, side))
@@ -103,7 +103,7 @@ class BenchAstrBot:
         self.base_url = ""
 
     async def start(self, base_url: str) -> BenchAstrBot:
-        from tests import harness  # imports AstrBot: only after use_temp_root()
+        from tests.support import harness  # imports AstrBot: only after use_temp_root()
 
         _quiet_console()
         self.loaded = await harness.load_plugin(self.root)
@@ -113,14 +113,14 @@ class BenchAstrBot:
         return self
 
     def configure(self, base_url: str) -> None:
-        from tests import harness
+        from tests.support import harness
 
         self.loaded.plugin.config.update(harness.plain_settings(base_url, BENCH_KEY))
         self.loaded.plugin.key_pool = None
 
     async def generate(self, text: str, sender: str = "10001") -> Path:
         """One tool call through AstrBot's tool executor; the path of the image it sent."""
-        from tests import harness
+        from tests.support import harness
 
         event = harness.make_event("画一张图", sender_id=sender)
         return await self.generate_for(event, text)

@@ -168,8 +168,8 @@ def clear_images(bot: BenchAstrBot) -> None:
 
 
 async def concurrency(bot: BenchAstrBot) -> tuple[Row, Row]:
-    from tests.harness import make_event
-    from tests.probes import LagProbe
+    from tests.support.harness import make_event
+    from tests.support.probes import LagProbe
 
     stalls, ratios, walls = [], [], []
     rng = random.Random(7)
@@ -249,9 +249,9 @@ async def memory(worker: asyncio.subprocess.Process, png_size: int) -> Row:
 async def upload(bot: BenchAstrBot, work: Path) -> Row:
     from astrbot.core.message.components import Image
 
-    from tests import images
     from tests.fakes.openrouter import FakeInThread
-    from tests.harness import make_event
+    from tests.support import images
+    from tests.support.harness import make_event
 
     photo = work / "photo.jpg"
     photo.write_bytes(images.phone_photo((4000, 3000)))
@@ -342,7 +342,7 @@ async def plain_sendfile(path: Path, host: str, port: int) -> str:
 
 
 async def transfer(work: Path) -> tuple[Row, Row]:
-    from tests.probes import LagProbe
+    from tests.support.probes import LagProbe
     from utils.file_send_server import send_file
 
     source = work / "transfer.bin"
@@ -388,7 +388,7 @@ async def transfer(work: Path) -> tuple[Row, Row]:
 
 
 async def cleanup(bot: BenchAstrBot, work: Path) -> Row:
-    from tests.probes import LagProbe
+    from tests.support.probes import LagProbe
 
     directory = work / "stale"
     directory.mkdir()

@@ -17,7 +17,7 @@ from PIL import Image as PILImage
 from tests.conftest import REAL_LOOKING_KEYS
 from tests.fakes.openrouter import Reply as FakeReply
 from tests.fakes.openrouter import make_png, png_prompt
-from tests.harness import make_event
+from tests.support.harness import make_event
 from utils.chat.commands import FIGURE_TEMPLATE
 
 ADMIN_ID = "80001"

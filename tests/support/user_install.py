@@ -29,8 +29,8 @@ import yaml
 from packaging.requirements import Requirement
 from packaging.utils import canonicalize_name
 
-from tests.astrbot_compat import ASTRBOT_VERSION
-from tests.harness import REPO_ROOT, copy_plugin_files
+from tests.support.astrbot_compat import ASTRBOT_VERSION
+from tests.support.harness import REPO_ROOT, copy_plugin_files
 
 # Per-install files a wheel does not carry (the installer writes its own).
 _INSTALLER_FILES = frozenset({"RECORD", "INSTALLER", "REQUESTED", "direct_url.json"})

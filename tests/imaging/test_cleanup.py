@@ -8,7 +8,7 @@ import time
 from pathlib import Path
 
 from tests.conftest import REAL_LOOKING_KEYS
-from tests.harness import make_event
+from tests.support.harness import make_event
 from utils.imaging.cleanup import CleanupTask, sweep
 
 HOUR = 3600.0

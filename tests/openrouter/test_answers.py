@@ -7,10 +7,10 @@ from pathlib import Path
 
 import pytest
 
-from tests import images as img
 from tests.fakes.openrouter import Reply, completion, data_url, error_body, make_png, png_prompt
-from tests.harness import make_event
-from tests.logs import captured_log
+from tests.support import images as img
+from tests.support.harness import make_event
+from tests.support.logs import captured_log
 
 BAD_IMAGE_TEXT = "模型返回的图片数据已损坏或格式不受支持，请重试。"
 

@@ -10,8 +10,8 @@ import aiohttp
 
 from tests.conftest import REAL_LOOKING_KEYS
 from tests.fakes.openrouter import IMAGE_MODELS, TEXT_MODELS, Reply
-from tests.harness import make_event
-from tests.logs import captured_log
+from tests.support.harness import make_event
+from tests.support.logs import captured_log
 from utils.core.errors import ModelUnavailableError
 from utils.core.settings import Settings
 from utils.openrouter.model_catalog import ModelCatalog

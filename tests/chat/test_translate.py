@@ -8,7 +8,7 @@ import socket
 import pytest
 
 from tests.fakes.translate import HOST
-from tests.harness import make_event
+from tests.support.harness import make_event
 from utils.chat.translate import PromptTranslator, has_cjk, protect_quotes, restore_quotes
 
 QUOTES = [

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import json
 
-from tests.harness import REPO_ROOT
+from tests.support.harness import REPO_ROOT
 from utils.chat import commands
 
 README = (REPO_ROOT / "README.md").read_text(encoding="utf-8")

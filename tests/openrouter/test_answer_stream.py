@@ -13,8 +13,8 @@ from pathlib import Path
 
 import pytest
 
-from tests import images as img
 from tests.fakes.openrouter import completion, data_url, make_png
+from tests.support import images as img
 from utils.core.errors import InvalidImageError
 from utils.imaging.store import ImageStore, decode_data_url, is_own_image_name, is_own_temp_name
 from utils.openrouter.answer_stream import DIVERT_AT, AnswerReader

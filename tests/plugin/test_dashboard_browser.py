@@ -25,13 +25,13 @@ import pytest
 import pytest_asyncio
 import yaml
 
-from tests import astrbot_compat
-from tests.astrbot_compat import count_plugin_terminations
 from tests.conftest import REAL_LOOKING_KEYS
-from tests.e2e_server import USERNAME, AstrBotServer
 from tests.fakes.chat_llm import FakeChatLLM
 from tests.fakes.openrouter import IMAGE_MODELS, FakeOpenRouter
-from tests.harness import PLUGIN_DIR_NAME, REPO_ROOT
+from tests.support import astrbot_compat
+from tests.support.astrbot_compat import count_plugin_terminations
+from tests.support.e2e_server import USERNAME, AstrBotServer
+from tests.support.harness import PLUGIN_DIR_NAME, REPO_ROOT
 
 CHROMIUM = Path(os.environ.get("CHROMIUM", "/usr/bin/chromium"))
 if not CHROMIUM.exists():

@@ -23,8 +23,8 @@ from typing import Any
 
 import aiohttp
 
-from tests import astrbot_compat
-from tests.harness import PLUGIN_DIR_NAME, REPO_ROOT, install_plugin
+from tests.support import astrbot_compat
+from tests.support.harness import PLUGIN_DIR_NAME, REPO_ROOT, install_plugin
 
 USERNAME = "astrbot"
 # AstrBot's policy: 8+ characters with upper case, lower case and a digit.

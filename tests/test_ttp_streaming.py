@@ -14,10 +14,10 @@ from pathlib import Path
 
 import pytest
 
-from tests import images as img
 from tests.fakes.openrouter import Reply, completion, data_url, make_png
-from tests.harness import make_event
-from tests.logs import captured_log
+from tests.support import images as img
+from tests.support.harness import make_event
+from tests.support.logs import captured_log
 from utils.openrouter.answer_stream import DIVERT_AT
 
 BAD_IMAGE_TEXT = "模型返回的图片数据已损坏或格式不受支持，请重试。"

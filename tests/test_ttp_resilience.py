@@ -33,7 +33,7 @@ from tests.fakes.openrouter import (
     error_body,
     png_prompt,
 )
-from tests.harness import make_event
+from tests.support.harness import make_event
 
 LABEL = {key: "ABC"[i] for i, key in enumerate(REAL_LOOKING_KEYS)}
 MODERATION_REASONS = ["violence", "self-harm"]

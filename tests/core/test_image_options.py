@@ -7,7 +7,7 @@ import json
 import pytest
 from astrbot.core.provider.register import llm_tools
 
-from tests.harness import TOOL_NAME, make_event
+from tests.support.harness import TOOL_NAME, make_event
 from utils.core.image_options import ASPECT_RATIOS, normalize_aspect_ratio
 
 DOCUMENTED = ["1:1", "2:3", "3:2", "3:4", "4:3", "4:5", "5:4", "9:16", "16:9", "21:9"]

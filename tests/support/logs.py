@@ -6,7 +6,7 @@ import logging
 from collections.abc import Iterator
 from contextlib import contextmanager
 
-from tests.harness import PLUGIN_DIR_NAME
+from tests.support.harness import PLUGIN_DIR_NAME
 
 # The plugin's own logger (astrbot.api.logger routes plugin modules to it) and AstrBot's
 # global one (used when a utils module is imported outside the plugin package).

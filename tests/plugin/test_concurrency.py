@@ -11,10 +11,10 @@ import pytest
 from astrbot.core.message.components import Image
 from PIL import Image as PILImage
 
-from tests import images as img
 from tests.fakes.openrouter import FakeInThread, Reply, completion, data_url, png_prompt
-from tests.harness import make_event
-from tests.probes import LagProbe
+from tests.support import images as img
+from tests.support.harness import make_event
+from tests.support.probes import LagProbe
 
 CALLS = 20
 

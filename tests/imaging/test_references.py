@@ -7,10 +7,10 @@ from pathlib import Path
 import pytest
 from astrbot.core.message.components import Image, Reply
 
-from tests import images as img
 from tests.fakes.openrouter import data_url
-from tests.harness import make_event
-from tests.logs import captured_log
+from tests.support import images as img
+from tests.support.harness import make_event
+from tests.support.logs import captured_log
 
 BLUE = (30, 60, 200)
 GREEN = (40, 180, 60)

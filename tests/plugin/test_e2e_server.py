@@ -15,13 +15,13 @@ from typing import Any
 import pytest
 import pytest_asyncio
 
-from tests import astrbot_compat
-from tests.astrbot_compat import count_plugin_terminations
 from tests.conftest import REAL_LOOKING_KEYS
-from tests.e2e_server import AstrBotServer
 from tests.fakes.chat_llm import AFTER_TOOL_TEXT, FakeChatLLM
 from tests.fakes.openrouter import FakeOpenRouter, png_prompt
-from tests.harness import PLUGIN_DIR_NAME, REPO_ROOT
+from tests.support import astrbot_compat
+from tests.support.astrbot_compat import count_plugin_terminations
+from tests.support.e2e_server import AstrBotServer
+from tests.support.harness import PLUGIN_DIR_NAME, REPO_ROOT
 
 pytestmark = [pytest.mark.e2e, pytest.mark.asyncio(loop_scope="session")]
 

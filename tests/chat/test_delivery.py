@@ -12,7 +12,7 @@ import pytest_asyncio
 
 from tests.fakes.napcat import FakeNapCat
 from tests.fakes.openrouter import png_prompt
-from tests.harness import make_event, make_qq_event
+from tests.support.harness import make_event, make_qq_event
 from utils.file_send_server import Receiver
 
 # Any 127/8 address is loopback on Linux, but only 127.0.0.1 and localhost count as "same host"

@@ -9,7 +9,7 @@ import pytest
 
 from tests.fakes.openrouter import Reply as FakeReply
 from tests.fakes.openrouter import completion, data_url, make_png
-from tests.harness import make_event
+from tests.support.harness import make_event
 from utils.chat.limits import Requester, RequestLimiter, check_group
 from utils.core.errors import GroupNotAllowed, RateLimitHit, user_message
 from utils.core.settings import LimitPolicy, Settings, clean_ids

@@ -11,8 +11,8 @@ from pathlib import Path
 import pytest
 from PIL import Image
 
-from tests import images as img
 from tests.fakes.openrouter import make_png
+from tests.support import images as img
 from utils.core.errors import InvalidImageError
 from utils.imaging.store import (
     FILE_PREFIX,

@@ -1,5 +1,5 @@
 """Where an in-process AstrBot keeps its data. AstrBot reads ASTRBOT_ROOT when it is first
-imported, so call use_temp_root() before anything imports astrbot (tests/harness.py does)."""
+imported, so call use_temp_root() before anything imports astrbot (tests/support/harness.py does)."""
 
 from __future__ import annotations
 

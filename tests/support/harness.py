@@ -35,7 +35,7 @@ from astrbot.core.star.star import star_registry
 from astrbot.core.star.star_manager import PluginManager
 from astrbot.core.umop_config_router import UmopConfigRouter
 
-REPO_ROOT = Path(__file__).resolve().parent.parent
+REPO_ROOT = Path(__file__).resolve().parents[2]
 PLUGIN_DIR_NAME = "astrbot_plugin_gemini25_image_openrouter"
 TOOL_NAME = "gemini-pic-gen"
 _COPY_IGNORE = shutil.ignore_patterns(

@@ -13,8 +13,8 @@ import yaml
 from packaging.specifiers import SpecifierSet
 from packaging.version import Version
 
-from tests.astrbot_compat import ASTRBOT_VERSION
-from tests.harness import REPO_ROOT
+from tests.support.astrbot_compat import ASTRBOT_VERSION
+from tests.support.harness import REPO_ROOT
 
 
 def _declared_range() -> SpecifierSet:
