@@ -14,15 +14,18 @@ import sys
 import time
 from collections.abc import AsyncIterator, Awaitable, Callable
 from contextlib import asynccontextmanager
+from dataclasses import dataclass
 from pathlib import Path
 
 import pytest
 
 from utils.file_send_server import (
+    TOKEN_RECIPE,
     FileTransferError,
     Receiver,
     _send_chunks,
     build_parser,
+    is_loopback_host,
     main,
     safe_name,
     send_file,
@@ -544,47 +547,202 @@ def _interpreters() -> list[str]:
     return found
 
 
-@pytest.mark.asyncio
-@pytest.mark.parametrize("python", _interpreters())
-async def test_cli_serve_as_script(tmp_path: Path, python: str) -> None:
-    inbox = tmp_path / "inbox"
+SCRIPT_ENV = {**os.environ, "PYTHONDONTWRITEBYTECODE": "1"}
+# An address of TEST-NET-1 (RFC 5737): never assigned here, so binding it fails. Starting the
+# receiver there shows whether the token gate let it through without opening any port.
+UNASSIGNED = "192.0.2.1"
+
+
+@dataclass
+class Started:
+    proc: asyncio.subprocess.Process
+    port: int
+    banner: str  # the "listening on ..." line
+
+
+@asynccontextmanager
+async def serving(python: str, *args: str) -> AsyncIterator[Started]:
+    """`file_send_server.py serve ARGS` as a separate process, up and listening on loopback."""
     proc = await asyncio.create_subprocess_exec(
-        python,
-        str(MODULE_PATH),
-        "serve",
-        "--host",
-        "127.0.0.1",
-        "--port",
-        "0",
-        "--dir",
-        str(inbox),
-        "--token",
-        "tok",
-        "--max-mb",
-        "1",
-        "--timeout",
-        "2",
-        stderr=asyncio.subprocess.PIPE,
-        env={**os.environ, "PYTHONDONTWRITEBYTECODE": "1"},
+        python, str(MODULE_PATH), "serve", *args, stderr=asyncio.subprocess.PIPE, env=SCRIPT_ENV
     )
     try:
         assert proc.stderr is not None
         line = (await asyncio.wait_for(proc.stderr.readline(), 10)).decode()
         match = re.search(r"listening on 127\.0\.0\.1:(\d+)", line)
         assert match, line
-        port = int(match.group(1))
-        source, data = make_file(tmp_path, "cli.png", 300_000)
-        remote = await send_file(source, "127.0.0.1", port, token="tok", total_timeout=5)
-        assert_stored(remote, inbox.resolve(), data)
-        big, _ = make_file(tmp_path, "big.png", 2 * MIB)
-        with pytest.raises(FileTransferError, match="too large"):
-            await send_file(big, "127.0.0.1", port, token="tok", total_timeout=5)
-        proc.terminate()
-        assert await asyncio.wait_for(proc.wait(), 5) == 0
-        log = (await proc.stderr.read()).decode()
-        assert "name='cli.png' size=300000 as " in log
-        assert "refused 127.0.0.1:" in log and "name='big.png' size=2097152: file too large" in log
+        yield Started(proc, int(match.group(1)), line)
     finally:
         if proc.returncode is None:
             proc.kill()
             await proc.wait()
+
+
+async def stop(started: Started) -> str:
+    """SIGTERM, a clean exit, and the rest of the receiver's log."""
+    started.proc.terminate()
+    assert await asyncio.wait_for(started.proc.wait(), 5) == 0
+    assert started.proc.stderr is not None
+    return (await started.proc.stderr.read()).decode()
+
+
+def run_script(python: str, *args: str, timeout: float = 10) -> subprocess.CompletedProcess[str]:
+    """The module run as a program that must end by itself (a refusal, a failed start)."""
+    return subprocess.run(
+        [python, str(MODULE_PATH), *args],
+        capture_output=True,
+        text=True,
+        timeout=timeout,
+        env=SCRIPT_ENV,
+        check=False,
+    )
+
+
+@pytest.mark.asyncio
+@pytest.mark.parametrize("python", _interpreters())
+async def test_cli_serve_as_script(tmp_path: Path, python: str) -> None:
+    inbox = tmp_path / "inbox"
+    args = ["--host", "127.0.0.1", "--port", "0", "--dir", str(inbox), "--token", "tok"]
+    async with serving(python, *args, "--max-mb", "1", "--timeout", "2") as rx:
+        source, data = make_file(tmp_path, "cli.png", 300_000)
+        remote = await send_file(source, "127.0.0.1", rx.port, token="tok", total_timeout=5)
+        assert_stored(remote, inbox.resolve(), data)
+        big, _ = make_file(tmp_path, "big.png", 2 * MIB)
+        with pytest.raises(FileTransferError, match="too large"):
+            await send_file(big, "127.0.0.1", rx.port, token="tok", total_timeout=5)
+        log = await stop(rx)
+    assert "name='cli.png' size=300000 as " in log
+    assert "refused 127.0.0.1:" in log and "name='big.png' size=2097152: file too large" in log
+
+
+# ------------------------------------------------------------ closed by default
+
+
+@pytest.mark.parametrize(
+    ("host", "loopback"),
+    [
+        ("127.0.0.1", True),
+        ("127.8.9.10", True),
+        ("::1", True),
+        ("[::1]", True),
+        ("::ffff:127.0.0.1", True),
+        ("localhost", True),
+        ("0.0.0.0", False),
+        ("::", False),
+        ("", False),
+        ("10.1.2.3", False),
+        ("192.0.2.1", False),
+        ("fe80::1%eth0", False),
+    ],
+)
+def test_loopback_hosts(host: str, loopback: bool) -> None:
+    assert is_loopback_host(host) is loopback
+
+
+@pytest.mark.parametrize("python", _interpreters())
+def test_cli_refuses_to_listen_open_beyond_loopback(tmp_path: Path, python: str) -> None:
+    inbox = tmp_path / "inbox"
+    done = run_script(python, "serve", "--dir", str(inbox), "--port", str(free_port()))
+    assert done.returncode == 2
+    # One line: what is wrong, how to make a token, how to pass it, how to accept the risk.
+    [line] = done.stderr.splitlines()
+    assert line.startswith("refusing to listen on 0.0.0.0:")
+    assert TOKEN_RECIPE in line and "--token-file token.txt" in line
+    assert "nap_transfer_token" in line and "--insecure-no-token" in line
+    # The recipe is a working command: it prints a token the receiver accepts.
+    recipe = TOKEN_RECIPE.split(" > ")[0].replace("python3", python, 1)
+    made = subprocess.run(recipe, shell=True, capture_output=True, text=True, check=True)
+    assert len(made.stdout.strip()) >= 32
+    # Refused before anything happened: no directory made, nothing listening.
+    assert not inbox.exists()
+
+
+@pytest.mark.parametrize("host", ["0.0.0.0", "::", UNASSIGNED])
+def test_every_non_loopback_address_is_refused_without_token(tmp_path: Path, host: str) -> None:
+    done = run_script(sys.executable, "serve", "--dir", str(tmp_path / "in"), "--host", host)
+    assert done.returncode == 2
+    assert done.stderr.startswith(f"refusing to listen on {host}:3658 without a token")
+
+
+def test_token_or_insecure_flag_lets_it_start_beyond_loopback(tmp_path: Path) -> None:
+    """Past the gate, the start fails only at bind() on the unassigned address."""
+    token_file = tmp_path / "token.txt"
+    token_file.write_text("s3cret\n")
+    token_file.chmod(0o600)
+    common = ["serve", "--dir", str(tmp_path / "in"), "--host", UNASSIGNED, "--port", "0"]
+    for extra in (["--token-file", str(token_file)], ["--token", "s3cret"]):
+        done = run_script(sys.executable, *common, *extra)
+        assert done.returncode == 1, done.stderr
+        assert "refusing" not in done.stderr and "cannot run the receiver" in done.stderr
+    done = run_script(sys.executable, *common, "--insecure-no-token")
+    assert done.returncode == 1
+    assert f"no token on {UNASSIGNED} (--insecure-no-token)" in done.stderr
+    assert "cannot run the receiver" in done.stderr
+
+
+@pytest.mark.asyncio
+async def test_loopback_without_token_serves(tmp_path: Path) -> None:
+    inbox = tmp_path / "inbox"
+    async with serving(
+        sys.executable, "--host", "127.0.0.1", "--port", "0", "--dir", str(inbox)
+    ) as rx:
+        source, data = make_file(tmp_path, "local.png", 1000)
+        assert_stored(await send_file(source, "127.0.0.1", rx.port), inbox.resolve(), data)
+        assert "token off" in rx.banner
+        log = await stop(rx)
+    assert "WARNING" not in log
+
+
+@pytest.mark.asyncio
+@pytest.mark.parametrize("python", _interpreters())
+async def test_token_file_stays_out_of_the_process_list(tmp_path: Path, python: str) -> None:
+    token = "tf-" + os.urandom(12).hex()
+    token_file = tmp_path / "token.txt"
+    token_file.write_text(token + "\n")  # as the recipe writes it: with a newline
+    token_file.chmod(0o600)
+    inbox = tmp_path / "inbox"
+    args = ["--host", "127.0.0.1", "--port", "0", "--dir", str(inbox)]
+    async with serving(python, *args, "--token-file", str(token_file)) as rx:
+        assert "token required" in rx.banner
+        cmdline = Path(f"/proc/{rx.proc.pid}/cmdline").read_bytes()
+        assert token.encode() not in cmdline and str(token_file).encode() in cmdline
+        source, data = make_file(tmp_path, "tf.png", 2000)
+        # The `send` check reads the same file.
+        sent = await asyncio.to_thread(
+            run_script,
+            python,
+            "send",
+            str(source),
+            "--host",
+            "127.0.0.1",
+            "--port",
+            str(rx.port),
+            "--token-file",
+            str(token_file),
+        )
+        assert sent.returncode == 0, sent.stderr
+        assert_stored(sent.stdout.strip(), inbox.resolve(), data)
+        with pytest.raises(FileTransferError, match="authentication required"):
+            await send_file(source, "127.0.0.1", rx.port, total_timeout=5)
+        log = await stop(rx)
+    assert "readable by other users" not in log and token not in log
+
+
+def test_token_file_problems_stop_the_start(tmp_path: Path) -> None:
+    empty = tmp_path / "empty.txt"
+    empty.write_text("\n")
+    loose = tmp_path / "loose.txt"
+    loose.write_text("x" * 2000)
+    base = ["serve", "--dir", str(tmp_path / "in"), "--host", "127.0.0.1", "--port", "0"]
+    cases = [
+        (["--token-file", str(empty)], "is empty"),
+        (["--token-file", str(loose)], "longer than 1024 bytes"),
+        (["--token-file", str(tmp_path / "missing.txt")], "cannot read token file"),
+        (["--token-file", str(empty), "--token", "t"], "not allowed with argument"),
+        (["--token", "t", "--insecure-no-token"], "not allowed with argument"),
+    ]
+    for extra, message in cases:
+        done = run_script(sys.executable, *base, *extra)
+        assert done.returncode == 2, (extra, done.stderr)
+        assert message in done.stderr, (extra, done.stderr)
+    assert not (tmp_path / "in").exists()

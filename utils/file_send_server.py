@@ -8,7 +8,11 @@ The same file is both the plugin's sender (``send_file``) and the receiver progr
 Everything here uses the Python 3.8+ standard library only, because the receiver is
 copied to the NapCat host and started there as a plain script::
 
-    python3 file_send_server.py serve --port 3658 --dir /srv/napcat-inbox
+    python3 -c "import secrets; print(secrets.token_urlsafe(32))" > token.txt
+    python3 file_send_server.py serve --port 3658 --dir /srv/napcat-inbox --token-file token.txt
+
+The receiver is closed by default: on an address other than loopback it refuses to start
+without a token (``--token-file`` or ``--token``) unless ``--insecure-no-token`` is given.
 
 Wire protocol (one TCP connection per file, integers are unsigned big-endian)
 ----------------------------------------------------------------------------
@@ -46,6 +50,7 @@ import asyncio
 import errno
 import functools
 import hmac
+import ipaddress
 import logging
 import os
 import re
@@ -751,6 +756,79 @@ def _free_bytes(directory: Path) -> int:
     return shutil.disk_usage(str(directory)).free
 
 
+# ----------------------------------------------------------------------- exposure
+
+
+def is_loopback_host(host: str) -> bool:
+    """True when every address ``host`` stands for is a loopback address.
+
+    "" and the wildcard addresses (0.0.0.0, ::) listen on every interface, so they are
+    not loopback; a name counts only when all the addresses it resolves to are.
+    """
+    name = host.strip()
+    if name.startswith("[") and name.endswith("]"):
+        name = name[1:-1]
+    if not name:
+        return False
+    literal = _loopback_literal(name)
+    if literal is not None:
+        return literal
+    try:
+        infos = socket.getaddrinfo(name, None, type=socket.SOCK_STREAM)
+    except (OSError, UnicodeError):
+        return False  # the bind fails on it anyway; never call it safe
+    addresses = {str(info[4][0]) for info in infos}
+    return bool(addresses) and all(_loopback_literal(a) for a in addresses)
+
+
+def _loopback_literal(text: str) -> bool | None:
+    """Whether an IP literal is loopback; None when ``text`` is not an IP literal."""
+    try:
+        # Python 3.8's ipaddress does not parse IPv6 scope ids ("fe80::1%eth0").
+        address = ipaddress.ip_address(text.split("%", 1)[0])
+    except ValueError:
+        return None
+    mapped = getattr(address, "ipv4_mapped", None)
+    return (mapped or address).is_loopback
+
+
+TOKEN_RECIPE = 'python3 -c "import secrets; print(secrets.token_urlsafe(32))" > token.txt'
+
+
+def open_listener_refusal(host: str, port: int, directory: str) -> str:
+    """The one line printed when the receiver would listen beyond loopback without a token."""
+    return (
+        f"refusing to listen on {host or '*'}:{port} without a token: anyone who can reach it "
+        f"could store files in {directory}. Make one with  {TOKEN_RECIPE}  and start with "
+        "--token-file token.txt (the plugin's nap_transfer_token takes the same text), "
+        "or add --insecure-no-token to accept the risk."
+    )
+
+
+def read_token_file(path: str) -> str:
+    """The token in ``path`` (surrounding whitespace, such as the final newline, removed)."""
+    try:
+        with open(path, encoding="utf-8") as fh:
+            token = fh.read(MAX_TOKEN_BYTES + 2).strip()
+            more = fh.read(1)
+        mode = os.stat(path).st_mode
+    except (OSError, UnicodeDecodeError) as exc:
+        raise ValueError(f"cannot read token file {path}: {exc}") from exc
+    if not token:
+        raise ValueError(f"token file {path} is empty")
+    if more or len(token.encode("utf-8")) > MAX_TOKEN_BYTES:
+        raise ValueError(f"token in {path} is longer than {MAX_TOKEN_BYTES} bytes")
+    if os.name == "posix" and mode & (stat.S_IRWXG | stat.S_IRWXO):
+        logger.warning("token file %s is readable by other users (chmod 600 it)", path)
+    return token
+
+
+def _token_from_args(args: argparse.Namespace) -> str | None:
+    if getattr(args, "token_file", None):
+        return read_token_file(args.token_file)
+    return args.token or None
+
+
 # ------------------------------------------------------------------------------- CLI
 
 
@@ -796,7 +874,7 @@ def build_parser() -> argparse.ArgumentParser:
         default=30.0,
         help="delete stored files older than this; 0 keeps them (default 30)",
     )
-    serve.add_argument("--token", default=None, help="shared token clients must present")
+    _add_token_options(serve, serving=True)
     serve.add_argument(
         "--timeout",
         type=_positive_float,
@@ -818,11 +896,32 @@ def build_parser() -> argparse.ArgumentParser:
     send.add_argument("file")
     send.add_argument("--host", required=True)
     send.add_argument("--port", type=_port, default=DEFAULT_PORT)
-    send.add_argument("--token", default=None)
+    _add_token_options(send, serving=False)
     send.add_argument(
         "--timeout", type=_positive_float, default=30.0, help="total timeout, seconds"
     )
     return parser
+
+
+def _add_token_options(parser: argparse.ArgumentParser, *, serving: bool) -> None:
+    who = "clients must present" if serving else "the receiver expects"
+    group = parser.add_mutually_exclusive_group()
+    group.add_argument(
+        "--token-file",
+        default=None,
+        metavar="FILE",
+        help=f"file holding the shared token {who} (kept out of the process list)",
+    )
+    group.add_argument(
+        "--token", default=None, help=f"the shared token {who} (visible to other local users)"
+    )
+    if serving:
+        group.add_argument(
+            "--insecure-no-token",
+            action="store_true",
+            help="listen beyond loopback without a token: anyone who can reach the port "
+            "can store files",
+        )
 
 
 async def _run_receiver(receiver: Receiver) -> None:
@@ -844,31 +943,36 @@ async def _run_receiver(receiver: Receiver) -> None:
 def main(argv: Sequence[str] | None = None) -> int:
     args = build_parser().parse_args(argv)
     if args.command == "send":
-        logging.basicConfig(level=logging.WARNING, format="%(levelname)s %(message)s")
-        try:
-            remote = asyncio.run(
-                send_file(
-                    args.file, args.host, args.port, token=args.token, total_timeout=args.timeout
-                )
-            )
-        except FileTransferError as exc:
-            print(exc, file=sys.stderr)
-            return 1
-        print(remote)
-        return 0
+        return _main_send(args)
 
     logging.basicConfig(
         level=getattr(logging, args.log_level),
         format="%(asctime)s %(levelname)s %(message)s",
         stream=sys.stderr,
     )
+    try:
+        token = _token_from_args(args)
+    except ValueError as exc:
+        print(f"file_send_server.py: {exc}", file=sys.stderr)
+        return 2
+    if token is None and not is_loopback_host(args.host):
+        if not args.insecure_no_token:
+            # Checked before anything is created or bound: nothing is ever open by accident.
+            print(open_listener_refusal(args.host, args.port, args.dir), file=sys.stderr)
+            return 2
+        logger.warning(
+            "no token on %s (--insecure-no-token): anyone who can reach the port can store "
+            "files in %s",
+            args.host or "*",
+            args.dir,
+        )
     receiver = Receiver(
         args.dir,
         host=args.host,
         port=args.port,
         max_bytes=int(args.max_mb * MIB),
         retention_seconds=args.retention_minutes * 60,
-        token=args.token,
+        token=token,
         timeout=args.timeout,
         total_timeout=args.total_timeout,
         max_clients=args.max_clients,
@@ -880,6 +984,23 @@ def main(argv: Sequence[str] | None = None) -> int:
     except OSError as exc:
         logger.error("cannot run the receiver: %s", exc)
         return 1
+    return 0
+
+
+def _main_send(args: argparse.Namespace) -> int:
+    logging.basicConfig(level=logging.WARNING, format="%(levelname)s %(message)s")
+    try:
+        token = _token_from_args(args)
+        remote = asyncio.run(
+            send_file(args.file, args.host, args.port, token=token, total_timeout=args.timeout)
+        )
+    except ValueError as exc:
+        print(f"file_send_server.py: {exc}", file=sys.stderr)
+        return 2
+    except FileTransferError as exc:
+        print(exc, file=sys.stderr)
+        return 1
+    print(remote)
     return 0
 
 
