@@ -12,7 +12,8 @@ PYTEST_ARGS ?=
 COMPAT_PY ?= 3.11
 COMPAT_VENV ?= .venv-compat
 PY_COMPAT := $(shell .ci/find-python $(COMPAT_PY) 2>/dev/null)
-# The browser test needs Debian's chromium (.ci/install-chromium) and 4.28's bundled web panel.
+# The browser test needs Debian's chromium (.ci/install-chromium) and the web panel that
+# AstrBot's wheel bundles since 4.28 (the main leg, 4.29.3).
 SUITE := -m "not browser"
 
 .PHONY: test test-compat test-compat-py310 test-browser test-install lint run bench clean venv venv-compat

@@ -1,5 +1,5 @@
 #!/usr/bin/env bash
-# `make run`: a real AstrBot 4.28.2 in the git-ignored root .run/ with THIS checkout mounted
+# `make run`: a real AstrBot 4.29.3 in the git-ignored root .run/ with THIS checkout mounted
 # as the plugin (a symlink), so edits are live after a reload from the dashboard.
 # Env: DASHBOARD_HOST (default 127.0.0.1), DASHBOARD_PORT (default 6185),
 #      RESET_PASSWORD=1 puts the dashboard password back to the one stored in .run/.
@@ -59,7 +59,7 @@ shown_host=$host
 cat <<EOF
 
 ==============================================================================
- AstrBot 4.28.2 开发实例 / development instance
+ AstrBot 4.29.3 开发实例 / development instance
    根目录 Root:        $root
    插件 Plugin:        $link -> $repo
    管理面板 Dashboard: http://$shown_host:$port

@@ -2,7 +2,7 @@
 
 AstrBot 4.28 refuses to load or install a plugin whose `astrbot_version` excludes it, so the
 upper bound is the next major release (the Star API's compatibility boundary), not the newest
-tested release: a ceiling at 4.29 would break the plugin for every user on the next upgrade.
+tested release: a ceiling at 4.30 would break the plugin for every user on the next upgrade.
 """
 
 from __future__ import annotations

@@ -123,7 +123,7 @@ async def test_zip_is_laid_out_like_a_github_download(user: UserInstall):
 
 
 def must_be_installed(required: set[str]) -> set[str]:
-    """What the zip install has to bring: every requirement on 4.28.2; on 4.14.6 (pip only on
+    """What the zip install has to bring: every requirement on 4.29.3; on 4.14.6 (pip only on
     ImportError) those the plugin's code imports."""
     if astrbot_compat.zip_install_installs_requirements():
         return required

@@ -1,4 +1,4 @@
-"""What differs between the AstrBot releases the suite runs on: 4.28.2 (Python 3.12, `make test`)
+"""What differs between the AstrBot releases the suite runs on: 4.29.3 (Python 3.12, `make test`)
 and 4.14.6 (the newest for Python 3.10/3.11, `make test-compat`).
 
 Only the test harness adapts here, to AstrBot's own API and CLI; where the PLUGIN behaves
@@ -21,9 +21,9 @@ gets the right behaviour without a table of versions. Nothing here imports `astr
   `login_password()`.
 WebChat on 4.14.6 streams an image as `{"type": "image", "data": "[IMAGE]<file>"}` but no
 `attachment_saved` event: its web UI fetches `/api/chat/get_file?filename=<file>`, a `.jpg` even
-when it holds PNG bytes (compare bytes, not names). Its log lines are Chinese where 4.28.2's are
+when it holds PNG bytes (compare bytes, not names). Its log lines are Chinese where 4.29.3's are
 English. Also on 4.14.6: a chat provider needs "tool_use" in `modalities` to be offered tools;
-every item a generator tool yields is processed (4.28.2 keeps only the last).
+every item a generator tool yields is processed (4.29.3 keeps only the last).
 """
 
 from __future__ import annotations
@@ -63,12 +63,12 @@ ASTRBOT_PACKAGE_DIR = _package_dir()
 
 
 def bundles_web_ui() -> bool:
-    """4.28.2's wheel ships the dashboard's web UI; 4.14.6 downloads it on first run."""
+    """4.29.3's wheel ships the dashboard's web UI; 4.14.6 downloads it on first run."""
     return (ASTRBOT_PACKAGE_DIR / "dashboard" / "dist" / "index.html").is_file()
 
 
 def hashes_password_in_browser() -> bool:
-    """4.14.6's login form sends md5(password), compared as stored; 4.28.2 sends the password
+    """4.14.6's login form sends md5(password), compared as stored; 4.29.3 sends the password
     and verifies it against a salted hash (astrbot/core/utils/auth_password.py)."""
     return not (ASTRBOT_PACKAGE_DIR / "core" / "utils" / "auth_password.py").is_file()
 
@@ -102,7 +102,7 @@ def prepare_root(root: Path) -> None:
 def dashboard_config(*, host: str, password: str) -> dict[str, Any]:
     """The `dashboard` part of a seeded data/cmd_config.json (merged into AstrBot's defaults).
 
-    4.28.2 takes host and initial password from the environment (DASHBOARD_HOST,
+    4.29.3 takes host and initial password from the environment (DASHBOARD_HOST,
     ASTRBOT_DASHBOARD_INITIAL_PASSWORD) and stores a salted hash itself; 4.14.6 reads both from
     here, the password as its md5 hex."""
     config: dict[str, Any] = {"host": host}
@@ -113,7 +113,7 @@ def dashboard_config(*, host: str, password: str) -> dict[str, Any]:
 
 @functools.cache
 def webchat_streams_attachment_ids() -> bool:
-    """4.28.2's WebChat stream announces each saved image as an `attachment_saved` event."""
+    """4.29.3's WebChat stream announces each saved image as an `attachment_saved` event."""
     needle = b"attachment_saved"
     return any(
         needle in path.read_bytes() for path in (ASTRBOT_PACKAGE_DIR / "dashboard").rglob("*.py")
@@ -127,14 +127,14 @@ def count_plugin_terminations(log: str, plugin: str) -> int:
 
 
 def zip_install_names_dir_from_metadata() -> bool:
-    """4.28.2 unpacks an uploaded plugin zip into data/plugins/<metadata.yaml name>; 4.14.6
+    """4.29.3 unpacks an uploaded plugin zip into data/plugins/<metadata.yaml name>; 4.14.6
     names the directory after the zip FILE (lower case, "-main"/"-master" removed)."""
     source = ASTRBOT_PACKAGE_DIR / "core" / "star" / "star_manager.py"
     return "_get_plugin_dir_name_from_metadata" in source.read_text(encoding="utf-8")
 
 
 def zip_install_installs_requirements() -> bool:
-    """4.28.2 pip-installs a zip-installed plugin's missing requirements before loading it;
+    """4.29.3 pip-installs a zip-installed plugin's missing requirements before loading it;
     4.14.6 runs pip only when importing the plugin raises ImportError, so a requirement the
     plugin imports lazily (inside a function) is never installed there."""
     source = ASTRBOT_PACKAGE_DIR / "core" / "star" / "star_manager.py"

@@ -164,7 +164,7 @@ class LoadedAstrBot:
         if self._scheduler is None:
             # AstrBot's own per-session flood guard (20 messages/min, then it stalls) would
             # pause a test session that sends many messages from one chat; it is not ours.
-            # (0 switches it off on 4.28; 4.14.6 has no off switch and fails on 0, so: huge.)
+            # (0 switches it off on 4.28+; 4.14.6 has no off switch and fails on 0, so: huge.)
             astrbot_config["platform_settings"]["rate_limit"]["count"] = 1_000_000
             scheduler = PipelineScheduler(pipeline_context(self.manager))
             await scheduler.initialize()
@@ -174,7 +174,7 @@ class LoadedAstrBot:
 
 
 async def initialize(component: Any) -> None:
-    """4.28 loads SharedPreferences and AstrBotConfigManager in an async initialize();
+    """4.28+ loads SharedPreferences and AstrBotConfigManager in an async initialize();
     4.14.6 does it in __init__ and has no such method."""
     init = getattr(component, "initialize", None)
     if init is not None:
@@ -182,7 +182,7 @@ async def initialize(component: Any) -> None:
 
 
 def pipeline_context(manager: PluginManager) -> PipelineContext:
-    """4.28's PipelineContext also takes the database; 4.14.6's has three fields."""
+    """4.28+'s PipelineContext also takes the database; 4.14.6's has three fields."""
     args: list[Any] = [astrbot_config, manager, "default"]
     if "db_helper" in {f.name for f in dataclasses.fields(PipelineContext)}:
         args.append(db_helper)

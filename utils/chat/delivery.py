@@ -1,6 +1,6 @@
 """How a stored image reaches the chat: local file, NapCat host push, or AstrBot's file service.
 
-AstrBot's QQ adapter (aiocqhttp, 4.14 to 4.28) reads an image on the AstrBot host and sends its
+AstrBot's QQ adapter (aiocqhttp, 4.14 to 4.29) reads an image on the AstrBot host and sends its
 bytes inline, so a local path works even when NapCat runs elsewhere. A path on the NapCat host
 only helps if NapCat receives that path untouched, so pushed images go out as OneBot segments
 through the bot's own API instead of through the adapter's converter.
