@@ -209,7 +209,8 @@ def test_new_settings_default_to_the_promised_behaviour(astrbot):
     assert settings.limits == LimitPolicy()
     config_file = astrbot.root / "data" / "config" / f"{astrbot.plugin_dir.name}_config.json"
     on_disk = json.loads(config_file.read_text(encoding="utf-8-sig"))
-    assert on_disk["translate_prompt"] is True and on_disk["progress_message"] is True
-    assert on_disk["user_requests_per_minute"] == 0 == on_disk["group_requests_per_minute"]
-    assert on_disk["group_allowlist"] == [] == on_disk["group_denylist"]
-    assert on_disk["translate_proxy"] == ""
+    translation, limits = on_disk["translation"], on_disk["limits"]
+    assert translation["translate_prompt"] is True and translation["progress_message"] is True
+    assert limits["user_requests_per_minute"] == 0 == limits["group_requests_per_minute"]
+    assert limits["group_allowlist"] == [] == limits["group_denylist"]
+    assert translation["translate_proxy"] == ""

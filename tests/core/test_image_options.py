@@ -2,12 +2,11 @@
 
 from __future__ import annotations
 
-import json
-
 import pytest
 from astrbot.core.provider.register import llm_tools
 
 from tests.support.harness import TOOL_NAME, make_event
+from tests.support.schema import field, load_schema
 from utils.core.image_options import ASPECT_RATIOS, normalize_aspect_ratio
 
 DOCUMENTED = ["1:1", "2:3", "3:2", "3:4", "4:3", "4:5", "5:4", "9:16", "16:9", "21:9"]
@@ -31,9 +30,11 @@ async def test_the_tool_offers_an_optional_aspect_ratio(astrbot):
 
 
 async def test_the_config_default_is_empty_and_offers_every_ratio(astrbot):
-    schema = json.loads((astrbot.plugin_dir / "_conf_schema.json").read_text(encoding="utf-8"))
-    assert schema["aspect_ratio"]["default"] == ""
-    assert schema["aspect_ratio"]["options"] == ["", *DOCUMENTED]
+    spec = field(load_schema(astrbot.plugin_dir / "_conf_schema.json"), "aspect_ratio").spec
+    assert spec["default"] == ""
+    assert spec["options"] == ["", *DOCUMENTED]
+    # The empty choice is named in the drop-down; every ratio is shown as itself.
+    assert spec["labels"] == ["由模型决定", *DOCUMENTED]
     assert list(ASPECT_RATIOS) == DOCUMENTED
 
 

@@ -2,18 +2,28 @@
 
 from __future__ import annotations
 
-import json
+import re
 
 from tests.support.harness import REPO_ROOT
+from tests.support.schema import fields, load_schema, sections
 from utils.chat import commands
 
 README = (REPO_ROOT / "README.md").read_text(encoding="utf-8")
+CJK = re.compile(r"[\u4e00-\u9fff]")
 
 
 def test_every_config_key_is_documented():
-    schema = json.loads((REPO_ROOT / "_conf_schema.json").read_text(encoding="utf-8"))
-    missing = [key for key in schema if f"`{key}`" not in README]
+    schema = load_schema()
+    names = [*sections(schema), *(f.key for f in fields(schema))]
+    missing = [name for name in names if f"`{name}`" not in README]
     assert missing == []
+
+
+def test_config_tables_follow_the_panel_order():
+    """The README's tables list the fields in the order the panel shows them."""
+    config_section = README[README.index("\n## 配置\n") : README.index("\n## 使用\n")]
+    documented = re.findall(r"^\| `(\w+)` \|", config_section, flags=re.MULTILINE)
+    assert documented == [f.key for f in fields(load_schema())]
 
 
 def test_every_command_is_documented():
@@ -24,7 +34,15 @@ def test_every_command_is_documented():
 
 
 def test_every_config_key_has_a_chinese_description_and_hint():
-    schema = json.loads((REPO_ROOT / "_conf_schema.json").read_text(encoding="utf-8"))
-    for key, field in schema.items():
-        assert any("\u4e00" <= ch <= "\u9fff" for ch in field["description"]), key
-        assert field.get("hint"), key
+    schema = load_schema()
+    entries = [*sections(schema).items(), *((f.path, f.spec) for f in fields(schema))]
+    for path, spec in entries:
+        assert CJK.search(spec["description"]), path
+        assert CJK.search(spec.get("hint", "")), path
+
+
+def test_list_hints_match_the_list_editor():
+    """A list field is edited item by item in the panel, not as lines of text."""
+    for f in fields(load_schema()):
+        if f.spec["type"] == "list":
+            assert "每行" not in f.spec["hint"] and "每项" in f.spec["hint"], f.path

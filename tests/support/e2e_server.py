@@ -23,8 +23,8 @@ from typing import Any
 
 import aiohttp
 
-from tests.support import astrbot_compat
-from tests.support.harness import PLUGIN_DIR_NAME, REPO_ROOT, install_plugin
+from tests.support import astrbot_compat, schema
+from tests.support.harness import PLUGIN_DIR_NAME, install_plugin
 
 USERNAME = "astrbot"
 # AstrBot's policy: 8+ characters with upper case, lower case and a digit.
@@ -50,8 +50,7 @@ def free_port() -> int:
 
 
 def schema_defaults() -> dict[str, Any]:
-    schema = json.loads((REPO_ROOT / "_conf_schema.json").read_text(encoding="utf-8"))
-    return {key: spec.get("default") for key, spec in schema.items()}
+    return schema.defaults(schema.load_schema())
 
 
 def provider_config(llm_base_url: str) -> dict[str, Any]:

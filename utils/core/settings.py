@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field
+from types import MappingProxyType
 from typing import Any
 
 from .coerce import coerce_bool
@@ -57,6 +58,62 @@ def normalize_api_base(value: object) -> str:
         if base.endswith(suffix):
             base = base[: -len(suffix)].rstrip("/")
     return base
+
+
+# Where _conf_schema.json keeps each setting that is not at the top level: the panel shows
+# these sections as groups. The keys v1.8.1 had (API keys, model, API base, retries, NapCat
+# host and port) stay at the top level so an upgrade keeps their values.
+SECTIONS: Mapping[str, tuple[str, ...]] = MappingProxyType(
+    {
+        "timeouts": (
+            "request_timeout_budget_seconds",
+            "connect_timeout_seconds",
+            "read_timeout_seconds",
+        ),
+        "images": (
+            "aspect_ratio",
+            "max_reference_images",
+            "reference_image_max_side",
+            "image_download_max_mb",
+            "image_download_timeout",
+            "image_retention_minutes",
+        ),
+        "translation": (
+            "translate_prompt",
+            "translate_timeout",
+            "translate_proxy",
+            "progress_message",
+        ),
+        "limits": (
+            "user_requests_per_minute",
+            "group_requests_per_minute",
+            "group_allowlist",
+            "group_denylist",
+        ),
+        "delivery": ("nap_transfer_token", "nap_transfer_timeout", "use_file_service"),
+    }
+)
+_SECTION_OF = MappingProxyType({key: name for name, keys in SECTIONS.items() for key in keys})
+
+
+class ConfigView:
+    """Reads a setting by its key wherever the config keeps it: its section, or the top level.
+
+    A key at the top level wins. AstrBot drops the keys its schema does not declare when it
+    loads the file, so in a loaded config a sectioned key is only ever in its section; a top
+    level one comes from code that sets the flat layout (older callers, tests) on purpose.
+    """
+
+    def __init__(self, config: Mapping[str, Any]) -> None:
+        self._config = config
+
+    def get(self, key: str, default: Any = None) -> Any:
+        if key in self._config:
+            return self._config[key]
+        section = self._config.get(_SECTION_OF.get(key, ""))
+        if isinstance(section, Mapping) and key in section:
+            return section[key]
+        return default
 
 
 def _as_int(value: object, default: int, low: int, high: int) -> int:
@@ -115,56 +172,57 @@ class Settings:
 
     @classmethod
     def from_config(cls, config: Mapping[str, Any]) -> Settings:
+        view = ConfigView(config)
         return cls(
             api_keys=collect_api_keys(
-                config.get("openrouter_api_keys"), config.get("openrouter_api_key", "")
+                view.get("openrouter_api_keys"), view.get("openrouter_api_key", "")
             ),
-            model=str(config.get("model_name") or "").strip() or DEFAULT_MODEL,
-            api_base=normalize_api_base(config.get("custom_api_base")),
-            max_retry_attempts=_as_int(config.get("max_retry_attempts"), 3, 1, 10),
-            nap_server_address=str(config.get("nap_server_address") or "").strip(),
-            nap_server_port=_as_int(config.get("nap_server_port"), DEFAULT_NAP_PORT, 1, 65535),
-            nap_transfer_token=str(config.get("nap_transfer_token") or "").strip(),
-            nap_transfer_timeout=float(_as_int(config.get("nap_transfer_timeout"), 30, 1, 300)),
-            use_file_service=coerce_bool(config.get("use_file_service"), default=False),
-            translate_prompt=coerce_bool(config.get("translate_prompt"), default=True),
+            model=str(view.get("model_name") or "").strip() or DEFAULT_MODEL,
+            api_base=normalize_api_base(view.get("custom_api_base")),
+            max_retry_attempts=_as_int(view.get("max_retry_attempts"), 3, 1, 10),
+            nap_server_address=str(view.get("nap_server_address") or "").strip(),
+            nap_server_port=_as_int(view.get("nap_server_port"), DEFAULT_NAP_PORT, 1, 65535),
+            nap_transfer_token=str(view.get("nap_transfer_token") or "").strip(),
+            nap_transfer_timeout=float(_as_int(view.get("nap_transfer_timeout"), 30, 1, 300)),
+            use_file_service=coerce_bool(view.get("use_file_service"), default=False),
+            translate_prompt=coerce_bool(view.get("translate_prompt"), default=True),
             translate_timeout=_as_float(
-                config.get("translate_timeout"), DEFAULT_TRANSLATE_TIMEOUT, 0.5, 30.0
+                view.get("translate_timeout"), DEFAULT_TRANSLATE_TIMEOUT, 0.5, 30.0
             ),
-            translate_proxy=str(config.get("translate_proxy") or "").strip(),
-            progress_message=coerce_bool(config.get("progress_message"), default=True),
+            translate_proxy=str(view.get("translate_proxy") or "").strip(),
+            progress_message=coerce_bool(view.get("progress_message"), default=True),
             limits=LimitPolicy(
-                user_per_minute=_as_int(config.get("user_requests_per_minute"), 0, 0, 10_000),
-                group_per_minute=_as_int(config.get("group_requests_per_minute"), 0, 0, 10_000),
-                group_allowlist=clean_ids(config.get("group_allowlist")),
-                group_denylist=clean_ids(config.get("group_denylist")),
+                user_per_minute=_as_int(view.get("user_requests_per_minute"), 0, 0, 10_000),
+                group_per_minute=_as_int(view.get("group_requests_per_minute"), 0, 0, 10_000),
+                group_allowlist=clean_ids(view.get("group_allowlist")),
+                group_denylist=clean_ids(view.get("group_denylist")),
             ),
             request_timeout_budget_seconds=_as_float(
-                config.get("request_timeout_budget_seconds"), DEFAULT_TIME_BUDGET, 1, 3600
+                view.get("request_timeout_budget_seconds"), DEFAULT_TIME_BUDGET, 1, 3600
             ),
             connect_timeout_seconds=_as_float(
-                config.get("connect_timeout_seconds"), DEFAULT_CONNECT_TIMEOUT, 1, 120
+                view.get("connect_timeout_seconds"), DEFAULT_CONNECT_TIMEOUT, 1, 120
             ),
             read_timeout_seconds=_as_float(
-                config.get("read_timeout_seconds"), DEFAULT_READ_TIMEOUT, 1, 3600
+                view.get("read_timeout_seconds"), DEFAULT_READ_TIMEOUT, 1, 3600
             ),
             # An invalid value can only come from a hand-edited file: fall back to the model default.
-            aspect_ratio=normalize_aspect_ratio(config.get("aspect_ratio")) or "",
+            aspect_ratio=normalize_aspect_ratio(view.get("aspect_ratio")) or "",
             max_reference_images=_as_int(
-                config.get("max_reference_images"), DEFAULT_MAX_REFERENCE_IMAGES, 1, 16
+                view.get("max_reference_images"), DEFAULT_MAX_REFERENCE_IMAGES, 1, 16
             ),
             reference_max_side=_as_int(
-                config.get("reference_image_max_side"), DEFAULT_REFERENCE_MAX_SIDE, 256, 4096
+                view.get("reference_image_max_side"), DEFAULT_REFERENCE_MAX_SIDE, 256, 4096
             ),
             download_max_bytes=_as_int(
-                config.get("image_download_max_mb"), DEFAULT_DOWNLOAD_MAX_MB, 1, 200
+                view.get("image_download_max_mb"), DEFAULT_DOWNLOAD_MAX_MB, 1, 200
             )
             * _MIB,
             download_timeout=_as_float(
-                config.get("image_download_timeout"), DEFAULT_DOWNLOAD_TIMEOUT, 0.5, 120.0
+                view.get("image_download_timeout"), DEFAULT_DOWNLOAD_TIMEOUT, 0.5, 120.0
             ),
             retention_seconds=_as_int(
-                config.get("image_retention_minutes"), DEFAULT_RETENTION_MINUTES, 1, 7 * 24 * 60
+                view.get("image_retention_minutes"), DEFAULT_RETENTION_MINUTES, 1, 7 * 24 * 60
             )
             * 60.0,
         )
