@@ -22,6 +22,7 @@ from tests.support import astrbot_compat
 from tests.support.astrbot_compat import count_plugin_terminations
 from tests.support.e2e_server import AstrBotServer
 from tests.support.harness import PLUGIN_DIR_NAME, REPO_ROOT
+from tests.support.schema import load_i18n
 
 pytestmark = [pytest.mark.e2e, pytest.mark.asyncio(loop_scope="session")]
 
@@ -164,3 +165,8 @@ async def test_dashboard_lists_the_plugin_and_its_chinese_config_schema(e2e: E2E
     assert config["custom_api_base"] == e2e.openrouter.base_url
     assert config["openrouter_api_keys"] == [REAL_LOOKING_KEYS[0]]
     assert config["nap_server_port"] == schema["nap_server_port"]["default"]
+    # The panel's English texts reach the web UI where AstrBot reads plugin i18n (4.28+).
+    if astrbot_compat.loads_plugin_i18n():
+        assert ours["i18n"] == {"en-US": load_i18n("en-US")}
+    else:
+        assert not ours.get("i18n")

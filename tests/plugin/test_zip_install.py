@@ -117,6 +117,8 @@ async def test_zip_is_laid_out_like_a_github_download(user: UserInstall):
     assert all(name.startswith(f"{folder}/") for name in names)
     files = {name.removeprefix(f"{folder}/") for name in names}
     assert {"main.py", "metadata.yaml", "_conf_schema.json", "requirements.txt"} <= files
+    # The panel's English texts travel in a dot directory, which GitHub's zip keeps.
+    assert ".astrbot-plugin/i18n/en-US.json" in files
     assert any(name.startswith("utils/") and name.endswith(".py") for name in files)
     for dev_only in ("tests/", ".git/", ".venv/", ".uv/"):
         assert not any(name.startswith(dev_only) for name in files), dev_only

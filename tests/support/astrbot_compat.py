@@ -139,3 +139,10 @@ def zip_install_installs_requirements() -> bool:
     plugin imports lazily (inside a function) is never installed there."""
     source = ASTRBOT_PACKAGE_DIR / "core" / "star" / "star_manager.py"
     return "_ensure_plugin_requirements" in source.read_text(encoding="utf-8")
+
+
+def loads_plugin_i18n() -> bool:
+    """4.29.3 hands a plugin's `.astrbot-plugin/i18n/<locale>.json` to the web panel (as the
+    plugin's `i18n`); 4.14.6 knows no plugin i18n and shows the schema's own texts."""
+    source = ASTRBOT_PACKAGE_DIR / "core" / "star" / "star_manager.py"
+    return ".astrbot-plugin" in source.read_text(encoding="utf-8")
