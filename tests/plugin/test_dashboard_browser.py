@@ -4,8 +4,10 @@ A real `astrbot run` server with the plugin installed (fresh config = the schema
 fake chat LLM and a fake OpenRouter. The browser logs in (the first login makes the admin choose
 a new password), opens this plugin's configuration from its card on the plugins page, checks
 that every field of _conf_schema.json is shown with its Chinese description, hint and default,
-fills in a key, the API address and a model, saves, and the test checks that AstrBot stored the
-values, reloaded the plugin with them, and that the next picture is requested with them.
+in the schema's (= the README's) order and groups, with the key fields masked; fills in a key,
+the API address and a model, saves, and the test checks that AstrBot stored the values,
+reloaded the plugin with them, and that the next picture is requested with them. With the
+panel switched to English, the plugin's i18n file names and explains every field.
 Screenshots land in tests/artifacts/ (git-ignored).
 """
 
@@ -32,6 +34,9 @@ from tests.support import astrbot_compat
 from tests.support.astrbot_compat import count_plugin_terminations
 from tests.support.e2e_server import USERNAME, AstrBotServer
 from tests.support.harness import PLUGIN_DIR_NAME, REPO_ROOT
+from tests.support.schema import defaults as schema_defaults
+from tests.support.schema import field, load_i18n, load_schema, sections
+from tests.support.schema import fields as schema_fields
 
 CHROMIUM = Path(os.environ.get("CHROMIUM", "/usr/bin/chromium"))
 if not CHROMIUM.exists():
@@ -67,10 +72,6 @@ NEW_MODEL = IMAGE_MODELS[1]
 CJK = re.compile(r"[\u4e00-\u9fff]")
 UI_TIMEOUT_MS = 20_000
 SETTLE_TIMEOUT = 20.0
-
-
-def load_schema() -> dict[str, dict[str, Any]]:
-    return json.loads((REPO_ROOT / "_conf_schema.json").read_text(encoding="utf-8"))
 
 
 def display_name() -> str:
@@ -162,6 +163,22 @@ async def screenshot(panel: Panel, name: str) -> Path:
     return path
 
 
+async def dialog_screenshots(panel: Panel, dialog: Any, stem: str) -> list[Path]:
+    """The config dialog scrolls inside itself: one picture per screenful, top to bottom."""
+    body = dialog.locator(".v-card-text").first
+    shots = []
+    for index in range(12):
+        shots.append(await screenshot(panel, f"{stem}-{index + 1}.png"))
+        moved = await body.evaluate(
+            "el => { const before = el.scrollTop; el.scrollTop += el.clientHeight * 0.9;"
+            " return el.scrollTop !== before; }"
+        )
+        if not moved:
+            break
+    await body.evaluate("el => { el.scrollTop = 0; }")
+    return shots
+
+
 async def log_in(panel: Panel) -> None:
     """The login form; on the first login AstrBot makes the admin set a new password."""
     page = panel.page
@@ -179,23 +196,45 @@ async def log_in(panel: Panel) -> None:
     await page.wait_for_url(re.compile(r"#/(?!auth/)"))
 
 
-async def open_plugin_config(panel: Panel) -> Any:
+async def open_plugin_config(panel: Panel, title: str = "插件配置") -> Any:
     """Plugins page -> this plugin's card -> its settings (cog) button -> the config dialog."""
     page = panel.page
     await page.goto(panel.url + "#/extension")
     card = page.locator(".extension-card", has_text=display_name())
     await card.locator("button:has(i.mdi-cog)").click()
-    dialog = page.locator(".v-dialog .v-card", has_text="插件配置")
+    dialog = page.locator(".v-dialog .v-card", has_text=title)
     await dialog.locator(".config-item").first.wait_for()
     return dialog
 
 
 async def config_fields(dialog: Any) -> dict[str, Any]:
     """The dialog's field rows by their shown title (the schema's `description`)."""
-    items = dialog.locator(".config-item")
-    titles = [t.strip() for t in await items.locator(".property-name").all_inner_texts()]
+    rows = dialog.locator(".config-row:has(.property-name)")
+    titles = [t.strip() for t in await rows.locator(".property-name").all_inner_texts()]
     assert len(titles) == len(set(titles)), f"duplicate field titles: {titles}"
-    return {title: items.nth(i) for i, title in enumerate(titles)}
+    return {title: rows.nth(i) for i, title in enumerate(titles)}
+
+
+async def shown_outline(dialog: Any) -> list[str]:
+    """Section titles and field titles, top to bottom, as the dialog shows them."""
+    texts = await dialog.locator(".config-title, .property-name").all_inner_texts()
+    # The first title is AstrBot's own heading of the whole form ("<plugin> 配置").
+    return [t.strip() for t in texts[1:]]
+
+
+def outline(schema: dict[str, Any], texts: Any = None) -> list[str]:
+    """The same outline from the schema (or from an i18n file's `config` part)."""
+    shown = []
+    for key, spec in schema.items():
+        text = (texts or {}).get(key, spec)
+        shown.append(text["description"])
+        if spec["type"] == "object":
+            shown.extend(outline(spec["items"], texts and text)[:])
+    return shown
+
+
+async def control_types(field: Any) -> list[str]:
+    return await field.locator(".config-input input").evaluate_all("els => els.map(e => e.type)")
 
 
 async def shown_value(field: Any, spec: dict[str, Any]) -> Any:
@@ -223,30 +262,118 @@ async def shown_value(field: Any, spec: dict[str, Any]) -> Any:
 
 async def test_every_config_field_is_shown_with_its_chinese_text_and_default(panel: Panel):
     schema = load_schema()
-    visible = {key: spec for key, spec in schema.items() if not spec.get("invisible")}
-    assert await panel.live_config() == {key: spec["default"] for key, spec in schema.items()}
+    visible = [f for f in schema_fields(schema) if not f.spec.get("invisible")]
+    assert await panel.live_config() == schema_defaults(schema)
 
     dialog = await open_plugin_config(panel)
     fields = await config_fields(dialog)
-    await screenshot(panel, "dashboard-plugin-config-defaults.png")
+    await dialog_screenshots(panel, dialog, "dashboard-plugin-config-defaults")
 
-    assert set(fields) == {spec["description"] for spec in visible.values()}
-    for key, spec in visible.items():
-        assert CJK.search(spec["description"]), f"{key}: description is not Chinese"
+    assert set(fields) == {f.spec["description"] for f in visible}
+    for f in visible:
+        spec = f.spec
+        assert CJK.search(spec["description"]), f"{f.path}: description is not Chinese"
         field = fields[spec["description"]]
         if spec.get("hint"):
-            assert CJK.search(spec["hint"]), f"{key}: hint is not Chinese"
+            assert CJK.search(spec["hint"]), f"{f.path}: hint is not Chinese"
             shown_hint = await field.locator(".property-hint").inner_text()
-            assert spec["hint"] in shown_hint, key
-        assert await shown_value(field, spec) == spec["default"], key
+            assert spec["hint"] in shown_hint, f.path
+        assert await shown_value(field, spec) == spec["default"], f.path
     await dialog.get_by_role("button", name="关闭", exact=True).click()
+
+
+async def test_fields_come_in_the_readme_order_and_groups(panel: Panel):
+    """Top-level fields and section cards in the schema's order (the README's tables)."""
+    schema = load_schema()
+    dialog = await open_plugin_config(panel)
+    assert await shown_outline(dialog) == outline(schema)
+    # Each section is a card of its own, titled and explained, holding exactly its fields.
+    for key, spec in sections(schema).items():
+        card = dialog.locator(
+            ".config-item", has=dialog.page.locator(".config-title", has_text=spec["description"])
+        ).last
+        assert spec["hint"] in await card.locator(".config-hint").first.inner_text(), key
+        titles = await card.locator(".property-name").all_inner_texts()
+        assert [t.strip() for t in titles] == [i["description"] for i in spec["items"].values()]
+    await dialog.get_by_role("button", name="关闭", exact=True).click()
+
+
+async def test_key_fields_are_masked(panel: Panel):
+    schema = load_schema()
+    secret = [f for f in schema_fields(schema) if f.spec.get("secret")]
+    assert {f.key for f in secret} == {
+        "openrouter_api_keys",
+        "openrouter_api_key",
+        "nap_transfer_token",
+    }
+    original = await panel.live_config()
+    two_keys = list(REAL_LOOKING_KEYS[:2])
+    try:
+        await panel.server.update_plugin_config(
+            {
+                **original,
+                "openrouter_api_keys": two_keys,
+                "openrouter_api_key": REAL_LOOKING_KEYS[2],
+                "delivery": {**original["delivery"], "nap_transfer_token": "receiver-token-1"},
+            }
+        )
+        dialog = await open_plugin_config(panel)
+        fields = await config_fields(dialog)
+        await dialog_screenshots(panel, dialog, "dashboard-plugin-config-masked")
+        shown = await dialog.inner_text()
+        for hidden in (*REAL_LOOKING_KEYS[:3], "receiver-token-1"):
+            assert hidden not in shown
+        # Two keys: the row shows the first as dots and counts the rest ("+1"); the
+        # single-value fields are password inputs.
+        keys_row = fields[field(schema, "openrouter_api_keys").spec["description"]]
+        keys_text = await keys_row.locator(".config-input").inner_text()
+        assert keys_text.split()[:2] == ["••••••••", "+1"]
+        for key in ("openrouter_api_key", "nap_transfer_token"):
+            row = fields[field(schema, key).spec["description"]]
+            assert await control_types(row) == ["password"], key
+            # The eye icon shows the value on request.
+            await row.locator(".v-field__append-inner i").click()
+            assert await control_types(row) == ["text"], key
+        # Not secret: shown as typed.
+        model_row = fields[field(schema, "model_name").spec["description"]]
+        assert await control_types(model_row) == ["text"]
+        await dialog.get_by_role("button", name="关闭", exact=True).click()
+    finally:
+        await panel.server.update_plugin_config(original)
+
+
+async def test_english_panel_uses_the_plugin_i18n(panel: Panel):
+    schema = load_schema()
+    english = load_i18n("en-US")["config"]
+    page = panel.page
+    await page.evaluate("localStorage.setItem('astrbot-locale', 'en-US')")
+    try:
+        await page.reload()
+        dialog = await open_plugin_config(panel, title="Extension Configuration")
+        assert await shown_outline(dialog) == outline(schema, english)
+        fields = await config_fields(dialog)
+        for f in schema_fields(schema):
+            texts = english[f.section][f.key] if f.section else english[f.key]
+            hint = await fields[texts["description"]].locator(".property-hint").inner_text()
+            assert texts["hint"] in hint, f.path
+            assert not CJK.search(texts["description"]), f.path
+        await dialog_screenshots(panel, dialog, "dashboard-plugin-config-english")
+        await dialog.locator("button", has_text="Close").last.click()
+    finally:
+        await page.evaluate("localStorage.removeItem('astrbot-locale')")
+        await page.reload()
+
+
+def title(schema: dict[str, Any], key: str) -> str:
+    return field(schema, key).spec["description"]
 
 
 async def add_list_item(panel: Panel, field: Any, value: str) -> None:
     """A list field's editor: 添加更多 -> type the item, Enter -> 确认."""
     await field.get_by_role("button", name="添加更多", exact=True).click()
     editor = panel.page.locator(".v-dialog .v-card", has_text="修改列表项")
-    new_item = editor.locator("input[type=text]").first
+    # The new item's field: a password field for a secret list (the key list), else text.
+    new_item = editor.locator("input[type=text], input[type=password]").first
     await new_item.fill(value)
     await new_item.press("Enter")
     await editor.get_by_role("button", name="确认", exact=True).click()
@@ -261,13 +388,13 @@ async def test_values_saved_in_the_panel_reach_the_running_plugin(panel: Panel):
     try:
         dialog = await open_plugin_config(panel)
         fields = await config_fields(dialog)
-        await add_list_item(panel, fields[schema["openrouter_api_keys"]["description"]], NEW_KEY)
+        await add_list_item(panel, fields[title(schema, "openrouter_api_keys")], NEW_KEY)
         await (
-            fields[schema["custom_api_base"]["description"]]
+            fields[title(schema, "custom_api_base")]
             .locator("input")
             .fill(panel.openrouter.base_url)
         )
-        await fields[schema["model_name"]["description"]].locator("input").fill(NEW_MODEL)
+        await fields[title(schema, "model_name")].locator("input").fill(NEW_MODEL)
         await dialog.get_by_role("button", name="保存并关闭", exact=True).click()
         await dialog.wait_for(state="detached")
 
@@ -296,7 +423,8 @@ async def test_values_saved_in_the_panel_reach_the_running_plugin(panel: Panel):
         dialog = await open_plugin_config(panel)
         fields = await config_fields(dialog)
         for key, value in expected.items():
-            assert await shown_value(fields[schema[key]["description"]], schema[key]) == value
+            spec = field(schema, key).spec
+            assert await shown_value(fields[spec["description"]], spec) == value
         shot = await screenshot(panel, "dashboard-plugin-config-saved.png")
         assert shot.stat().st_size > 0
         await dialog.get_by_role("button", name="关闭", exact=True).click()
