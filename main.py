@@ -25,6 +25,8 @@ from .utils.chat.commands import (
     CMD_MODEL,
     CMD_SETTINGS,
     command_argument,
+    own_avatar_option,
+    without_mentions,
 )
 from .utils.chat.jobs import DrawJob, edit_job, figure_job
 from .utils.chat.pipeline import DrawOutcome, DrawPipeline
@@ -85,14 +87,16 @@ class GeminiImagePlugin(Star):
         image_description: str = "",
         use_reference_images: bool = True,
         aspect_ratio: str = "",
+        use_sender_avatar: bool = False,
         **extra: object,
     ) -> str:
         """使用 Gemini 图像模型根据文字描述生成图片，或根据用户发送/引用的图片进行修改。生成的图片会直接发送给用户。
 
         Args:
             image_description(string): 要生成或修改的图片内容的详细描述，保留用户原话中需要画进图里的文字
-            use_reference_images(boolean): 是否使用用户消息及其引用消息中的图片作为参考图，默认为 true；纯文字生图时填 false
+            use_reference_images(boolean): 是否使用参考图，默认为 true：用户消息、引用消息和合并转发消息里的图片，以及消息中被 @ 的人的头像（QQ 上自动加入，排在图片之后）；纯文字生图、用不到这些图片和头像时填 false
             aspect_ratio(string): 可选，图片宽高比，只能是 1:1、2:3、3:2、3:4、4:3、4:5、5:4、9:16、16:9、21:9 之一；用户没有指定比例时不要填写
+            use_sender_avatar(boolean): 可选，用户明确要求用他自己的头像（如“用我的头像画…”“把我的头像做成手办”）时填 true，否则不要填写；被 @ 的人的头像不需要此参数
         """
         if extra:
             logger.debug(f"gemini-pic-gen ignored unexpected arguments: {sorted(extra)}")
@@ -100,6 +104,7 @@ class GeminiImagePlugin(Star):
             prompt=coerce_text(image_description),
             use_images=coerce_bool(use_reference_images, default=True),
             aspect_ratio=coerce_text(aspect_ratio),
+            use_sender_avatar=coerce_bool(use_sender_avatar, default=False),
         )
         return texts.tool_summary(await self._draw(event, job))
 
@@ -107,24 +112,25 @@ class GeminiImagePlugin(Star):
 
     @filter.command(CMD_DRAW)
     async def cmd_draw(self, event: AstrMessageEvent) -> None:
-        """根据文字生成图片：/画图 <描述>"""
-        prompt = command_argument(event.message_str, CMD_DRAW)
+        """根据文字生成图片：/画图 [我的头像] <描述>（@某人 用他的头像作参考图）"""
+        prompt, own = own_avatar_option(self._argument(event, CMD_DRAW))
         if not prompt:
             return await self._reply(event, texts.usage_draw())
-        await self._run_command(event, DrawJob(prompt=prompt))
+        await self._run_command(event, DrawJob(prompt=prompt, use_sender_avatar=own))
 
     @filter.command(CMD_EDIT)
     async def cmd_edit(self, event: AstrMessageEvent) -> None:
-        """按描述修改图片：/改图 <描述>（附图或回复带图消息）"""
-        prompt = command_argument(event.message_str, CMD_EDIT)
+        """按描述修改图片：/改图 <描述>（附图、回复带图消息、@某人 或“我的头像”）"""
+        prompt, own = own_avatar_option(self._argument(event, CMD_EDIT))
         if not prompt:
             return await self._reply(event, texts.usage_edit())
-        await self._run_command(event, edit_job(prompt))
+        await self._run_command(event, edit_job(prompt, use_sender_avatar=own))
 
     @filter.command(CMD_FIGURE)
     async def cmd_figure(self, event: AstrMessageEvent) -> None:
-        """把图片里的角色做成手办照片：/手办化 [补充描述]"""
-        await self._run_command(event, figure_job(command_argument(event.message_str, CMD_FIGURE)))
+        """把图片里的角色做成手办照片：/手办化 [补充描述]（附图、@某人 或 /手办化 我）"""
+        extra, own = own_avatar_option(self._argument(event, CMD_FIGURE))
+        await self._run_command(event, figure_job(extra, use_sender_avatar=own))
 
     @filter.command(CMD_HELP)
     async def cmd_help(self, event: AstrMessageEvent) -> None:
@@ -190,6 +196,11 @@ class GeminiImagePlugin(Star):
         if remarks:
             await self._reply(event, "\n".join(remarks))
         event.stop_event()
+
+    @staticmethod
+    def _argument(event: AstrMessageEvent, command: str) -> str:
+        """The command's text; @-mentions come along as avatars, not as words."""
+        return without_mentions(command_argument(event.message_str, command), event.get_messages())
 
     def _wake_prefix(self, event: AstrMessageEvent) -> str:
         """The prefix that wakes the bot in this chat (AstrBot's `wake_prefix`, default "/")."""

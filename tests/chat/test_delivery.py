@@ -86,6 +86,24 @@ async def test_unreachable_receiver_falls_back_to_inline_and_names_it_in_the_log
     assert any(f"{REMOTE_NAPCAT}:{port}" in r.getMessage() for r in plugin_log)
 
 
+async def test_a_command_in_a_group_names_no_host_either(
+    astrbot, fake, plugin_config, napcat, plugin_log
+):
+    port = _free_port()
+    plugin_config.update(nap_server_address=REMOTE_NAPCAT, nap_server_port=port)
+    await astrbot.dispatch(make_qq_event(napcat.api_root, "/画图 一只猫"))
+
+    said = [
+        segment["data"]["text"]
+        for params in napcat.actions("send_group_msg")
+        for segment in params["message"]
+        if segment["type"] == "text"
+    ]
+    assert any("接收端" in text for text in said)
+    assert not any(REMOTE_NAPCAT in text or str(port) in text for text in said)
+    assert any(f"{REMOTE_NAPCAT}:{port}" in r.getMessage() for r in plugin_log)
+
+
 async def test_wrong_token_is_refused_and_falls_back(
     astrbot, fake, plugin_config, napcat, receiver
 ):

@@ -35,6 +35,11 @@ async def test_tool_schema_as_the_model_sees_it(astrbot):
     assert props["use_reference_images"]["type"] == "boolean"
     assert "图片" in function["description"]
     assert props["image_description"]["description"]
+    # The model learns where references come from, so it can leave them out on purpose.
+    assert "@" in props["use_reference_images"]["description"]
+    assert "合并转发" in props["use_reference_images"]["description"]
+    assert props["use_sender_avatar"]["type"] == "boolean"
+    assert "我的头像" in props["use_sender_avatar"]["description"]
 
 
 async def test_config_file_created_with_defaults(astrbot):

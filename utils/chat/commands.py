@@ -3,6 +3,9 @@
 from __future__ import annotations
 
 import re
+from collections.abc import Iterable
+
+from astrbot.api.message_components import At, BaseMessageComponent
 
 CMD_DRAW = "画图"
 CMD_EDIT = "改图"
@@ -23,3 +26,31 @@ def command_argument(message: str, command: str) -> str:
     """
     match = re.match(rf"\s*/?\s*{re.escape(command)}(?=\s|$)(.*)\Z", message, re.DOTALL)
     return match.group(1).strip() if match else ""
+
+
+# A leading word that asks for the requester's own avatar as the reference picture:
+# `/手办化 我`, `/画图 我的头像 画成油画`. Phrases match as a prefix, single words only alone.
+OWN_AVATAR_PHRASES = ("我的头像", "自己的头像")
+OWN_AVATAR_WORDS = frozenset({"我", "自己", "--me", "-me"})
+
+
+def own_avatar_option(argument: str) -> tuple[str, bool]:
+    """(the rest of the argument, whether the requester asked for their own avatar)."""
+    text = argument.strip()
+    for phrase in OWN_AVATAR_PHRASES:
+        if text.startswith(phrase):
+            return text[len(phrase) :].lstrip(" ，,:：").strip(), True
+    head, _, rest = text.partition(" ")
+    if head in OWN_AVATAR_WORDS:
+        return rest.strip(), True
+    return text, False
+
+
+def without_mentions(text: str, chain: Iterable[BaseMessageComponent] | None) -> str:
+    """The text without the `@name(id)` marks AstrBot's QQ adapter writes for each mention:
+    the mentioned people come along as their avatars, not as words of the description."""
+    for component in chain or ():
+        if isinstance(component, At):
+            qq, name = re.escape(str(component.qq)), re.escape(str(component.name or ""))
+            text = re.sub(rf"@{name}\({qq}\)|@{qq}(?!\d)", " ", text)
+    return re.sub(r"[ \t]{2,}", " ", text).strip()

@@ -16,7 +16,10 @@ class DrawJob:
 
     prompt: str
     template: str | None = None
-    use_images: bool = True  # send the message's (and quoted message's) images as references
+    # Send the pictures of the message (quoted message, merged forwards) and the avatars of the
+    # people it @-mentions as references.
+    use_images: bool = True
+    use_sender_avatar: bool = False  # the requester asked for their own avatar as a reference
     asked_for_images: bool = False  # the chat model said explicitly that it wants references
     needs_image: bool = False  # commands that only make sense with an image (edit, figure)
     aspect_ratio: str = ""  # '' = the configured default
@@ -40,14 +43,17 @@ FIGURE_TEMPLATE = (
 )
 
 
-def edit_job(prompt: str) -> DrawJob:
-    return DrawJob(prompt=prompt, needs_image=True, action="edit")
+def edit_job(prompt: str, *, use_sender_avatar: bool = False) -> DrawJob:
+    return DrawJob(
+        prompt=prompt, needs_image=True, action="edit", use_sender_avatar=use_sender_avatar
+    )
 
 
-def figure_job(extra: str) -> DrawJob:
+def figure_job(extra: str, *, use_sender_avatar: bool = False) -> DrawJob:
     return DrawJob(
         prompt=extra,
         template=FIGURE_TEMPLATE,
         needs_image=True,
         action="figure",
+        use_sender_avatar=use_sender_avatar,
     )

@@ -40,7 +40,7 @@ from ..core.workers import CpuPool
 from ..imaging.references import (
     ReferenceOptions,
     References,
-    image_components,
+    ReferenceSources,
     references_for_request,
 )
 from ..imaging.store import ImageStore
@@ -52,6 +52,7 @@ from . import texts
 from .delivery import push_images, send_onebot_images, should_push
 from .jobs import DrawJob
 from .limits import Requester, RequestLimiter, check_group
+from .sources import gather_sources
 from .translate import PromptTranslator
 
 _LOG_PROMPT_CHARS = 300
@@ -92,6 +93,14 @@ class DrawRequest:
         assert self.task is not None
         done, _ = await asyncio.wait({self.task}, timeout=max(0.0, seconds))
         return self.task.result() if done else None
+
+
+def _no_picture(sources: ReferenceSources) -> ReferenceImageError:
+    """Why a command that needs a picture has none: no avatars here, or nothing was sent."""
+    for problem in sources.problems:
+        if problem.reason == ReferenceImageError.NO_AVATARS:
+            return problem
+    return ReferenceImageError("command needs an image", ReferenceImageError.MISSING)
 
 
 class DrawPipeline:
@@ -213,13 +222,20 @@ class DrawPipeline:
         ratio = resolve_aspect_ratio(job.aspect_ratio, settings.aspect_ratio)
         pool = self.key_pool(settings)
         pool.check_usable()
-        if job.needs_image and not image_components(event.get_messages()):
-            raise ReferenceImageError("command needs an image", ReferenceImageError.MISSING)
+        sources = await gather_sources(
+            event,
+            settings,
+            use_images=job.use_images,
+            use_sender_avatar=job.use_sender_avatar,
+            timeout=settings.download_timeout,
+        )
+        if job.needs_image and not sources:
+            raise _no_picture(sources)
         self.limiter.acquire(request.requester, settings.limits)
 
         references = await references_for_request(
             self.http(),
-            event.get_messages(),
+            sources,
             (event.message_str, job.prompt),
             job.use_images,
             ReferenceOptions.from_settings(settings),

@@ -51,6 +51,7 @@ from .commands import (
     CMD_MODEL,
     CMD_SETTINGS,
 )
+from .delivery import QQ_PLATFORM
 
 if TYPE_CHECKING:  # the pipeline words its outcomes through this module
     from .pipeline import DrawOutcome
@@ -123,8 +124,27 @@ def _reference_message(error: ReferenceImageError) -> str:
     if error.reason == ReferenceImageError.UNUSABLE:
         return "参考图都无法读取（下载失败、太大或不是有效图片），请重新发送图片后再试。"
     if error.reason == ReferenceImageError.TOO_MANY:
+        if error.avatars:
+            return (
+                f"共有 {error.found} 张参考图（其中 {error.avatars} 个头像），"
+                f"只使用了前 {error.limit} 张（图片在前，头像在后）。"
+            )
         return f"收到 {error.found} 张图片，只使用了前 {error.limit} 张作为参考图。"
+    if error.reason == ReferenceImageError.FORWARD:
+        return "合并转发消息里的图片没能读取，已跳过。"
+    if error.reason == ReferenceImageError.NO_AVATARS:
+        if error.platform == QQ_PLATFORM:
+            why = "头像参考图已被管理员关闭"
+        else:
+            why = "当前平台无法获取头像（只有 QQ 支持）"
+        return (
+            f"{why}，头像没有用作参考图；需要参考图时请直接发送图片，或回复（引用）带图片的消息。"
+        )
     problem = _REFERENCE_PROBLEMS.get(error.reason, "无法读取")
+    if error.own_avatar:
+        return f"你的头像{problem}，已跳过。"
+    if error.avatar_of:
+        return f"@{error.avatar_of} 的头像{problem}，已跳过。"
     return f"第 {error.position} 张参考图{problem}，已跳过。"
 
 
@@ -245,8 +265,10 @@ def tool_summary(outcome: DrawOutcome) -> str:
             "告诉用户稍后再试或联系管理员。"
         )
     parts = [f"已生成 {len(outcome.result.images)} 张图片并发送给用户。"]
-    if outcome.references.images:
-        parts.append(f"参考了 {len(outcome.references.images)} 张图片。")
+    references = outcome.references
+    if references.images:
+        avatars = f"（其中 {references.avatars} 个头像）" if references.avatars else ""
+        parts.append(f"参考了 {len(references.images)} 张图片{avatars}。")
     if outcome.no_reference_found:
         parts.append("用户的消息和引用消息里没有找到图片，已只按文字描述生成。")
     parts.extend(outcome_remarks(outcome))
@@ -273,25 +295,29 @@ def detached_report(outcome: DrawOutcome) -> list[str]:
 def describe_settings(settings: Settings) -> str:
     """A Chinese summary for admins. Keys appear only masked."""
     keys = "、".join(mask_key(k) for k in settings.api_keys) or "未配置"
-    api_base = settings.api_base
-    if api_base == DEFAULT_API_BASE:
-        api_base += "（官方）"
+    official = "（官方）" if settings.api_base == DEFAULT_API_BASE else ""
+    api_base_line = f"API 地址{official}：{settings.api_base}"
     limits = settings.limits
 
     def per_minute(value: int) -> str:
         return f"每分钟 {value} 次" if value else "不限"
 
+    # A link runs until the next space in most chat clients: every address ends its line.
     lines = [
         "当前画图插件设置：",
         f"模型：{settings.model}",
-        f"API 地址：{api_base}",
+        api_base_line,
         f"API 密钥（{len(settings.api_keys)} 个）：{keys}",
         f"每个密钥最大尝试次数：{settings.max_retry_attempts}",
         f"中文描述翻译：{'开启' if settings.translate_prompt else '关闭'}"
-        f"（超时 {settings.translate_timeout:g} 秒"
-        + (f"，代理 {mask_proxy(settings.translate_proxy)}" if settings.translate_proxy else "")
-        + "）",
+        f"（超时 {settings.translate_timeout:g} 秒）",
+    ]
+    if settings.translate_proxy:
+        lines.append(f"翻译代理：{mask_proxy(settings.translate_proxy)}")
+    lines += [
         f"进度提示：{'开启' if settings.progress_message else '关闭'}",
+        "头像参考图（QQ）："
+        + (settings.avatar_url_template or "已关闭（avatar_url_template 为空）"),
         f"每人频率限制：{per_minute(limits.user_per_minute)}",
         f"每群频率限制：{per_minute(limits.group_per_minute)}",
         f"群白名单：{'、'.join(sorted(limits.group_allowlist)) or '未设置（所有群可用）'}",
@@ -371,6 +397,8 @@ def help_text(settings: Settings, prefix: str = "/") -> str:
         f"{p}{CMD_DRAW} <描述> —— 根据文字生成图片",
         f"{p}{CMD_EDIT} <描述> —— 按描述修改图片（指令里附上图片，或回复一条带图片的消息）",
         f"{p}{CMD_FIGURE} [补充描述] —— 把图片里的角色做成手办照片（同样需要附图或回复带图消息）",
+        f"QQ 上还可以用头像作参考图：在指令里 @某人 用他的头像，或在描述前写“我的头像”用你自己的"
+        f"（如 {p}{CMD_FIGURE} @某人、{p}{CMD_FIGURE} 我）。合并转发消息里的图片也会被用作参考图。",
         f"{p}{CMD_HELP} —— 显示本帮助",
         "管理员指令：",
         f"{p}{CMD_MODEL} <模型ID> —— 切换图像模型并保存",

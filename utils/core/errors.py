@@ -71,7 +71,8 @@ class ReferenceImageError(PicGenError):
     """A reference image could not be used, or an edit request carried none.
 
     `reason` is one of the constants below. Per-image problems (`position` > 0, 1-based) do not stop
-    the request: the image is skipped and the user is told. MISSING and UNUSABLE stop it.
+    the request: the image is skipped and the user is told. MISSING and UNUSABLE stop it, and so
+    does NO_AVATARS when a command needs a picture and an avatar was to be the only one.
     """
 
     MISSING = "missing"  # the request is clearly an edit but no image came with it
@@ -82,15 +83,34 @@ class ReferenceImageError(PicGenError):
     DOWNLOAD = "download"
     INVALID = "invalid"
     SOURCE = "source"
+    # A merged-forward message whose pictures could not be fetched (the others still count).
+    FORWARD = "forward"
+    # Avatars were wanted where the platform gives none (or the admin switched them off).
+    NO_AVATARS = "no_avatars"
 
     def __init__(
-        self, detail: str, reason: str, *, position: int = 0, found: int = 0, limit: int = 0
+        self,
+        detail: str,
+        reason: str,
+        *,
+        position: int = 0,
+        found: int = 0,
+        limit: int = 0,
+        avatars: int = 0,
+        avatar_of: str = "",
+        own_avatar: bool = False,
+        platform: str = "",
     ) -> None:
         super().__init__(detail)
         self.reason = reason
         self.position = position
-        self.found = found
+        self.found = found  # TOO_MANY / UNUSABLE: candidates found, avatars included
         self.limit = limit
+        self.avatars = avatars  # TOO_MANY: how many of `found` are avatars
+        # A per-image problem of an avatar: whose (a display name), or the requester's own.
+        self.avatar_of = avatar_of
+        self.own_avatar = own_avatar
+        self.platform = platform  # NO_AVATARS: the platform that has none
 
 
 # --- upstream (OpenRouter or a compatible gateway) ---------------------------------------------

@@ -25,6 +25,8 @@ DEFAULT_REFERENCE_MAX_SIDE = 2048
 DEFAULT_DOWNLOAD_MAX_MB = 20
 DEFAULT_DOWNLOAD_TIMEOUT = 15.0
 DEFAULT_RETENTION_MINUTES = 15
+# QQ's public avatar link; s=640 is the largest size it serves.
+DEFAULT_AVATAR_URL_TEMPLATE = "https://q1.qlogo.cn/g?b=qq&nk={user_id}&s=640"
 _MIB = 1024 * 1024
 
 
@@ -73,6 +75,7 @@ SECTIONS: Mapping[str, tuple[str, ...]] = MappingProxyType(
         "images": (
             "aspect_ratio",
             "max_reference_images",
+            "avatar_url_template",
             "reference_image_max_side",
             "image_download_max_mb",
             "image_download_timeout",
@@ -161,6 +164,8 @@ class Settings:
     download_max_bytes: int = DEFAULT_DOWNLOAD_MAX_MB * _MIB
     download_timeout: float = DEFAULT_DOWNLOAD_TIMEOUT
     retention_seconds: float = DEFAULT_RETENTION_MINUTES * 60.0
+    # QQ (aiocqhttp) avatars: `{user_id}` is replaced; '' switches avatars off.
+    avatar_url_template: str = DEFAULT_AVATAR_URL_TEMPLATE
 
     @property
     def chat_completions_url(self) -> str:
@@ -225,4 +230,7 @@ class Settings:
                 view.get("image_retention_minutes"), DEFAULT_RETENTION_MINUTES, 1, 7 * 24 * 60
             )
             * 60.0,
+            avatar_url_template=str(
+                view.get("avatar_url_template", DEFAULT_AVATAR_URL_TEMPLATE) or ""
+            ).strip(),
         )

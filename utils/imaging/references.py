@@ -1,9 +1,12 @@
-"""Reference images: found in the message and its quoted reply, loaded, shrunk and re-encoded.
+"""Reference images: found in the message, its quoted reply and merged-forward messages, plus
+avatars; loaded, shrunk and re-encoded.
 
 Sources are whatever AstrBot's adapters put into `Image` components: an http(s) URL (QQ through
 aiocqhttp fills `url` with the CDN link and `file` with a bare name), a local file (`path`,
 `file:///...` or an absolute path), or base64 (`base64://...` or a data URL). Each image is capped
 in bytes, pixels and time; one that fails is skipped and reported, never fatal on its own.
+Pictures come first, in message order; avatars (utils/chat/sources.py finds them) follow, and
+all of them share `max_reference_images`.
 """
 
 from __future__ import annotations
@@ -13,14 +16,14 @@ import io
 import os
 import re
 import stat
-from collections.abc import Iterable
+from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from urllib.parse import unquote, urlsplit
 
 import aiohttp
 from astrbot.api import logger
-from astrbot.api.message_components import BaseMessageComponent, Image, Reply
+from astrbot.api.message_components import BaseMessageComponent, Forward, Image, Reply
 from PIL import Image as PILImage
 from PIL import features
 
@@ -116,24 +119,66 @@ class References:
     # Per-image problems and the over-limit note; each is worded for the user by user_message().
     problems: tuple[ReferenceImageError, ...] = ()
     found: int = 0
+    avatars: int = 0  # how many of `images` are avatars (they come last)
 
     @property
     def data_urls(self) -> tuple[str, ...]:
         return tuple(image.data_url for image in self.images)
 
 
+@dataclass(frozen=True)
+class Avatar:
+    """A person's avatar as a reference picture: `image` points at it (an http(s) URL)."""
+
+    image: Image
+    user_id: str
+    name: str  # as the chat shows the person; "" when unknown
+    own: bool = False  # the requester's own avatar
+
+
+@dataclass(frozen=True)
+class ReferenceSources:
+    """What one request may send as references, before anything is downloaded."""
+
+    pictures: tuple[Image, ...] = ()  # message, quoted message, merged forwards: in order
+    avatars: tuple[Avatar, ...] = ()  # after the pictures
+    # Found while looking (a forward that could not be fetched, avatars this platform lacks).
+    problems: tuple[ReferenceImageError, ...] = ()
+
+    def __bool__(self) -> bool:
+        return bool(self.pictures or self.avatars)
+
+
 # --- finding images -----------------------------------------------------------------------------
 
 
-def image_components(chain: Iterable[BaseMessageComponent] | None, depth: int = 0) -> list[Image]:
-    """Images of a message chain in order; a quoted reply contributes its images where it sits."""
+def image_components(
+    chain: Iterable[BaseMessageComponent] | None,
+    forwards: Mapping[str, Sequence[Image]] | None = None,
+    depth: int = 0,
+) -> list[Image]:
+    """Images of a message chain in order; a quoted reply and a merged-forward message (its
+    fetched contents in `forwards`, by forward id) contribute their images where they sit."""
     found: list[Image] = []
     for component in chain or ():
         if isinstance(component, Image):
             found.append(component)
         elif isinstance(component, Reply) and depth < _MAX_REPLY_DEPTH:
-            found.extend(image_components(component.chain, depth + 1))
+            found.extend(image_components(component.chain, forwards, depth + 1))
+        elif isinstance(component, Forward) and forwards:
+            found.extend(forwards.get(str(component.id), ()))
     return found
+
+
+def forward_ids(chain: Iterable[BaseMessageComponent] | None, depth: int = 0) -> list[str]:
+    """Ids of the merged-forward messages in a chain (quoted replies included), in order."""
+    found: list[str] = []
+    for component in chain or ():
+        if isinstance(component, Forward) and component.id:
+            found.append(str(component.id))
+        elif isinstance(component, Reply) and depth < _MAX_REPLY_DEPTH:
+            found.extend(forward_ids(component.chain, depth + 1))
+    return list(dict.fromkeys(found))
 
 
 def _local_path(value: str) -> str | None:
@@ -294,13 +339,17 @@ def _prepare(data: bytes, options: ReferenceOptions) -> PreparedImage:
 
 async def _prepare_one(
     session: aiohttp.ClientSession,
-    image: Image,
+    candidate: Image | Avatar,
     position: int,
     options: ReferenceOptions,
     pool: CpuPool,
 ) -> PreparedImage | ReferenceImageError:
+    avatar = candidate if isinstance(candidate, Avatar) else None
+    image = avatar.image if avatar else candidate
     source = source_of(image)
     where = source.describe() if source else "no usable file/url"
+    if avatar:
+        where = f"avatar of {avatar.user_id}, {where}"
     try:
         if source is None:
             raise ReferenceImageError(
@@ -310,7 +359,13 @@ async def _prepare_one(
         prepared = await pool.run(prepare_image, data, options)
     except ReferenceImageError as exc:
         logger.warning(f"reference image {position} ({where}) skipped: {exc.detail}")
-        return ReferenceImageError(exc.detail, exc.reason, position=position)
+        return ReferenceImageError(
+            exc.detail,
+            exc.reason,
+            position=position,
+            avatar_of=(avatar.name or avatar.user_id) if avatar else "",
+            own_avatar=bool(avatar and avatar.own),
+        )
     logger.debug(
         f"reference image {position} ({where}): {prepared.source_bytes} bytes -> "
         f"{prepared.width}x{prepared.height} {prepared.mime}, {prepared.encoded_bytes} bytes"
@@ -320,35 +375,41 @@ async def _prepare_one(
 
 async def collect_references(
     session: aiohttp.ClientSession,
-    chain: Iterable[BaseMessageComponent] | None,
+    sources: ReferenceSources,
     options: ReferenceOptions,
     pool: CpuPool,
 ) -> References:
-    """Load up to max_images images of the chain (concurrently), keeping their order."""
-    components = image_components(chain)
-    problems: list[ReferenceImageError] = []
-    if len(components) > options.max_images:
-        logger.info(f"{len(components)} reference images, using the first {options.max_images}")
+    """Load up to max_images candidates (concurrently): pictures first, then avatars."""
+    candidates: list[Image | Avatar] = [*sources.pictures, *sources.avatars]
+    problems: list[ReferenceImageError] = list(sources.problems)
+    if len(candidates) > options.max_images:
+        logger.info(f"{len(candidates)} reference images, using the first {options.max_images}")
         problems.append(
             ReferenceImageError(
                 "more reference images than the limit",
                 ReferenceImageError.TOO_MANY,
-                found=len(components),
+                found=len(candidates),
                 limit=options.max_images,
+                avatars=len(sources.avatars),
             )
         )
-    chosen = components[: options.max_images]
+    chosen = candidates[: options.max_images]
     results = await asyncio.gather(
         *(_prepare_one(session, c, i, options, pool) for i, c in enumerate(chosen, start=1))
     )
     images = tuple(r for r in results if isinstance(r, PreparedImage))
+    avatars = sum(
+        1
+        for c, r in zip(chosen, results, strict=True)
+        if isinstance(c, Avatar) and isinstance(r, PreparedImage)
+    )
     problems.extend(r for r in results if isinstance(r, ReferenceImageError))
-    return References(images, tuple(problems), len(components))
+    return References(images, tuple(problems), len(candidates), avatars)
 
 
 async def references_for_request(
     session: aiohttp.ClientSession,
-    chain: Iterable[BaseMessageComponent] | None,
+    sources: ReferenceSources,
     texts: Iterable[str | None],
     use_images: bool,
     options: ReferenceOptions,
@@ -356,22 +417,25 @@ async def references_for_request(
 ) -> References:
     """The reference images one request sends.
 
+    `use_images` false leaves the pictures out (avatars are in `sources` only when wanted).
     Raises ReferenceImageError when the words ask to change a picture but none came with the
-    message, or when images came and not one of them could be read.
+    message, or when candidates came and not one of them could be read.
     """
-    components = image_components(chain)
-    if not components:
+    if not use_images and sources.pictures:
+        left_out = len(sources.pictures)
+        logger.info(f"use_reference_images is false: {left_out} image(s) not sent")
+        if not sources.avatars:
+            return References(problems=sources.problems, found=left_out)
+        sources = ReferenceSources((), sources.avatars, sources.problems)
+    if not sources:
         if looks_like_edit_request(*texts):
             raise ReferenceImageError("edit request without any image", ReferenceImageError.MISSING)
-        return References()
-    if not use_images:
-        logger.info(f"use_reference_images is false: {len(components)} image(s) not sent")
-        return References(found=len(components))
-    references = await collect_references(session, chain, options, pool)
+        return References(problems=sources.problems)
+    references = await collect_references(session, sources, options, pool)
     if not references.images:
         raise ReferenceImageError(
-            f"none of {len(components)} reference image(s) could be read",
+            f"none of {references.found} reference image(s) could be read",
             ReferenceImageError.UNUSABLE,
-            found=len(components),
+            found=references.found,
         )
     return references
