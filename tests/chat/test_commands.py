@@ -6,6 +6,7 @@ from __future__ import annotations
 import base64
 import io
 import json
+import re
 import shutil
 from pathlib import Path
 
@@ -270,7 +271,7 @@ async def test_admin_switches_the_model_and_it_is_saved(
         make_event("/画图模型 google/gemini-3-pro-image-preview", sender_id=admin)
     )
     assert _texts(event) == [
-        "已将图像模型切换为 google/gemini-3-pro-image-preview，"
+        "已将图像模型切换为 google/gemini-3-pro-image-preview\n"
         "已保存到插件配置（网页面板中同步可见）。"
     ]
     assert plugin_config["model_name"] == "google/gemini-3-pro-image-preview"
@@ -295,7 +296,7 @@ async def test_admin_switches_the_api_base_and_back(
 ):
     new_base = fake.base_url + "/v1/"
     event = await astrbot.dispatch(make_event(f"/画图接口 {new_base}", sender_id=admin))
-    assert f"已将 API 地址切换为 {fake.base_url}，已保存" in _texts(event)[0]
+    assert _texts(event)[0].startswith(f"已将 API 地址切换为：{fake.base_url}\n已保存")
     assert _on_disk(config_file)["custom_api_base"] == fake.base_url + "/v1"
     await astrbot.dispatch(make_event("/画图 a cat"))
     assert [r.path for r in fake.chat_requests()] == ["/api/v1/chat/completions"]
@@ -305,7 +306,7 @@ async def test_admin_switches_the_api_base_and_back(
     assert _on_disk(config_file)["custom_api_base"] == fake.base_url + "/v1"
 
     reset = await astrbot.dispatch(make_event("/画图接口 默认", sender_id=admin))
-    assert "https://openrouter.ai/api（OpenRouter 官方）" in _texts(reset)[0]
+    assert "切换为 OpenRouter 官方地址：https://openrouter.ai/api\n" in _texts(reset)[0]
     assert _on_disk(config_file)["custom_api_base"] == ""
     assert plugin_config["custom_api_base"] == ""
 
@@ -325,6 +326,32 @@ async def test_admin_sees_settings_with_keys_masked(astrbot, fake, plugin_config
     assert "hunter2" not in text
 
 
+# A chat client's link runs to the next space: anything written right after an address
+# (full-width brackets, commas, Chinese) would become part of the link.
+_LINK = re.compile(r"https?://\S+")
+_NOT_IN_A_URL = re.compile(r"[\u3000-\u303f\u4e00-\u9fff\uff00-\uffef]")
+
+
+async def test_links_in_admin_replies_end_where_the_address_ends(
+    astrbot, fake, plugin_config, admin, config_file
+):
+    plugin_config["translate_proxy"] = "http://user:hunter2@127.0.0.1:7890"
+    replies = []
+    for text in (
+        f"/画图接口 {fake.base_url}",
+        "/画图接口",
+        "/画图配置",
+        "/画图接口 默认",
+        "/画图配置",
+    ):
+        replies += _texts(await astrbot.dispatch(make_event(text, sender_id=admin)))
+    links = [link for reply in replies for link in _LINK.findall(reply)]
+    assert fake.base_url in links and "https://openrouter.ai/api" in links
+    assert "http://user:***@127.0.0.1:7890" in links
+    for link in links:
+        assert not _NOT_IN_A_URL.search(link), link
+
+
 async def test_admin_is_told_when_saving_fails(astrbot, fake, plugin_config, admin, config_file):
     saved = config_file.read_bytes()
     config_file.unlink()
@@ -336,7 +363,7 @@ async def test_admin_is_told_when_saving_fails(astrbot, fake, plugin_config, adm
         shutil.rmtree(config_file)
         config_file.write_bytes(saved)
     assert _texts(event) == [
-        "已将图像模型切换为 google/gemini-x。"
+        "已将图像模型切换为 google/gemini-x\n"
         "设置已立即生效，但保存到配置文件失败，插件重载后会恢复原设置，请查看日志。"
     ]
     assert plugin_config["model_name"] == "google/gemini-x"

@@ -221,9 +221,32 @@ def test_status_table_in_chinese():
         f"2. sk-or-…b2b2 | 限流冷却中，{hhmmss} 恢复 | 成功 3 / 失败 5",
         "3. sk-or-…c3c3 | 无效（401），修改配置后才会再用 | 成功 0 / 失败 1",
         f"4. sk-or-…d4d4 | 额度用尽，{hhmmss} 再试 | 成功 0 / 失败 2",
-        "5. sk-or-…e5e5 | 正常（尚未使用） | 成功 0 / 失败 0",
+        "5. sk-or-…e5e5 | 尚未使用 | 成功 0 / 失败 0",
         "（成功/失败为本次启动或修改密钥配置以来的请求次数）",
     ]
+
+
+async def test_a_key_that_only_failed_is_not_called_unused():
+    """Failures that say nothing against a key leave it usable, but never "unused"."""
+    pool, clock, deadline = make_pool(2)
+    for _ in range(3):
+        await use(pool, deadline, KeyOutcome.FAILURE)  # both keys try and fail alike
+    lines = format_pool_status(pool.snapshot(), "m").splitlines()
+    assert lines[1:3] == [
+        "1. sk-or-…a1a1 | 可用，尚无成功请求（最近一次失败：网络或服务故障，与密钥无关） | 成功 0 / 失败 2",
+        "2. sk-or-…b2b2 | 可用，尚无成功请求（最近一次失败：网络或服务故障，与密钥无关） | 成功 0 / 失败 1",
+    ]
+    assert "尚未使用" not in "".join(lines)
+
+    # A rate-limited key whose cooldown is over is usable again, and says why it failed.
+    pool, clock, deadline = make_pool(1)
+    await use(pool, deadline, KeyOutcome.RATE_LIMITED, retry_after=5)
+    clock.advance(6)
+    [row] = format_pool_status(pool.snapshot()).splitlines()[1:2]
+    assert (
+        row
+        == "1. sk-or-…a1a1 | 可用，尚无成功请求（最近一次失败：被限流，冷却已结束） | 成功 0 / 失败 1"
+    )
 
 
 def test_status_table_without_keys():

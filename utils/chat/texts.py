@@ -329,10 +329,17 @@ def describe_settings(settings: Settings) -> str:
 
 _STATE_TEXT = {
     KeyState.OK: "正常",
-    KeyState.UNTESTED: "正常（尚未使用）",
+    KeyState.UNTESTED: "尚未使用",
     KeyState.COOLING_DOWN: "限流冷却中，{until} 恢复",
     KeyState.OUT_OF_CREDITS: "额度用尽，{until} 再试",
     KeyState.INVALID: "无效（401），修改配置后才会再用",
+}
+
+
+_LAST_FAILURE = {
+    "failure": "网络或服务故障，与密钥无关",
+    "rate limited": "被限流，冷却已结束",
+    "out of credits": "额度用尽，已到重试时间",
 }
 
 
@@ -346,6 +353,10 @@ def format_pool_status(rows: list[KeyStatus], model: str = "") -> str:
     for i, row in enumerate(rows, 1):
         until = clock_time(row.until) if row.until is not None else ""
         state = _STATE_TEXT[row.state].format(until=until)
+        if row.state is KeyState.UNTESTED and row.failures:
+            # Tried, never answered yet, nothing against the key itself (or its wait is over).
+            last = _LAST_FAILURE.get(row.last_error, "请求失败")
+            state = f"可用，尚无成功请求（最近一次失败：{last}）"
         busy = f"，进行中 {row.in_flight}" if row.in_flight else ""
         lines.append(
             f"{i}. {row.masked} | {state} | 成功 {row.successes} / 失败 {row.failures}{busy}"
@@ -367,15 +378,16 @@ def model_switched(model: str) -> str:
 
 
 def api_base_switched(api_base: str, official: bool) -> str:
-    return f"已将 API 地址切换为 {api_base}" + ("（OpenRouter 官方）" if official else "")
+    # The address ends the line: a chat client's link would swallow text written after it.
+    return f"已将 API 地址切换为{' OpenRouter 官方地址' if official else ''}：{api_base}"
 
 
 def setting_saved(done: str) -> str:
-    return f"{done}，已保存到插件配置（网页面板中同步可见）。"
+    return f"{done}\n已保存到插件配置（网页面板中同步可见）。"
 
 
 def setting_not_saved(done: str, error: ConfigSaveError) -> str:
-    return f"{done}。{user_message(error)}"
+    return f"{done}\n{user_message(error)}"
 
 
 # --- help -------------------------------------------------------------------------------------
