@@ -25,9 +25,11 @@ from .utils.chat.commands import (
     CMD_MODEL,
     CMD_SETTINGS,
     command_argument,
+    wake_prefix_of,
 )
 from .utils.chat.jobs import DrawJob, edit_job, figure_job
-from .utils.chat.pipeline import DrawOutcome, DrawPipeline
+from .utils.chat.pipeline import DrawOutcome, DrawPipeline, DrawRequest
+from .utils.chat.timing import answer_within, run_budget, tool_timeout_of
 from .utils.core.clock import SYSTEM_CLOCK, Clock
 from .utils.core.coerce import coerce_bool, coerce_text
 from .utils.core.errors import ConfigSaveError, PicGenError
@@ -83,7 +85,7 @@ class GeminiImagePlugin(Star):
         self,
         event: AstrMessageEvent,
         image_description: str = "",
-        use_reference_images: bool = True,
+        use_reference_images: bool | None = None,
         aspect_ratio: str = "",
         **extra: object,
     ) -> str:
@@ -96,12 +98,16 @@ class GeminiImagePlugin(Star):
         """
         if extra:
             logger.debug(f"gemini-pic-gen ignored unexpected arguments: {sorted(extra)}")
+        use_images = coerce_bool(use_reference_images, default=True)
         job = DrawJob(
             prompt=coerce_text(image_description),
-            use_images=coerce_bool(use_reference_images, default=True),
+            use_images=use_images,
+            asked_for_images=use_images and use_reference_images is not None,
             aspect_ratio=coerce_text(aspect_ratio),
         )
-        return texts.tool_summary(await self._draw(event, job))
+        request, tool_timeout = self._start(event, job)
+        outcome = await self._wait(request, answer_within(tool_timeout))
+        return texts.still_working() if outcome is None else texts.tool_summary(outcome)
 
     # --- chat commands --------------------------------------------------------------------------
 
@@ -129,7 +135,8 @@ class GeminiImagePlugin(Star):
     @filter.command(CMD_HELP)
     async def cmd_help(self, event: AstrMessageEvent) -> None:
         """画图插件的指令说明"""
-        await self._reply(event, texts.help_text(self.settings(), self._wake_prefix(event)))
+        prefix = wake_prefix_of(self._event_config(event))
+        await self._reply(event, texts.help_text(self.settings(), prefix))
 
     @filter.permission_type(filter.PermissionType.ADMIN)
     @filter.command(CMD_MODEL)
@@ -174,30 +181,38 @@ class GeminiImagePlugin(Star):
 
     # --- plumbing -------------------------------------------------------------------------------
 
-    async def _draw(self, event: AstrMessageEvent, job: DrawJob) -> DrawOutcome:
+    def _start(self, event: AstrMessageEvent, job: DrawJob) -> tuple[DrawRequest, float]:
+        """Start a request; return it with AstrBot's tool-call timeout for this chat."""
         settings = self.settings()
-        request = self.pipeline.start(event, job, settings, settings.request_timeout_budget_seconds)
+        tool_timeout = tool_timeout_of(self._event_config(event))
+        budget = run_budget(settings.request_timeout_budget_seconds, tool_timeout)
+        return self.pipeline.start(event, job, settings, budget), tool_timeout
+
+    async def _wait(self, request: DrawRequest, seconds: float) -> DrawOutcome | None:
+        """The outcome within `seconds`; else None and the request goes on by itself."""
         try:
-            outcome = await request.wait(request.deadline.remaining() + 5.0)
+            outcome = await request.wait(seconds)
         except asyncio.CancelledError:  # AstrBot gave up on the call: the picture still comes
             self.pipeline.detach(request)
             raise
-        assert outcome is not None  # the run ends on its own deadline
+        if outcome is None:
+            self.pipeline.detach(request)
         return outcome
 
     async def _run_command(self, event: AstrMessageEvent, job: DrawJob) -> None:
-        remarks = texts.command_reply(await self._draw(event, job))
+        request, _ = self._start(event, job)  # commands have no timeout of AstrBot's
+        outcome = await self._wait(request, request.deadline.remaining() + 5.0)
+        remarks = texts.command_reply(outcome) if outcome is not None else []
         if remarks:
             await self._reply(event, "\n".join(remarks))
         event.stop_event()
 
-    def _wake_prefix(self, event: AstrMessageEvent) -> str:
-        """The prefix that wakes the bot in this chat (AstrBot's `wake_prefix`, default "/")."""
+    def _event_config(self, event: AstrMessageEvent) -> dict:
+        """AstrBot's config profile for this chat (the default one when it cannot tell)."""
         try:
-            prefixes = self.context.get_config(umo=event.unified_msg_origin).get("wake_prefix")
-        except Exception:  # only cosmetic: help text falls back to the default
-            return "/"
-        return str(prefixes[0]) if isinstance(prefixes, list) and prefixes else ""
+            return self.context.get_config(umo=event.unified_msg_origin)
+        except Exception:  # an unknown chat: AstrBot's defaults apply
+            return {}
 
     @staticmethod
     async def _reply(event: AstrMessageEvent, text: str) -> None:

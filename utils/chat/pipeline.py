@@ -220,14 +220,13 @@ class DrawPipeline:
         references = await references_for_request(
             self.http(),
             event.get_messages(),
-            (event.message_str, job.prompt),
             job.use_images,
-            ReferenceOptions.from_settings(settings),
+            ReferenceOptions.from_settings(settings, request.deadline.remaining()),
             self.cpu,
         )
         if settings.progress_message:
             await self._progress(request)
-        prompt = await self._final_prompt(settings, job)
+        prompt = await self._final_prompt(settings, job, request.deadline)
         generation = GenerationRequest(prompt, ratio, references.data_urls)
         result = await self._generate(settings, pool, generation, request.deadline)
         try:
@@ -250,11 +249,12 @@ class DrawPipeline:
         except Exception as exc:  # a lost progress note must not cost the picture
             logger.warning(f"gemini-pic-gen: progress message not sent: {exc!r}")
 
-    async def _final_prompt(self, settings: Settings, job: DrawJob) -> str:
+    async def _final_prompt(self, settings: Settings, job: DrawJob, deadline: Deadline) -> str:
         details = job.prompt
         if details and settings.translate_prompt:
+            timeout = max(0.5, min(settings.translate_timeout, deadline.remaining()))
             outcome = await self.translator.translate(
-                details, timeout=settings.translate_timeout, proxy=settings.translate_proxy
+                details, timeout=timeout, proxy=settings.translate_proxy
             )
             if outcome.failed:
                 logger.warning(f"gemini-pic-gen: {outcome.note}; sending the original prompt")
@@ -293,7 +293,7 @@ class DrawPipeline:
         note = ""
         if should_push(settings, event.get_platform_name(), event):
             try:
-                remote_paths = await push_images(paths, settings)
+                remote_paths = await push_images(paths, settings, request.deadline.remaining())
                 await send_onebot_images(event, remote_paths)
                 logger.info(f"gemini-pic-gen: pushed {len(paths)} image(s) to NapCat host")
                 return ""
