@@ -6,7 +6,6 @@ pipeline (utils/chat/pipeline.py) and the outcome into replies (utils/chat/texts
 
 from __future__ import annotations
 
-import asyncio
 from pathlib import Path
 
 from astrbot.api import logger
@@ -14,7 +13,7 @@ from astrbot.api.event import AstrMessageEvent, MessageChain, filter
 from astrbot.api.star import Context, Star
 
 from .utils.chat import texts
-from .utils.chat.admin import apply_and_save, parse_api_base, parse_model_id
+from .utils.chat.admin import SettingsEditor
 from .utils.chat.commands import (
     CMD_API_BASE,
     CMD_DRAW,
@@ -28,13 +27,11 @@ from .utils.chat.commands import (
     wake_prefix_of,
 )
 from .utils.chat.jobs import DrawJob, edit_job, figure_job
-from .utils.chat.pipeline import DrawOutcome, DrawPipeline, DrawRequest
-from .utils.chat.timing import answer_within, run_budget, tool_timeout_of
+from .utils.chat.pipeline import DrawPipeline
+from .utils.chat.timing import answer_within
 from .utils.core.clock import SYSTEM_CLOCK, Clock
 from .utils.core.coerce import coerce_bool, coerce_text
-from .utils.core.errors import ConfigSaveError, PicGenError
-from .utils.core.settings import Settings, normalize_api_base
-from .utils.imaging.cleanup import CleanupTask
+from .utils.core.settings import Settings
 from .utils.openrouter.retry_policy import RetryPolicy
 
 PLUGIN_DIR = Path(__file__).resolve().parent
@@ -53,27 +50,15 @@ class GeminiImagePlugin(Star):
         super().__init__(context)
         self.config = config if config is not None else {}
         self.pipeline = DrawPipeline(
-            context, PLUGIN_DIR / "images", clock=clock, retry_policy=retry_policy
+            context, PLUGIN_DIR / "images", self.settings, clock=clock, retry_policy=retry_policy
         )
-        self.cleanup = CleanupTask(
-            self.pipeline.store.directory, lambda: self.settings().retention_seconds
-        )
-        self._config_lock = asyncio.Lock()
-        self._startup_check: asyncio.Task[None] | None = None
+        self.editor = SettingsEditor(self.config)
 
     async def initialize(self) -> None:
-        self.cleanup.start()
-        # The model check may wait on the network: never let it hold up AstrBot's start.
-        self._startup_check = asyncio.create_task(
-            self.pipeline.models.check_configured_model(self.pipeline.http(), self.settings())
-        )
+        self.pipeline.open()
 
     async def terminate(self) -> None:
-        await self.cleanup.stop()
-        if self._startup_check is not None:
-            self._startup_check.cancel()
-        await self.pipeline.drain()  # requests in flight finish and deliver first
-        await self.pipeline.close()
+        await self.pipeline.close()  # requests in flight finish and deliver first
 
     def settings(self) -> Settings:
         return Settings.from_config(self.config)
@@ -105,8 +90,8 @@ class GeminiImagePlugin(Star):
             asked_for_images=use_images and use_reference_images is not None,
             aspect_ratio=coerce_text(aspect_ratio),
         )
-        request, tool_timeout = self._start(event, job)
-        outcome = await self._wait(request, answer_within(tool_timeout))
+        request = self.pipeline.start(event, job, self.settings())
+        outcome = await self.pipeline.outcome_within(request, answer_within(request.tool_timeout))
         return texts.still_working() if outcome is None else texts.tool_summary(outcome)
 
     # --- chat commands --------------------------------------------------------------------------
@@ -135,7 +120,7 @@ class GeminiImagePlugin(Star):
     @filter.command(CMD_HELP)
     async def cmd_help(self, event: AstrMessageEvent) -> None:
         """画图插件的指令说明"""
-        prefix = wake_prefix_of(self._event_config(event))
+        prefix = wake_prefix_of(self.pipeline.event_config(event))
         await self._reply(event, texts.help_text(self.settings(), prefix))
 
     @filter.permission_type(filter.PermissionType.ADMIN)
@@ -145,11 +130,7 @@ class GeminiImagePlugin(Star):
         value = command_argument(event.message_str, CMD_MODEL)
         if not value:
             return await self._reply(event, texts.current_model(self.settings().model))
-        try:
-            model = parse_model_id(value)
-        except PicGenError as exc:
-            return await self._reply(event, texts.user_message(exc))
-        await self._save_setting(event, texts.model_switched(model), model_name=model)
+        await self._reply(event, await self.editor.switch_model(event.get_sender_id(), value))
 
     @filter.permission_type(filter.PermissionType.ADMIN)
     @filter.command(CMD_API_BASE)
@@ -158,12 +139,7 @@ class GeminiImagePlugin(Star):
         value = command_argument(event.message_str, CMD_API_BASE)
         if not value:
             return await self._reply(event, texts.current_api_base(self.settings().api_base))
-        try:
-            api_base = parse_api_base(value)
-        except PicGenError as exc:
-            return await self._reply(event, texts.user_message(exc))
-        done = texts.api_base_switched(normalize_api_base(api_base), official=not api_base)
-        await self._save_setting(event, done, custom_api_base=api_base)
+        await self._reply(event, await self.editor.switch_api_base(event.get_sender_id(), value))
 
     @filter.permission_type(filter.PermissionType.ADMIN)
     @filter.command(CMD_SETTINGS)
@@ -181,51 +157,16 @@ class GeminiImagePlugin(Star):
 
     # --- plumbing -------------------------------------------------------------------------------
 
-    def _start(self, event: AstrMessageEvent, job: DrawJob) -> tuple[DrawRequest, float]:
-        """Start a request; return it with AstrBot's tool-call timeout for this chat."""
-        settings = self.settings()
-        tool_timeout = tool_timeout_of(self._event_config(event))
-        budget = run_budget(settings.request_timeout_budget_seconds, tool_timeout)
-        return self.pipeline.start(event, job, settings, budget), tool_timeout
-
-    async def _wait(self, request: DrawRequest, seconds: float) -> DrawOutcome | None:
-        """The outcome within `seconds`; else None and the request goes on by itself."""
-        try:
-            outcome = await request.wait(seconds)
-        except asyncio.CancelledError:  # AstrBot gave up on the call: the picture still comes
-            self.pipeline.detach(request)
-            raise
-        if outcome is None:
-            self.pipeline.detach(request)
-        return outcome
-
     async def _run_command(self, event: AstrMessageEvent, job: DrawJob) -> None:
-        request, _ = self._start(event, job)  # commands have no timeout of AstrBot's
-        outcome = await self._wait(request, request.deadline.remaining() + 5.0)
+        request = self.pipeline.start(event, job, self.settings())
+        # Commands have no timeout of AstrBot's: wait for the whole run.
+        outcome = await self.pipeline.outcome_within(request, request.deadline.remaining() + 5)
         remarks = texts.command_reply(outcome) if outcome is not None else []
         if remarks:
             await self._reply(event, "\n".join(remarks))
         event.stop_event()
 
-    def _event_config(self, event: AstrMessageEvent) -> dict:
-        """AstrBot's config profile for this chat (the default one when it cannot tell)."""
-        try:
-            return self.context.get_config(umo=event.unified_msg_origin)
-        except Exception:  # an unknown chat: AstrBot's defaults apply
-            return {}
-
     @staticmethod
     async def _reply(event: AstrMessageEvent, text: str) -> None:
         await event.send(MessageChain().message(text))
         event.stop_event()
-
-    async def _save_setting(self, event: AstrMessageEvent, done: str, **values: object) -> None:
-        """Apply an admin's change, persist it, and tell the admin how that went."""
-        async with self._config_lock:
-            logger.info(f"gemini-pic-gen: admin {event.get_sender_id()} set {values}")
-            try:
-                await apply_and_save(self.config, values)
-            except ConfigSaveError as exc:
-                logger.error(f"gemini-pic-gen: {exc.detail}")
-                return await self._reply(event, texts.setting_not_saved(done, exc))
-        await self._reply(event, texts.setting_saved(done))

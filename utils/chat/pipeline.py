@@ -1,8 +1,8 @@
 """One request's whole life: checks -> reference images -> prompt -> generation -> delivery.
 
 The LLM tool and every command describe what they want as a `DrawJob` and hand it to
-`DrawPipeline.start()`. The `DrawRequest` that comes back carries the run's deadline and, once
-done, its `DrawOutcome`. Each request runs as a task of its own, so it can outlive the tool call
+`DrawPipeline.start()`. The `DrawRequest` that comes back carries the run's deadline; its
+`DrawOutcome` comes from `outcome_within()`. Each request runs as a task of its own, so it can outlive the tool call
 that started it: the tool waits for it as long as AstrBot lets the tool run, then detaches it,
 and a detached request sends its pictures (or one sentence on what went wrong) to the chat
 itself. `drain()` waits for the requests still running, so a reload or unload never cuts one off.
@@ -15,6 +15,7 @@ from __future__ import annotations
 
 import asyncio
 import traceback
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -37,6 +38,7 @@ from ..core.image_options import resolve_aspect_ratio
 from ..core.keys import mask_key, redact_keys
 from ..core.settings import Settings
 from ..core.workers import CpuPool
+from ..imaging.cleanup import CleanupTask
 from ..imaging.references import (
     ReferenceOptions,
     References,
@@ -52,6 +54,7 @@ from . import texts
 from .delivery import push_images, send_onebot_images, should_push
 from .jobs import DrawJob
 from .limits import Requester, RequestLimiter, check_group
+from .timing import run_budget, tool_timeout_of
 from .translate import PromptTranslator
 
 _LOG_PROMPT_CHARS = 300
@@ -83,15 +86,10 @@ class DrawRequest:
     settings: Settings
     deadline: Deadline
     requester: Requester
+    tool_timeout: float  # AstrBot's tool-call timeout for this chat
     # The tool call that started it has returned: the request talks to the chat itself.
     detached: bool = False
     task: asyncio.Task[DrawOutcome] | None = field(default=None, repr=False)
-
-    async def wait(self, seconds: float) -> DrawOutcome | None:
-        """The outcome if the request ends within `seconds`, else None (it keeps running)."""
-        assert self.task is not None
-        done, _ = await asyncio.wait({self.task}, timeout=max(0.0, seconds))
-        return self.task.result() if done else None
 
 
 class DrawPipeline:
@@ -101,11 +99,13 @@ class DrawPipeline:
         self,
         context: Context,
         images_dir: Path,
+        settings: Callable[[], Settings],
         *,
         clock: Clock = SYSTEM_CLOCK,
         retry_policy: RetryPolicy | None = None,
     ) -> None:
         self._context = context
+        self._settings = settings  # the plugin's current config, read when needed
         self.clock = clock
         self.store = ImageStore(images_dir)
         self.limiter = RequestLimiter(clock=clock)
@@ -115,8 +115,18 @@ class DrawPipeline:
         self.models = ModelCatalog(clock=clock)
         self._session: aiohttp.ClientSession | None = None
         self._key_pool: KeyPool | None = None
+        self.cleanup = CleanupTask(self.store.directory, lambda: settings().retention_seconds)
         self._running: set[DrawRequest] = set()
+        self._startup_check: asyncio.Task[None] | None = None
         self._closed = False
+
+    def open(self) -> None:
+        """Start the background work: image cleanup, and a look at the configured model (it
+        may wait on the network, so it never holds up AstrBot's start)."""
+        self.cleanup.start()
+        self._startup_check = asyncio.create_task(
+            self.models.check_configured_model(self.http(), self._settings())
+        )
 
     # --- shared resources -------------------------------------------------------------------
 
@@ -150,6 +160,11 @@ class DrawPipeline:
         return self._closed
 
     async def close(self) -> None:
+        """Stop the background work, let the requests in flight finish, release everything."""
+        await self.cleanup.stop()
+        if self._startup_check is not None:
+            self._startup_check.cancel()
+        await self.drain()
         self._closed = True
         self.cpu.close()
         if self._session is not None and not self._session.closed:
@@ -159,29 +174,43 @@ class DrawPipeline:
 
     # --- one request --------------------------------------------------------------------------
 
-    def start(
-        self, event: AstrMessageEvent, job: DrawJob, settings: Settings, budget: float
-    ) -> DrawRequest:
+    def event_config(self, event: AstrMessageEvent) -> dict:
+        """AstrBot's config profile for the event's chat (empty when it cannot tell)."""
+        try:
+            return self._context.get_config(umo=event.unified_msg_origin)
+        except Exception:  # an unknown chat: AstrBot's defaults apply
+            return {}
+
+    def start(self, event: AstrMessageEvent, job: DrawJob, settings: Settings) -> DrawRequest:
+        tool_timeout = tool_timeout_of(self.event_config(event))
+        budget = run_budget(settings.request_timeout_budget_seconds, tool_timeout)
         request = DrawRequest(
             event=event,
             job=job,
             settings=settings,
             deadline=Deadline.start(budget, self.clock),
             requester=Requester.from_event(event),
+            tool_timeout=tool_timeout,
         )
         request.task = asyncio.create_task(self._run(request), name="gemini-pic-gen request")
         self._running.add(request)
         request.task.add_done_callback(lambda _: self._running.discard(request))
         return request
 
-    @staticmethod
-    def detach(request: DrawRequest) -> None:
-        """The tool call returns now; the rest of the request goes to the chat directly.
-
-        Called right after wait() found the request unfinished, with no await in between, so
-        the request sees the flag before it sends anything more.
-        """
+    async def outcome_within(self, request: DrawRequest, seconds: float) -> DrawOutcome | None:
+        """The outcome if it comes within `seconds`; else None, and the request goes on by
+        itself (detached), as it does when the caller is cancelled."""
+        assert request.task is not None
+        try:
+            done, _ = await asyncio.wait({request.task}, timeout=max(0.0, seconds))
+        except asyncio.CancelledError:  # AstrBot gave up on the call: the picture still comes
+            request.detached = True
+            raise
+        if done:
+            return request.task.result()
+        # No await since wait() returned: the request sees the flag before it sends more.
         request.detached = True
+        return None
 
     async def _run(self, request: DrawRequest) -> DrawOutcome:
         outcome = await self._outcome(request)
