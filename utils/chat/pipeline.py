@@ -41,7 +41,6 @@ from ..core.workers import CpuPool
 from ..imaging.cleanup import CleanupTask
 from ..imaging.references import (
     ReferenceOptions,
-    References,
     image_components,
     references_for_request,
 )
@@ -52,7 +51,7 @@ from ..openrouter.retry_policy import RetryPolicy
 from ..ttp import GenerationRequest, GenerationResult, OpenRouterClient
 from . import texts
 from .delivery import push_images, send_onebot_images, should_push
-from .jobs import DrawJob
+from .jobs import DrawJob, DrawOutcome
 from .limits import Requester, RequestLimiter, check_group
 from .timing import run_budget, tool_timeout_of
 from .translate import PromptTranslator
@@ -61,20 +60,6 @@ _LOG_PROMPT_CHARS = 300
 # How long terminate() waits at most for requests still running (each also ends on its own
 # deadline first): long enough for a slow 4K picture, short enough that a shutdown ends.
 DRAIN_LIMIT = 300.0
-
-
-@dataclass(frozen=True)
-class DrawOutcome:
-    """A request's end: the result (images already sent), or the Chinese text for the user."""
-
-    result: GenerationResult | None
-    message: str = ""
-    note: str = ""  # delivery caveat for the model, e.g. the NapCat push fell back
-    references: References = field(default_factory=References)
-    # The picture was made (and paid for) but could not be sent: never draw it again.
-    undelivered: bool = False
-    # The model asked for reference pictures and the message held none.
-    no_reference_found: bool = False
 
 
 @dataclass(eq=False)  # identity: the pipeline keeps running requests in a set

@@ -9,7 +9,6 @@ from __future__ import annotations
 
 import math
 import time
-from typing import TYPE_CHECKING
 
 from ..core.coerce import clip_text
 from ..core.errors import (
@@ -51,9 +50,7 @@ from .commands import (
     CMD_MODEL,
     CMD_SETTINGS,
 )
-
-if TYPE_CHECKING:  # the pipeline words its outcomes through this module
-    from .pipeline import DrawOutcome
+from .jobs import DrawOutcome
 
 _MAX_MODEL_TEXT = 200
 
