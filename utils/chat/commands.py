@@ -3,7 +3,8 @@
 from __future__ import annotations
 
 import re
-from collections.abc import Iterable
+from collections.abc import Iterable, Mapping
+from typing import Any
 
 from astrbot.api.message_components import At, BaseMessageComponent
 
@@ -26,6 +27,13 @@ def command_argument(message: str, command: str) -> str:
     """
     match = re.match(rf"\s*/?\s*{re.escape(command)}(?=\s|$)(.*)\Z", message, re.DOTALL)
     return match.group(1).strip() if match else ""
+
+
+def wake_prefix_of(config: Mapping[str, Any]) -> str:
+    """The prefix that wakes the bot (AstrBot's `wake_prefix`, default "/"), so the help text
+    shows commands that work; "" when it is switched off."""
+    prefixes = config.get("wake_prefix", ["/"])
+    return str(prefixes[0]) if isinstance(prefixes, list) and prefixes else ""
 
 
 # A leading word that asks for the requester's own avatar as the reference picture:

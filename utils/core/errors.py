@@ -75,7 +75,7 @@ class ReferenceImageError(PicGenError):
     does NO_AVATARS when a command needs a picture and an avatar was to be the only one.
     """
 
-    MISSING = "missing"  # the request is clearly an edit but no image came with it
+    MISSING = "missing"  # a command that works on a picture (edit, figure) came without one
     UNUSABLE = "unusable"  # images came, none could be read
     TOO_MANY = "too_many"  # more images than the configured limit; the first ones are used
     TIMEOUT = "timeout"
