@@ -17,6 +17,7 @@ import pytest  # noqa: E402
 import pytest_asyncio  # noqa: E402
 
 from tests.fakes.clock import FakeClock  # noqa: E402
+from tests.fakes.napcat import FakeNapCat  # noqa: E402
 from tests.fakes.openrouter import FakeOpenRouter  # noqa: E402
 from tests.fakes.translate import FakeTranslate  # noqa: E402
 from tests.support import harness  # noqa: E402  (imports AstrBot in the order it needs)
@@ -99,6 +100,15 @@ async def plugin_config(
         translate_timeout=5,
     )
     yield config
+
+
+@pytest_asyncio.fixture
+async def napcat() -> AsyncIterator[FakeNapCat]:
+    """A fresh fake NapCat (OneBot HTTP API) for QQ events from make_qq_event()."""
+    server = FakeNapCat()
+    await server.start()
+    yield server
+    await server.stop()
 
 
 @pytest.fixture

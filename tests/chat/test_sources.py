@@ -13,7 +13,6 @@ from astrbot.core.message.components import At, Forward, Image, Plain, Reply
 
 from tests.fakes.avatars import FakeAvatarHost
 from tests.fakes.napcat import (
-    FakeNapCat,
     forward_segment,
     forwarded,
     image_segment,
@@ -43,14 +42,6 @@ async def avatars() -> AsyncIterator[FakeAvatarHost]:
     host.colors.update(COLORS)
     yield host
     await host.stop()
-
-
-@pytest_asyncio.fixture(loop_scope="session")
-async def napcat() -> AsyncIterator[FakeNapCat]:
-    server = FakeNapCat()
-    await server.start()
-    yield server
-    await server.stop()
 
 
 @pytest.fixture
