@@ -61,6 +61,32 @@ class RateLimitHit(PicGenError):
         self.retry_after = retry_after
 
 
+class DailyCapReached(PicGenError):
+    """Today's recorded pictures or spend reached a daily cap of this plugin's config.
+
+    `cap` is one of the constants below; `limit` is pictures for the count caps and USD for the
+    budgets; `used` is what today has recorded (plus, for counts, the requests in flight);
+    `resets_at` is the next local midnight as epoch seconds.
+    """
+
+    USER_COUNT = "user_daily_limit"
+    GROUP_COUNT = "group_daily_limit"
+    USER_BUDGET = "user_daily_budget_usd"
+    GROUP_BUDGET = "group_daily_budget_usd"
+    BOT_BUDGET = "daily_budget_usd"
+
+    def __init__(self, detail: str, cap: str, limit: float, used: float, resets_at: float) -> None:
+        super().__init__(detail)
+        self.cap = cap  # the config key of the cap
+        self.limit = limit
+        self.used = used
+        self.resets_at = resets_at
+
+
+class LedgerError(PicGenError):
+    """The spend ledger could not be read or written (closed, disk full, damaged file)."""
+
+
 class ReferenceImageError(PicGenError):
     """A reference image could not be used, or an edit request carried none.
 
@@ -287,6 +313,10 @@ def user_message(error: BaseException) -> str:
         if error.scope == "group":
             return f"本群画图太频繁了（每分钟最多 {error.limit} 次），请约 {wait} 秒后再试。"
         return f"你画图太频繁了（每人每分钟最多 {error.limit} 次），请约 {wait} 秒后再试。"
+    if isinstance(error, DailyCapReached):
+        from ..spend.texts import cap_message  # the spend package words its own texts (for now)
+
+        return cap_message(error)
     if isinstance(error, ReferenceImageError):
         return _reference_message(error)
     if isinstance(error, InvalidKeyError):
