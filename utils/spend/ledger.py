@@ -231,7 +231,7 @@ class Ledger:
         loop = asyncio.get_running_loop()
         try:
             return await loop.run_in_executor(executor, functools.partial(fn, *args))
-        except sqlite3.Error as exc:
+        except (sqlite3.Error, OSError) as exc:
             raise LedgerError(f"ledger {self.path.name}: {type(exc).__name__}: {exc}") from exc
         except RuntimeError as exc:  # the executor was shut down while the call was queued
             raise LedgerError(f"the ledger is closed ({exc})") from exc

@@ -30,6 +30,9 @@ _CAP_RULE = {
     DailyCapReached.BOT_BUDGET: "每天共 {limit}",
 }
 _COUNT_CAPS = (DailyCapReached.USER_COUNT, DailyCapReached.GROUP_COUNT)
+# The dashboard page's error line when an endpoint fails (its own labels live in the page).
+DASHBOARD_LEDGER_UNAVAILABLE = "花费记录暂时无法读取（插件可能正在重载），请稍后刷新。"
+DASHBOARD_FAILED = "读取统计时出错，请查看 AstrBot 日志。"
 
 
 def usd(amount: float) -> str:
