@@ -12,7 +12,7 @@ import aiohttp
 from astrbot.api import logger
 from astrbot.api.event import AstrMessageEvent, MessageChain, filter
 from astrbot.api.message_components import Image
-from astrbot.api.star import Context, Star
+from astrbot.api.star import Context, Star, StarTools
 
 from .utils.chat.admin import (
     apply_and_save,
@@ -63,9 +63,11 @@ from .utils.imaging.references import (
     references_for_request,
 )
 from .utils.imaging.store import ImageStore
-from .utils.openrouter.key_pool import KeyPool, format_pool_status
+from .utils.openrouter.key_pool import KeyPool, KeyStatus, format_pool_status
 from .utils.openrouter.model_catalog import ModelCatalog
 from .utils.openrouter.retry_policy import RetryPolicy
+from .utils.openrouter.usage import KeyReport, fetch_key_reports
+from .utils.spend.service import SpendService
 from .utils.ttp import GenerationRequest, GenerationResult, OpenRouterClient
 
 PLUGIN_DIR = Path(__file__).resolve().parent
@@ -108,14 +110,17 @@ class GeminiImagePlugin(Star):
         self.models = ModelCatalog()
         self.cleanup = CleanupTask(self.store.directory, lambda: self.settings().retention_seconds)
         self._background: set[asyncio.Task[None]] = set()
+        self.spend: SpendService | None = None  # made in initialize(): needs the data directory
 
     async def initialize(self) -> None:
         self._http()
         self.cleanup.start()
+        await self._start_spend()
         # The model check may wait on the network: never let it hold up AstrBot's start.
         self._spawn(self.models.check_configured_model(self._http(), self.settings()))
 
     async def terminate(self) -> None:
+        await self._stop_spend()
         await self.cleanup.stop()
         for task in list(self._background):
             task.cancel()
@@ -148,6 +153,35 @@ class GeminiImagePlugin(Star):
                 f"gemini-pic-gen: key pool built with {len(settings.api_keys)} key(s): {masked}"
             )
         return self.key_pool
+
+    # --- spend ledger, daily caps and the dashboard page ------------------------------------------
+
+    async def _start_spend(self) -> None:
+        data_dir = StarTools.get_data_dir()
+        self.spend = SpendService(data_dir, self.settings().spend.ledger_retention_days)
+        await self.spend.start()
+        # The page's routes carry the plugin's name, which names its data directory too.
+        self.spend.register_page(
+            self.context,
+            data_dir.name,
+            images_dir=self.store.directory,
+            policy=lambda: self.settings().spend,
+            key_status=self._key_rows,
+            key_reports=self._key_reports,
+            run_blocking=self.cpu.run,
+        )
+
+    async def _stop_spend(self) -> None:
+        if self.spend is not None:
+            await self.spend.stop()
+
+    def _key_rows(self) -> list[KeyStatus]:
+        settings = self.settings()
+        return self._key_pool(settings).snapshot() if settings.api_keys else []
+
+    async def _key_reports(self) -> list[KeyReport]:
+        settings = self.settings()
+        return await fetch_key_reports(self._http(), settings.api_base, settings.api_keys)
 
     # --- the LLM tool ---------------------------------------------------------------------------
 
