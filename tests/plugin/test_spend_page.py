@@ -22,21 +22,11 @@ import pytest_asyncio
 from tests.conftest import REAL_LOOKING_KEYS
 from tests.fakes.chat_llm import FakeChatLLM
 from tests.fakes.openrouter import FakeOpenRouter, Reply, key_info, make_png
-from tests.plugin.test_dashboard_browser import (
-    CHROMIUM,
-    CHROMIUM_FLAGS,
-    UI_TIMEOUT_MS,
-    Panel,
-    _abort,
-    log_in,
-    screenshot,
-)
+from tests.plugin.test_dashboard_browser import Panel, open_panel, screenshot
 from tests.support.e2e_server import AstrBotServer
 from tests.support.harness import PLUGIN_DIR_NAME
 from utils.core.keys import mask_key
 from utils.spend.ledger import Ledger, LedgerEntry
-
-playwright_api = pytest.importorskip("playwright.async_api", reason="pip install playwright")
 
 pytestmark = [pytest.mark.browser, pytest.mark.asyncio(loop_scope="session")]
 
@@ -97,49 +87,31 @@ class SeededServer(AstrBotServer):
 
 @pytest_asyncio.fixture(scope="module", loop_scope="session")
 async def spend_panel(tmp_path_factory: pytest.TempPathFactory) -> AsyncIterator[Panel]:
-    llm, openrouter = FakeChatLLM(), FakeOpenRouter()
-    await llm.start()
-    await openrouter.start()
-    openrouter.key_infos[KEYS[0]] = key_info(limit=10.0, limit_remaining=6.25, usage_daily=0.251)
-    openrouter.key_replies[KEYS[1]] = Reply.error(404, "Not Found")  # a gateway without /key
     root = tmp_path_factory.mktemp("astrbot-spend-page")
     ledger = Ledger(root / "data" / "plugin_data" / PLUGIN_NAME)
     await ledger.open()
     for row in seed_rows(time.time()):
         await ledger.record(row)
     await ledger.close()
-    server = SeededServer(
-        root,
-        llm_base_url=llm.base_url,
-        plugin_config={
-            "openrouter_api_keys": KEYS,
-            "custom_api_base": openrouter.base_url,
-            "user_daily_limit": 20,
-            "daily_budget_usd": 5,
-        },
-    )
-    playwright = await playwright_api.async_playwright().start()
-    browser = None
-    try:
-        await server.start()
-        browser = await playwright.chromium.launch(
-            executable_path=str(CHROMIUM), headless=True, args=CHROMIUM_FLAGS
+
+    def make_server(llm: FakeChatLLM, openrouter: FakeOpenRouter) -> AstrBotServer:
+        openrouter.key_infos[KEYS[0]] = key_info(
+            limit=10.0, limit_remaining=6.25, usage_daily=0.251
         )
-        context = await browser.new_context(
-            locale="zh-CN", viewport={"width": 1400, "height": 2000}
+        openrouter.key_replies[KEYS[1]] = Reply.error(404, "Not Found")  # a gateway without /key
+        return SeededServer(
+            root,
+            llm_base_url=llm.base_url,
+            plugin_config={
+                "openrouter_api_keys": KEYS,
+                "custom_api_base": openrouter.base_url,
+                "user_daily_limit": 20,
+                "daily_budget_usd": 5,
+            },
         )
-        context.set_default_timeout(UI_TIMEOUT_MS)
-        await context.route(re.compile(r"^https?://(?!127\.0\.0\.1[:/])"), _abort)
-        panel = Panel(server, llm, openrouter, await context.new_page())
-        await log_in(panel)
+
+    async with open_panel(make_server, height=2000) as panel:
         yield panel
-    finally:
-        if browser is not None:
-            await browser.close()
-        await playwright.stop()
-        await server.stop()
-        await llm.stop()
-        await openrouter.stop()
 
 
 async def open_spend_page(panel: Panel) -> Any:
