@@ -39,6 +39,7 @@ from .openrouter.retry_policy import (
     key_outcome,
     retry_after_of,
 )
+from .openrouter.usage import Usage
 
 T = TypeVar("T")
 ATTRIBUTION_HEADERS = {
@@ -70,6 +71,7 @@ class GenerationResult:
     key_mask: str
     # Images of the answer that failed validation and were dropped (the rest are delivered).
     discarded: int = 0
+    usage: Usage | None = None  # what the service reported the generation cost
 
 
 @dataclass
@@ -194,7 +196,12 @@ class OpenRouterClient:
         if len({image.size for image in images}) < len(images):
             images = await self._offload(_without_duplicates, images)
         return GenerationResult(
-            images, parsed.text, self._settings.model, key_mask, discarded=len(failures)
+            images,
+            parsed.text,
+            self._settings.model,
+            key_mask,
+            discarded=len(failures),
+            usage=parsed.usage,
         )
 
     async def _decode_and_store(self, url: str, streamed: AnswerReader) -> SavedImage:

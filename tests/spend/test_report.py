@@ -3,11 +3,11 @@
 from __future__ import annotations
 
 from tests.spend.conftest import DAY, NOON, entry
+from utils.chat.texts import format_report, spend_text, usd
 from utils.core.settings import SpendPolicy
 from utils.openrouter.usage import KeyInfo, KeyReport
 from utils.spend.ledger import Ledger, Totals
 from utils.spend.report import build_report
-from utils.spend.texts import format_report, spend_text, usd
 
 KEYS = [
     KeyReport("sk-or-…a1a1", KeyInfo("团队密钥", 10.0, 7.5, 2.5, 0.5, False)),

@@ -24,13 +24,13 @@ from typing import Any
 from astrbot.api import logger
 from PIL import Image
 
+from ..chat import texts
 from ..core.clock import SYSTEM_CLOCK, Clock
 from ..core.errors import LedgerError
 from ..core.settings import SpendPolicy
 from ..imaging.store import is_own_image_name
 from ..openrouter.key_pool import KeyStatus
 from ..openrouter.usage import KeyReport
-from . import texts
 from .days import last_days, local_day
 from .ledger import GroupTotals, Ledger, ModelTotals, Totals, UserTotals
 

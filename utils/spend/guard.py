@@ -16,7 +16,7 @@ from __future__ import annotations
 import asyncio
 from dataclasses import dataclass, field
 from itertools import count
-from typing import Protocol
+from typing import TYPE_CHECKING, Protocol
 
 from astrbot.api import logger
 
@@ -25,6 +25,9 @@ from ..core.errors import DailyCapReached, LedgerError
 from ..core.settings import SpendPolicy
 from .days import local_day, next_midnight
 from .ledger import Ledger, LedgerEntry, ScopeTotals
+
+if TYPE_CHECKING:
+    from ..ttp import GenerationResult
 
 
 class Spender(Protocol):
@@ -42,6 +45,25 @@ def _user_key(who: Spender) -> str:
 
 def _group_key(who: Spender) -> str:
     return f"{who.platform}:group:{who.group_id}" if who.group_id else ""
+
+
+def record_of(who: Spender, result: GenerationResult, at: float, size: str = "") -> LedgerEntry:
+    """The ledger row of a finished generation."""
+    usage = result.usage
+    return LedgerEntry(
+        at=at,
+        platform=who.platform,
+        user_id=who.user_id,
+        group_id=who.group_id,
+        model=result.model,
+        pictures=len(result.images),
+        size=size,
+        prompt_tokens=usage.prompt_tokens if usage else None,
+        completion_tokens=usage.completion_tokens if usage else None,
+        cost=usage.cost if usage else None,
+        key_mask=result.key_mask,
+        files=tuple(image.path.name for image in result.images),
+    )
 
 
 def check_caps(
@@ -101,9 +123,9 @@ class Reservation:
 
 
 class SpendGuard:
-    """The daily caps of one plugin instance, over its ledger."""
+    """The daily caps of one plugin instance, over its ledger (None: no caps, no records)."""
 
-    def __init__(self, ledger: Ledger, clock: Clock = SYSTEM_CLOCK) -> None:
+    def __init__(self, ledger: Ledger | None, clock: Clock = SYSTEM_CLOCK) -> None:
         self.ledger = ledger
         self._clock = clock
         self._lock = asyncio.Lock()
@@ -122,7 +144,7 @@ class SpendGuard:
     async def reserve(self, who: Spender, policy: SpendPolicy) -> Reservation:
         """Check today's caps for `who` and hold one picture, or raise DailyCapReached."""
         exempt = who.is_admin and not policy.caps_apply_to_admins
-        if exempt or not policy.any_cap:
+        if exempt or not policy.any_cap or self.ledger is None:
             return self._hold(who)  # still held: an admin's pictures count for the group too
         async with self._lock:
             now = self._clock.wall()
@@ -149,6 +171,9 @@ class SpendGuard:
         self._holds.pop(reservation.ident, None)
 
     async def _commit(self, reservation: Reservation, entry: LedgerEntry) -> None:
+        if self.ledger is None:
+            self._drop(reservation)
+            return
         async with self._lock:
             try:
                 await self.ledger.record(entry)

@@ -1,7 +1,8 @@
 """The spend side of one plugin instance: its ledger, its daily caps and its dashboard page.
 
-main.py makes one in initialize() (where AstrBot's plugin data directory is known), asks its
-guard before every generation, and stops it in terminate().
+main.py makes one with the plugin's data directory, hands its guard to the request pipeline
+(which reserves before every generation and commits after it), opens it in initialize() and
+stops it in terminate() once the requests in flight are done.
 """
 
 from __future__ import annotations
@@ -10,18 +11,19 @@ from collections.abc import Awaitable, Callable
 from pathlib import Path
 from typing import Any
 
+import aiohttp
 from astrbot.api import logger
 
+from ..chat import texts
 from ..core.clock import SYSTEM_CLOCK, Clock
 from ..core.errors import LedgerError
-from ..core.settings import SpendPolicy
+from ..core.settings import Settings
 from ..openrouter.key_pool import KeyStatus
-from ..openrouter.usage import KeyReport
+from ..openrouter.usage import KeyReport, fetch_key_reports
 from .dashboard import DashboardSource, SpendDashboard, register_dashboard
 from .guard import SpendGuard
 from .ledger import Ledger
 from .report import build_report
-from .texts import format_report
 
 
 class SpendService:
@@ -32,8 +34,13 @@ class SpendService:
         self.guard = SpendGuard(self.ledger, clock)
         self.dashboard: SpendDashboard | None = None
 
+    @property
+    def plugin_name(self) -> str:
+        """AstrBot names the data directory after the plugin; the page routes carry it too."""
+        return self.data_dir.name
+
     async def start(self) -> None:
-        """Open the ledger. A ledger that cannot open is logged; generation goes on without it
+        """Open the ledger. One that cannot open is logged; generation goes on without it
         (nothing is recorded, so no cap can be reached)."""
         try:
             await self.ledger.open()
@@ -43,33 +50,42 @@ class SpendService:
     def register_page(
         self,
         context: Any,
-        plugin_name: str,
         *,
         images_dir: Path,
-        policy: Callable[[], SpendPolicy],
+        settings: Callable[[], Settings],
         key_status: Callable[[], list[KeyStatus]],
-        key_reports: Callable[[], Awaitable[list[KeyReport]]],
+        http: Callable[[], aiohttp.ClientSession],
         run_blocking: Callable[..., Awaitable[Any]],
     ) -> None:
         """The dashboard page's endpoints (AstrBot 4.28+; nothing on older versions)."""
+
+        async def key_reports() -> list[KeyReport]:
+            current = settings()
+            return await fetch_key_reports(http(), current.api_base, current.api_keys)
+
         source = DashboardSource(
             ledger=self.ledger,
             images_dir=images_dir,
-            policy=policy,
+            policy=lambda: settings().spend,
             key_status=key_status,
             key_reports=key_reports,
             run_blocking=run_blocking,
             clock=self.clock,
         )
         try:
-            self.dashboard = register_dashboard(context, plugin_name, source)
+            self.dashboard = register_dashboard(context, self.plugin_name, source)
         except Exception as exc:  # the page is a nicety: never let it stop the plugin
             logger.error(f"gemini-pic-gen: dashboard page not registered: {exc!r}", exc_info=True)
 
-    async def report_text(self, policy: SpendPolicy, keys: list[KeyReport] | None) -> str:
-        """The `/画图统计` answer. Raises LedgerError when the ledger cannot be read."""
-        report = await build_report(self.ledger, self.clock.wall())
-        return format_report(report, keys, policy)
+    async def report_text(self, settings: Settings, http: aiohttp.ClientSession) -> str:
+        """The `/画图统计` answer: the ledger's statistics and what the service says of each key."""
+        try:
+            report = await build_report(self.ledger, self.clock.wall())
+        except LedgerError as exc:
+            logger.error(f"gemini-pic-gen: /画图统计 without a ledger: {exc.detail}")
+            return texts.STATS_UNAVAILABLE
+        keys = await fetch_key_reports(http, settings.api_base, settings.api_keys)
+        return texts.format_report(report, keys, settings.spend)
 
     async def stop(self) -> None:
         if self.dashboard is not None:
