@@ -11,7 +11,8 @@ import pytest
 from tests.fakes.clock import FakeClock
 from tests.spend.conftest import DAY, NOON, entry
 from tests.support.logs import captured_log
-from utils.core.errors import DailyCapReached, user_message
+from utils.chat.texts import user_message
+from utils.core.errors import DailyCapReached
 from utils.core.settings import Settings, SpendPolicy
 from utils.spend.days import next_midnight
 from utils.spend.guard import SpendGuard
