@@ -221,6 +221,7 @@ def script(fake: FakeOpenRouter, case: Case) -> None:
 
 @pytest.mark.parametrize("case", MATRIX, ids=lambda c: c.id)
 async def test_fault_matrix(astrbot, fake, plugin_config, virtual_time, caplog, case: Case):
+    plugin_config["request_timeout_budget_seconds"] = 100  # the matrix's timings assume it
     use_keys(plugin_config, case.keys)
     script(fake, case)
     event = make_event("画一只猫")
