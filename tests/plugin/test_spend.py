@@ -19,7 +19,6 @@ from typing import Any
 import pytest
 import pytest_asyncio
 from astrbot.core import astrbot_config
-from astrbot.core.message.components import Plain
 
 from tests.conftest import REAL_LOOKING_KEYS
 from tests.fakes.clock import FakeClock
@@ -33,14 +32,6 @@ ADMIN_ID = "90001"
 
 def fresh_id(prefix: str) -> str:
     return f"{prefix}{next(_IDS):04d}"
-
-
-def _texts(event) -> list[str]:
-    return [
-        "".join(c.text for c in chain.chain if isinstance(c, Plain))
-        for chain in event.sent
-        if any(isinstance(c, Plain) for c in chain.chain)
-    ]
 
 
 @pytest_asyncio.fixture
@@ -131,7 +122,7 @@ async def test_a_refusal_through_a_command(astrbot, fake, plugin_config):
     first = await astrbot.dispatch(make_event("/画图 a red fox", sender_id=user))
     assert len(first.sent_images()) == 1
     second = await astrbot.dispatch(make_event("/画图 a blue fox", sender_id=user))
-    [reply] = _texts(second)
+    [reply] = second.sent_texts()
     assert reply.startswith("你今天的画图数量已达上限（每人每天最多 1 张）")
     assert second.sent_images() == []
     assert [r.prompt for r in fake.chat_requests()] == ["a red fox"]
@@ -225,7 +216,8 @@ async def test_the_ledger_survives_a_reload(astrbot, fake, plugin_config, admin)
     today's, so the test counts the one it adds."""
 
     async def stats() -> str:
-        [text] = _texts(await astrbot.dispatch(make_event("/画图统计", sender_id=admin)))
+        event = await astrbot.dispatch(make_event("/画图统计", sender_id=admin))
+        [text] = event.sent_texts()
         return text
 
     before = await stats()
@@ -250,7 +242,7 @@ async def test_stats_of_a_day(astrbot, fake, plugin_config, on_day):
 
     event = make_event("/画图统计", sender_id="admin", role="admin")
     await plugin.cmd_stats(event)
-    [text] = _texts(event)
+    [text] = event.sent_texts()
     today = text.splitlines()[1 : text.splitlines().index("")]
     assert today == [
         "【今天】3 张图（3 次生成），$0.078（另有 1 次未报告花费）",
@@ -272,5 +264,17 @@ async def test_stats_of_a_day(astrbot, fake, plugin_config, on_day):
 
 async def test_stats_are_for_admins_only(astrbot, fake, plugin_config):
     event = await astrbot.dispatch(make_event("/画图统计", sender_id=fresh_id("m")))
-    assert not any("画图统计（" in t for t in _texts(event))
+    assert not any("画图统计（" in t for t in event.sent_texts())
     assert fake.key_requests() == []
+
+
+async def test_settings_and_help_show_the_caps(astrbot, fake, plugin_config, admin):
+    plugin_config.update(group_daily_limit=30, daily_budget_usd=5, caps_apply_to_admins=True)
+    settings = await astrbot.dispatch(make_event("/画图配置", sender_id=admin))
+    [text] = settings.sent_texts()
+    assert "每日上限：每群每天 30 张，全部每天 $5.00（管理员同样受限）" in text
+    assert "花费记录保留：30 天" in text
+    helped = await astrbot.dispatch(make_event("/画图帮助"))
+    [help_text] = helped.sent_texts()
+    assert "/画图统计 —— " in help_text
+    assert "每日上限：每群每天 30 张，全部每天 $5.00（管理员同样受限）。" in help_text

@@ -308,6 +308,8 @@ def describe_settings(settings: Settings) -> str:
         f"每群频率限制：{per_minute(limits.group_per_minute)}",
         f"群白名单：{'、'.join(sorted(limits.group_allowlist)) or '未设置（所有群可用）'}",
         f"群黑名单：{'、'.join(sorted(limits.group_denylist)) or '未设置'}",
+        caps_line(settings.spend),
+        f"花费记录保留：{settings.spend.ledger_retention_days} 天",
         f"NapCat 主机：{settings.nap_server_address or 'localhost'}:{settings.nap_server_port}",
     ]
     return "\n".join(lines)
