@@ -10,6 +10,7 @@ from __future__ import annotations
 import math
 import time
 
+from ..chat import model_texts
 from .coerce import clip_text
 
 
@@ -38,6 +39,40 @@ class InvalidArgumentError(PicGenError):
     def __init__(self, detail: str, hint: str) -> None:
         super().__init__(detail)
         self.hint = hint
+
+
+class ImageOptionError(InvalidArgumentError):
+    """An image size or aspect ratio that is no valid value at all (`allowed` lists the valid)."""
+
+    def __init__(self, detail: str, option: str, value: object, allowed: tuple[str, ...]) -> None:
+        super().__init__(detail, hint="")
+        self.option = option  # "image_size" or "aspect_ratio"
+        self.value = "" if value is None else str(value)
+        self.allowed = allowed
+        self.hint = model_texts.invalid_option(option, self.value, allowed)
+
+
+class UnsupportedImageOptionError(PicGenError):
+    """A valid size or ratio the chosen model cannot draw, with nothing near enough to use.
+
+    `supported` is what the model takes; `models` names known models that take `value`.
+    """
+
+    def __init__(
+        self,
+        detail: str,
+        model: str,
+        option: str,
+        value: str,
+        supported: tuple[str, ...],
+        models: tuple[str, ...] = (),
+    ) -> None:
+        super().__init__(detail)
+        self.model = model
+        self.option = option
+        self.value = value
+        self.supported = supported
+        self.models = models
 
 
 class ConfigSaveError(PicGenError):
@@ -278,6 +313,10 @@ def user_message(error: BaseException) -> str:
         return "请告诉我要画什么：图片描述不能为空。"
     if isinstance(error, InvalidArgumentError):
         return error.hint
+    if isinstance(error, UnsupportedImageOptionError):
+        return model_texts.unsupported_option(
+            error.model, error.option, error.value, error.supported, error.models
+        )
     if isinstance(error, ConfigSaveError):
         return "设置已立即生效，但保存到配置文件失败，插件重载后会恢复原设置，请查看日志。"
     if isinstance(error, GroupNotAllowed):
