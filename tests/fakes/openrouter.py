@@ -33,6 +33,29 @@ IMAGE_MODELS = (
     "google/gemini-3.1-flash-image-preview",
 )
 TEXT_MODELS = ("openai/gpt-4o-mini",)
+# Listed only when the client asks for every output modality (OpenRouter lists text-output
+# models by default).
+IMAGE_ONLY_MODELS = ("black-forest-labs/flux.2-pro",)
+# Shaped like OpenRouter's entries (names and Gemini prices as listed there in 2026; the
+# others made up). Prices are USD per token; `request` per request.
+_LISTING: dict[str, dict[str, Any]] = {
+    IMAGE_MODELS[0]: {
+        "name": "Google: Nano Banana (Gemini 2.5 Flash Image)",
+        "pricing": {"prompt": "0.0000003", "completion": "0.0000025", "image": "0.0000003"},
+    },
+    IMAGE_MODELS[1]: {
+        "name": "Google: Nano Banana Pro (Gemini 3 Pro Image Preview)",
+        "pricing": {"prompt": "0.000002", "completion": "0.000012", "image": "0.000002"},
+    },
+    IMAGE_MODELS[2]: {
+        "name": "Google: Nano Banana 2 (Gemini 3.1 Flash Image Preview)",
+        "pricing": {"prompt": "0.0000005", "completion": "0.000003", "image_output": "0.00006"},
+    },
+    IMAGE_ONLY_MODELS[0]: {
+        "name": "Black Forest Labs: FLUX.2 Pro",
+        "pricing": {"prompt": "0", "completion": "0", "request": "0.03"},
+    },
+}
 
 
 def make_png(prompt: str, size: tuple[int, int] = (64, 64)) -> bytes:
@@ -169,10 +192,19 @@ class FakeOpenRouter(LoopbackServer):
 
     @staticmethod
     def default_models() -> list[dict[str, Any]]:
-        return [
-            {"id": m, "architecture": {"output_modalities": ["image", "text"]}}
-            for m in IMAGE_MODELS
-        ] + [{"id": m, "architecture": {"output_modalities": ["text"]}} for m in TEXT_MODELS]
+        def entry(model: str, inputs: list[str], outputs: list[str]) -> dict[str, Any]:
+            return {
+                "id": model,
+                "architecture": {"input_modalities": inputs, "output_modalities": outputs},
+                "supported_parameters": ["max_tokens", "temperature"],
+                **_LISTING.get(model, {}),
+            }
+
+        return (
+            [entry(m, ["image", "text"], ["image", "text"]) for m in IMAGE_MODELS]
+            + [entry(m, ["text", "image"], ["image"]) for m in IMAGE_ONLY_MODELS]
+            + [entry(m, ["text", "image"], ["text"]) for m in TEXT_MODELS]
+        )
 
     def reset(self) -> None:
         self.requests.clear()
@@ -230,7 +262,22 @@ class FakeOpenRouter(LoopbackServer):
             return web.json_response(
                 error_body(self.models_status, "down"), status=self.models_status
             )
-        return web.json_response({"data": self.models})
+        return web.json_response({"data": self._listed(request.query.get("output_modalities"))})
+
+    def _listed(self, wanted: str | None) -> list[dict[str, Any]]:
+        """OpenRouter's filter: text-output models by default, `all`, or any of a list."""
+        if wanted == "all":
+            return self.models
+        kinds = set((wanted or "text").split(","))
+
+        def outputs(entry: dict[str, Any]) -> set[str] | None:
+            architecture = entry.get("architecture")
+            found = (
+                architecture.get("output_modalities") if isinstance(architecture, dict) else None
+            )
+            return set(found) if isinstance(found, list) else None
+
+        return [e for e in self.models if outputs(e) is None or outputs(e) & kinds]
 
     async def _file(self, request: web.Request) -> web.StreamResponse:
         self.requests.append(
