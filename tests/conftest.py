@@ -105,6 +105,14 @@ def plugin_config(astrbot, fake: FakeOpenRouter, fake_translate: FakeTranslate) 
     plugin.key_pool = None
 
 
+@pytest.fixture(scope="session")
+def photo_4k() -> bytes:
+    """A 4096x4096 photo-like PNG of about 29 MB (a 4K answer), made once per session."""
+    from tests.support.images import photo_png
+
+    return photo_png((4096, 4096))
+
+
 @pytest.fixture
 def plugin_log(astrbot) -> Iterator[list[logging.LogRecord]]:
     """Records of the plugin's own logger (AstrBot's loggers do not propagate to caplog)."""
