@@ -10,13 +10,13 @@ encodes 16 megapixels in about 0.1 s where WebP takes seconds.
 The original stays in images/ (the cleanup task removes both after the retention time); the
 re-encode is named after it (`<original stem>_send.jpg`) and written through the image store,
 so it is atomic and recognisable to cleanup. Everything here blocks: run it in the CpuPool.
-Memory: the decoded pixels (width x height x 3 bytes, 48 MiB at 4096x4096) plus one encoded
-candidate; the pool's two threads bound how many run at once.
+Memory: the decoded pixels (Pillow keeps RGB at 4 bytes a pixel: 64 MiB at 4096x4096); trial
+encodes are only counted and the chosen one is written straight to its file. The pool's two
+threads bound how many run at once.
 """
 
 from __future__ import annotations
 
-import io
 import math
 from collections.abc import Sequence
 from dataclasses import dataclass
@@ -24,7 +24,7 @@ from dataclasses import dataclass
 from PIL import Image
 
 from ..core.workers import CpuPool
-from .store import ImageInfo, ImageStore, SavedImage
+from .store import ImageInfo, ImageStore, PendingImage, SavedImage
 
 QUALITY_TOP = 92
 QUALITY_FLOOR = 80  # lowest quality at full size; below it, fewer pixels look better
@@ -60,27 +60,40 @@ def _as_rgb(image: Image.Image) -> Image.Image:
     return image.convert("RGB")
 
 
-def _encode(image: Image.Image, quality: int, icc: bytes | None) -> bytes:
-    out = io.BytesIO()
-    image.save(out, "JPEG", quality=quality, icc_profile=icc)
-    return out.getvalue()
+class _Counter:
+    """A write-only file for Pillow that only counts: a trial encode keeps none of its bytes."""
+
+    def __init__(self) -> None:
+        self.size = 0
+
+    def write(self, data: bytes) -> int:
+        self.size += len(data)
+        return len(data)
+
+
+def _jpeg_size(image: Image.Image, quality: int, icc: bytes | None) -> int:
+    counter = _Counter()
+    image.save(counter, "JPEG", quality=quality, icc_profile=icc)
+    return counter.size
 
 
 def _best_quality(
     image: Image.Image, max_bytes: int, low: int, high: int, icc: bytes | None
-) -> tuple[bytes | None, int]:
+) -> tuple[int | None, int]:
     """The highest quality in [low, high] whose JPEG fits (binary search; size grows with
-    quality): (its bytes or None if even `low` is too big, the size at `low` or of the fit)."""
-    best: bytes | None = None
-    at_low = 0
+    quality): (that quality or None if even `low` is too big, the size at `low` or of the fit)."""
+    best: int | None = None
+    size = 0
     while low <= high:
         quality = (low + high) // 2
-        data = _encode(image, quality, icc)
-        if len(data) <= max_bytes:
-            best, low = data, quality + 1
+        trial = _jpeg_size(image, quality, icc)
+        if trial <= max_bytes:
+            best, size, low = quality, trial, quality + 1
         else:
-            at_low, high = len(data), quality - 1
-    return best, len(best) if best is not None else at_low
+            if best is None:
+                size = trial  # the last one tried is the lowest
+            high = quality - 1
+    return best, size
 
 
 def _scaled(image: Image.Image, factor: float) -> Image.Image:
@@ -93,27 +106,39 @@ def _scaled(image: Image.Image, factor: float) -> Image.Image:
     return image.resize(size, Image.Resampling.LANCZOS)
 
 
-def encode_under(
+def choose_encoding(
     image: Image.Image, max_bytes: int, icc: bytes | None = None
-) -> tuple[bytes, bool]:
-    """A JPEG of `image` under max_bytes, as big and as good as that allows. Blocking.
+) -> tuple[Image.Image, int, bool]:
+    """The pixels (`image` or a smaller copy) and JPEG quality to send under max_bytes: as big
+    and as good as that allows. Blocking.
 
-    (data, fits): `fits` is False when even the smallest allowed (MIN_LONG_SIDE at QUALITY_MIN)
-    is too big; the data is then that smallest one.
+    (pixels, quality, fits): `fits` is False when even the smallest allowed (MIN_LONG_SIDE at
+    QUALITY_MIN) is too big; that smallest is then what is returned.
     """
     current = image
     while True:
-        data, size = _best_quality(current, max_bytes, QUALITY_FLOOR, QUALITY_TOP, icc)
-        if data is not None:
-            return data, True
+        quality, size = _best_quality(current, max_bytes, QUALITY_FLOOR, QUALITY_TOP, icc)
+        if quality is not None:
+            return current, quality, True
         if max(current.size) <= MIN_LONG_SIDE:
             break
         # JPEG size goes roughly with the pixel count: shrink the sides by the square root.
         current = _scaled(current, math.sqrt(max_bytes / size) * _SCALE_MARGIN)
-    data, _ = _best_quality(current, max_bytes, QUALITY_MIN, QUALITY_FLOOR - 1, icc)
-    if data is not None:
-        return data, True
-    return _encode(current, QUALITY_MIN, icc), False
+    quality, _ = _best_quality(current, max_bytes, QUALITY_MIN, QUALITY_FLOOR - 1, icc)
+    if quality is not None:
+        return current, quality, True
+    return current, QUALITY_MIN, False
+
+
+class _Sink:
+    """A write-only file for Pillow that writes into a pending image of the store."""
+
+    def __init__(self, pending: PendingImage) -> None:
+        self._pending = pending
+
+    def write(self, data: bytes) -> int:
+        self._pending.write(data)
+        return len(data)
 
 
 def fit_for_sending(image: SavedImage, store: ImageStore, max_bytes: int) -> Outgoing:
@@ -123,13 +148,11 @@ def fit_for_sending(image: SavedImage, store: ImageStore, max_bytes: int) -> Out
     with Image.open(image.path) as source:
         source.load()
         icc = source.info.get("icc_profile")
-        pixels = _as_rgb(source)
-        data, fits = encode_under(pixels, max_bytes, icc)
-    with Image.open(io.BytesIO(data)) as encoded:
-        width, height = encoded.size
-    with store.begin(stem=image.path.stem + SEND_SUFFIX) as pending:
-        pending.write(data)
-        saved = pending.commit(ImageInfo("JPEG", width, height))
+        pixels, quality, fits = choose_encoding(_as_rgb(source), max_bytes, icc)
+        # Encoded once more, straight into the file: no copy of the JPEG is held meanwhile.
+        with store.begin(stem=image.path.stem + SEND_SUFFIX) as pending:
+            pixels.save(_Sink(pending), "JPEG", quality=quality, icc_profile=icc)
+            saved = pending.commit(ImageInfo("JPEG", pixels.width, pixels.height))
     return Outgoing(image, saved, over_limit=not fits)
 
 
