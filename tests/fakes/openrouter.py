@@ -33,6 +33,7 @@ IMAGE_MODELS = (
     "google/gemini-3.1-flash-image-preview",
 )
 TEXT_MODELS = ("openai/gpt-4o-mini",)
+_TAIL = 64 * 1024  # what Reply.tail_pause holds back
 # Listed only when the client asks for every output modality (OpenRouter lists text-output
 # models by default).
 IMAGE_ONLY_MODELS = ("black-forest-labs/flux.2-pro",)
@@ -114,7 +115,8 @@ def error_body(code: int, message: str, metadata: dict[str, Any] | None = None) 
 class Reply:
     """One scripted answer. `action`: None, 'drop' (close before answering), 'truncate' (send
     half the announced body, then close), 'stall' (send half the body, then go silent),
-    'hang' (never answer)."""
+    'hang' (never answer). `tail_pause`: wait that long before the body's last 64 KB, so the
+    client has caught up when the last byte arrives (as with a real, slower network)."""
 
     status: int = 200
     json_body: Any = None
@@ -122,6 +124,7 @@ class Reply:
     headers: dict[str, str] = field(default_factory=dict)
     delay: float = 0.0
     action: str | None = None
+    tail_pause: float = 0.0
     content_type: str = "application/json"
 
     @classmethod
@@ -184,6 +187,8 @@ class FakeOpenRouter(LoopbackServer):
         # While set and not released, GET /models waits (a service that is slow to list).
         self.models_gate: asyncio.Event | None = None
         self.files: dict[str, ServedFile] = {}
+        # time.monotonic() when the last answer's last byte was written (system-wide clock).
+        self.last_byte_at = 0.0
         # 'hang' replies wait on this; reset() and stop() release them so that no handler
         # outlives its test (or holds up the server's shutdown).
         self._hangs_released = asyncio.Event()
@@ -348,7 +353,12 @@ class FakeOpenRouter(LoopbackServer):
             assert request.transport is not None
             request.transport.close()
             return response
+        if reply.tail_pause and len(body) > _TAIL:
+            await response.write(body[:-_TAIL])
+            await asyncio.sleep(reply.tail_pause)
+            body = body[-_TAIL:]
         await response.write(body)
+        self.last_byte_at = time.monotonic()
         await response.write_eof()
         return response
 
