@@ -78,31 +78,25 @@ def fake(fake_server: FakeOpenRouter) -> Iterator[FakeOpenRouter]:
     fake_server.reset()
 
 
-@pytest.fixture
-def plugin_config(astrbot, fake: FakeOpenRouter, fake_translate: FakeTranslate) -> Iterator[dict]:
-    """The live plugin config pointed at the fake servers; restored after the test.
+@pytest_asyncio.fixture
+async def plugin_config(
+    astrbot, fake: FakeOpenRouter, fake_translate: FakeTranslate
+) -> AsyncIterator[dict]:
+    """A freshly reloaded plugin (new key pool, limiter, counters: as after a config save in the
+    panel) whose live config points at the fake servers.
 
     Translation and the progress message (both on by default) start switched off here so
     tests about other behaviour see only their own traffic and messages; tests of those
     features switch them on. Translation, when on, only ever reaches the fake.
-    The key pool (cooldowns, counters) and the retry policy live on the plugin instance for the
-    whole session, so each test starts with a fresh pool and gets the default policy back.
     """
-    plugin = astrbot.plugin
+    plugin = await astrbot.reload()
     config = plugin.config
-    saved = dict(config)
-    saved_policy = plugin.retry_policy
-    plugin.key_pool = None
     config.update(
         harness.plain_settings(fake.base_url, REAL_LOOKING_KEYS[0]),
         translate_proxy=fake_translate.proxy_url,
         translate_timeout=5,
     )
     yield config
-    config.clear()
-    config.update(saved)
-    plugin.retry_policy = saved_policy
-    plugin.key_pool = None
 
 
 @pytest.fixture(scope="session")

@@ -12,9 +12,10 @@ import asyncio
 import dataclasses
 import itertools
 import time
-from collections.abc import AsyncIterator, Callable, Iterator
+from collections.abc import AsyncIterator, Callable
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import Any
 from unittest.mock import AsyncMock
 
 import pytest
@@ -56,14 +57,39 @@ def assert_no_key_leaked(*texts: str) -> None:
             assert key[9:30] not in text  # not even a chunk of the secret part
 
 
-@pytest.fixture
-def virtual_time(astrbot, plugin_config) -> Iterator[FakeClock]:
-    """Give the plugin a retry policy on a recording clock without jitter."""
+@dataclass
+class VirtualTime:
+    """A plugin instance built on a recording clock, with a retry policy without jitter."""
+
+    clock: FakeClock
+    plugin: Any
+    astrbot: Any
+
+    @property
+    def sleeps(self) -> list[float]:
+        return self.clock.sleeps
+
+    def advance(self, seconds: float) -> None:
+        self.clock.advance(seconds)
+
+    def wall(self) -> float:
+        return self.clock.wall()
+
+    async def run_tool(self, event: Any, timeout: int = 60, **args: Any) -> list[str]:
+        return await self.astrbot.run_tool(event, timeout, plugin=self.plugin, **args)
+
+
+@pytest_asyncio.fixture
+async def virtual_time(astrbot, plugin_config) -> AsyncIterator[VirtualTime]:
     clock = FakeClock()
-    plugin = astrbot.plugin
-    plugin.retry_policy = dataclasses.replace(plugin.retry_policy, clock=clock, rng=lambda: 0.0)
-    plugin.key_pool = None
-    return clock
+    policy = tuned_policy(astrbot, clock=clock, rng=lambda: 0.0)
+    async with astrbot.instance(clock=clock, retry_policy=policy) as plugin:
+        yield VirtualTime(clock, plugin, astrbot)
+
+
+def tuned_policy(astrbot: Any, **changes: Any) -> Any:
+    """The loaded plugin's own RetryPolicy class (its errors are the plugin's), retuned."""
+    return dataclasses.replace(astrbot.plugin.pipeline.retry_policy, **changes)
 
 
 def use_keys(config: dict, count: int) -> None:
@@ -199,7 +225,7 @@ async def test_fault_matrix(astrbot, fake, plugin_config, virtual_time, caplog, 
     script(fake, case)
     event = make_event("画一只猫")
 
-    texts = await astrbot.run_tool(event, image_description="a cat in the rain")
+    texts = await virtual_time.run_tool(event, image_description="a cat in the rain")
 
     assert sequence(fake) == case.requests
     assert tuple(virtual_time.sleeps) == case.sleeps
@@ -228,7 +254,7 @@ async def test_deadline_stops_before_a_backoff_that_does_not_fit(
     plugin_config["request_timeout_budget_seconds"] = 20
     fake.default = lambda _r: Reply.error(500, "Internal error")
 
-    texts = await astrbot.run_tool(make_event(), image_description="a cat")
+    texts = await virtual_time.run_tool(make_event(), image_description="a cat")
 
     # Key A's three tries, then B once: 2 + 4 + 8 = 14 s waited; the next 10 s wait plus
     # time for one more try no longer fit in the 20 s budget.
@@ -246,7 +272,7 @@ async def test_a_waiting_period_longer_than_the_budget_is_reported_not_waited(
     plugin_config["request_timeout_budget_seconds"] = 10
     fake.default = lambda _r: Reply.error(429, "slow down", headers={"Retry-After": "8"})
 
-    texts = await astrbot.run_tool(make_event(), image_description="a cat")
+    texts = await virtual_time.run_tool(make_event(), image_description="a cat")
 
     assert sequence(fake) == "A"
     assert virtual_time.sleeps == []
@@ -271,16 +297,16 @@ async def test_hung_upstream_ends_within_a_small_budget(astrbot, fake, plugin_co
 
 async def test_hung_upstream_costs_one_read_timeout_per_try(astrbot, fake, plugin_config):
     """Real clock: the per-try read timeout cuts each hung try; tries then run out, not time."""
-    plugin = astrbot.plugin
-    plugin.retry_policy = dataclasses.replace(
-        plugin.retry_policy, base_delay=0.05, max_delay=0.2, min_attempt_seconds=0.5
-    )
     plugin_config.update(
         max_retry_attempts=2, read_timeout_seconds=1, request_timeout_budget_seconds=30
     )
     fake.default = lambda _r: Reply(action="hang")
+    policy = tuned_policy(astrbot, base_delay=0.05, max_delay=0.2, min_attempt_seconds=0.5)
 
-    texts = await astrbot.run_tool(make_event(), image_description="a cat", timeout=30)
+    async with astrbot.instance(retry_policy=policy) as plugin:
+        texts = await astrbot.run_tool(
+            make_event(), image_description="a cat", timeout=30, plugin=plugin
+        )
 
     assert sequence(fake) == "AA"
     assert texts == ["图像服务响应超时，请稍后再试。"]
@@ -289,14 +315,14 @@ async def test_hung_upstream_costs_one_read_timeout_per_try(astrbot, fake, plugi
 
 
 async def test_backoff_in_real_time_with_small_delays(astrbot, fake, plugin_config):
-    plugin = astrbot.plugin
-    plugin.retry_policy = dataclasses.replace(
-        plugin.retry_policy, base_delay=0.05, max_delay=0.2, jitter=0.0, min_attempt_seconds=0.1
-    )
     fake.enqueue(Reply.error(500, "Internal error"), Reply.html(502))
     event = make_event()
+    policy = tuned_policy(
+        astrbot, base_delay=0.05, max_delay=0.2, jitter=0.0, min_attempt_seconds=0.1
+    )
 
-    texts = await astrbot.run_tool(event, image_description="a cat")
+    async with astrbot.instance(retry_policy=policy) as plugin:
+        texts = await astrbot.run_tool(event, image_description="a cat", plugin=plugin)
 
     assert "已生成 1 张图片" in texts[0]
     first, second, third = fake.chat_requests()
@@ -334,12 +360,12 @@ async def test_an_invalid_key_is_not_tried_again_until_the_key_list_changes(
     fake.default = lambda r: Reply.error(401, "bad key") if r.key == bad else fake.success_for(r)
 
     for _ in range(3):
-        await astrbot.run_tool(make_event(), image_description="a cat")
+        await virtual_time.run_tool(make_event(), image_description="a cat")
     assert sequence(fake) == "ABBB"
 
     plugin_config["openrouter_api_keys"] = [bad, REAL_LOOKING_KEYS[2]]  # the admin edits the list
     fake.requests.clear()
-    await astrbot.run_tool(make_event(), image_description="a cat")
+    await virtual_time.run_tool(make_event(), image_description="a cat")
     assert sequence(fake) == "AC"  # a new pool: the key gets a new chance
 
 
@@ -350,13 +376,13 @@ async def test_a_rate_limited_key_gets_one_probe_after_its_cooldown(
     bad = REAL_LOOKING_KEYS[0]
     fake.default = lambda r: Reply.error(429, "slow") if r.key == bad else fake.success_for(r)
 
-    await astrbot.run_tool(make_event(), image_description="one")  # A 429 -> B
+    await virtual_time.run_tool(make_event(), image_description="one")  # A 429 -> B
     for _ in range(3):
-        await astrbot.run_tool(make_event(), image_description="during cooldown")
+        await virtual_time.run_tool(make_event(), image_description="during cooldown")
     assert sequence(fake) == "ABBBB"
 
     virtual_time.advance(61)  # the default 60 s cooldown is over
-    await astrbot.run_tool(make_event(), image_description="after cooldown")
+    await virtual_time.run_tool(make_event(), image_description="after cooldown")
     assert sequence(fake) == "ABBBBAB"  # one probe on A, still limited, then B
 
 
@@ -427,15 +453,15 @@ async def pipeline(astrbot) -> AsyncIterator[PipelineScheduler]:
 ADMIN_ID = "astrbot"  # AstrBot's default admins_id
 
 
-async def test_admin_command_shows_the_pool(astrbot, fake, plugin_config, virtual_time, pipeline):
+async def test_admin_command_shows_the_pool(astrbot, fake, plugin_config, virtual_time):
     assert ADMIN_ID in astrbot_config["admins_id"]
     use_keys(plugin_config, 3)
     bad = REAL_LOOKING_KEYS[0]
     fake.default = lambda r: Reply.error(429, "slow") if r.key == bad else fake.success_for(r)
-    await astrbot.run_tool(make_event(), image_description="a cat")  # A: 429, B: success
+    await virtual_time.run_tool(make_event(), image_description="a cat")  # A: 429, B: success
 
     event = make_event("/gemini_keys", sender_id=ADMIN_ID)
-    await pipeline.execute(event)
+    await virtual_time.plugin.cmd_keys(event)  # the instance on the virtual clock
 
     until = time.strftime("%H:%M:%S", time.localtime(virtual_time.wall() + 60))
     assert event.sent_text().splitlines() == [

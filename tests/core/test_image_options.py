@@ -9,7 +9,8 @@ import pytest
 from astrbot.core.provider.register import llm_tools
 
 from tests.support.harness import TOOL_NAME, make_event
-from utils.core.errors import ImageOptionError, InvalidArgumentError, user_message
+from utils.chat.texts import user_message
+from utils.core.errors import InvalidArgumentError
 from utils.core.image_options import (
     ASPECT_RATIOS,
     IMAGE_SIZES,
@@ -129,11 +130,10 @@ def test_normalize_image_size(value, expected):
 
 
 def test_an_invalid_size_is_refused_with_its_data_and_one_chinese_sentence():
-    with pytest.raises(ImageOptionError) as caught:
+    with pytest.raises(InvalidArgumentError) as caught:
         resolve_image_size("8K", "")
     error = caught.value
-    assert isinstance(error, InvalidArgumentError)  # the tool's existing refusal path
-    assert (error.option, error.value, error.allowed) == ("image_size", "8K", IMAGE_SIZES)
+    assert (error.argument, error.value, error.allowed) == ("image_size", "8K", IMAGE_SIZES)
     text = user_message(error)
     assert "不支持的图片尺寸“8K”" in text and all(s in text for s in IMAGE_SIZES)
 

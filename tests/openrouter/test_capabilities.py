@@ -13,8 +13,10 @@ import pytest
 
 from tests.conftest import REAL_LOOKING_KEYS
 from tests.fakes.openrouter import IMAGE_MODELS, IMAGE_ONLY_MODELS, TEXT_MODELS
+from utils.chat import texts
+from utils.chat.texts import user_message
 from utils.core.clock import Deadline
-from utils.core.errors import UnsupportedImageOptionError, user_message
+from utils.core.errors import UnsupportedImageOptionError
 from utils.core.image_options import ASPECT_RATIOS, BASE_ASPECT_RATIOS, IMAGE_SIZES
 from utils.core.settings import Settings
 from utils.core.workers import CpuPool
@@ -25,7 +27,7 @@ from utils.openrouter.capabilities import (
     UNKNOWN,
     capabilities_for,
     family_of,
-    format_image_models,
+    image_model_summaries,
     resolve_image_options,
 )
 from utils.openrouter.key_pool import KeyPool
@@ -76,7 +78,7 @@ def test_what_each_model_is_sent(model, size, ratio):
     assert changed == (
         (model == FLASH and size in ("2K", "4K")) or expected.get("aspect_ratio", "") != ratio
     )
-    assert bool(resolved.note()) == changed
+    assert bool(texts.options_note(resolved)) == changed
 
 
 def test_a_mapping_is_explained_to_the_chat_model():
@@ -85,12 +87,12 @@ def test_a_mapping_is_explained_to_the_chat_model():
     assert [(a.option, a.asked, a.sent) for a in resolved.adjustments] == [
         ("aspect_ratio", "1:4", "9:16")
     ]
-    assert "不支持宽高比 1:4，已改用最接近的 9:16" in resolved.note()
-    assert PRO in resolved.note()
+    note = texts.options_note(resolved)
+    assert "不支持宽高比 1:4，已改用最接近的 9:16" in note and PRO in note
 
     fixed = resolve_image_options(FLASH, "4K", None)
     assert fixed.image_config() == {}
-    assert "固定约 1K" in fixed.note() and "4K" in fixed.note()
+    assert "固定约 1K" in texts.options_note(fixed) and "4K" in texts.options_note(fixed)
 
 
 def test_a_size_the_model_draws_anyway_needs_no_note():
@@ -213,6 +215,10 @@ async def test_the_request_carries_the_resolved_image_config(client_for, fake, m
 
 
 # --- /画图模型 ------------------------------------------------------------------------------------
+
+
+def format_image_models(listed, current: str, limit: int = 20) -> str:
+    return texts.image_model_list(image_model_summaries(listed), current, bool(listed), limit)
 
 
 async def _listed(fake) -> dict[str, ModelInfo]:

@@ -6,10 +6,10 @@ from __future__ import annotations
 import math
 import re
 
-from .errors import ImageOptionError
+from .errors import InvalidArgumentError
 
-ASPECT_RATIO = "aspect_ratio"
-IMAGE_SIZE = "image_size"
+ASPECT_RATIO = InvalidArgumentError.ASPECT_RATIO
+IMAGE_SIZE = InvalidArgumentError.IMAGE_SIZE
 
 # The values OpenRouter documents for image_config.aspect_ratio (every Gemini image model).
 BASE_ASPECT_RATIOS: tuple[str, ...] = (
@@ -83,12 +83,15 @@ def resolve_aspect_ratio(argument: object, default: str) -> str | None:
     """The ratio for one request: the tool argument when given, else the configured default.
 
     None means "leave it to the model". An argument that is not a known ratio raises
-    ImageOptionError (an InvalidArgumentError) carrying the valid ones.
+    InvalidArgumentError listing the valid ones.
     """
     chosen = normalize_aspect_ratio(argument)
     if chosen is None:
-        raise ImageOptionError(
-            f"invalid aspect_ratio {str(argument)[:40]!r}", ASPECT_RATIO, argument, ASPECT_RATIOS
+        raise InvalidArgumentError(
+            f"invalid aspect_ratio {str(argument)[:40]!r}",
+            ASPECT_RATIO,
+            str(argument)[:20],
+            ASPECT_RATIOS,
         )
     return chosen or default or None
 
@@ -97,7 +100,10 @@ def resolve_image_size(argument: object, default: str) -> str | None:
     """The size for one request, like resolve_aspect_ratio: None means the model's default."""
     chosen = normalize_image_size(argument)
     if chosen is None:
-        raise ImageOptionError(
-            f"invalid image_size {str(argument)[:40]!r}", IMAGE_SIZE, argument, IMAGE_SIZES
+        raise InvalidArgumentError(
+            f"invalid image_size {str(argument)[:40]!r}",
+            IMAGE_SIZE,
+            str(argument)[:20],
+            IMAGE_SIZES,
         )
     return chosen or default or None

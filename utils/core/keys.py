@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import re
 from collections.abc import Iterable
+from urllib.parse import urlsplit
 
 # Values admins leave behind from examples and templates; they must never reach the network.
 _PLACEHOLDER_PATTERN = re.compile(
@@ -52,3 +53,11 @@ def redact_keys(text: str, keys: Iterable[str]) -> str:
         if key:
             text = text.replace(key, mask_key(key))
     return text
+
+
+def mask_proxy(proxy: str) -> str:
+    """Hide a password in `scheme://user:password@host:port`."""
+    parts = urlsplit(proxy)
+    if parts.password:
+        return proxy.replace(f":{parts.password}@", ":***@", 1)
+    return proxy

@@ -7,9 +7,10 @@ list (checked 2026-11 for the three Google image models) declares prices and mod
 sizes or ratios, so for them the built-in table is what counts.
 
 resolve_image_options() is pure: a size or ratio the model cannot draw is mapped to the nearest
-one it can (the result lists each change, for the chat model to pass on) or, when nothing is
-near enough, refused with UnsupportedImageOptionError before any request is made. Nothing the
-model cannot do is ever sent, so an unsupported option never costs a 400 and a retry.
+one it can (the result lists each change, for the chat model to pass on: texts.options_note) or,
+when nothing is near enough, refused with UnsupportedImageOptionError before any request is made.
+Nothing the model cannot do is ever sent, so an unsupported option never costs a 400 and a retry.
+image_model_summaries() is what /画图模型 lists (worded by texts.image_model_list).
 """
 
 from __future__ import annotations
@@ -18,7 +19,6 @@ import re
 from collections.abc import Mapping
 from dataclasses import dataclass
 
-from ..chat import model_texts
 from ..core.errors import UnsupportedImageOptionError
 from ..core.image_options import (
     ASPECT_RATIO,
@@ -152,14 +152,6 @@ class ResolvedImageOptions:
             config["image_size"] = self.image_size
         return config
 
-    def note(self) -> str:
-        """What the chat model should tell the user about the changes ('' when none)."""
-        return model_texts.adjustments_note(
-            self.model,
-            [(a.option, a.asked, a.sent) for a in self.adjustments],
-            self.capabilities.fixed_size,
-        )
-
 
 def resolve_image_options(
     model: str,
@@ -241,10 +233,3 @@ def image_model_summaries(listed: Mapping[str, ModelInfo] | None) -> list[ModelS
         )
         for i in images
     ]
-
-
-def format_image_models(
-    listed: Mapping[str, ModelInfo] | None, current: str, limit: int = 20
-) -> str:
-    """The Chinese listing of image models, what they take and cost, for /画图模型. Pure."""
-    return model_texts.model_list(image_model_summaries(listed), current, bool(listed), limit)

@@ -17,7 +17,6 @@ from __future__ import annotations
 
 import asyncio
 import enum
-import time
 from collections.abc import Collection, Iterable
 from dataclasses import dataclass, field
 
@@ -125,6 +124,12 @@ class KeyPool:
         return f"KeyPool({', '.join(s.masked for s in self._slots)})"
 
     # --- taking and giving back keys ---------------------------------------------------------
+
+    def check_usable(self) -> None:
+        """Raise NoApiKeyError / InvalidKeyError when no key can be tried at all: the one check
+        a request makes before it sends anything (cooldowns are the retry loop's business)."""
+        if all(slot.invalid for slot in self._slots):
+            raise self._no_candidate_error(())
 
     async def acquire(
         self,
@@ -272,34 +277,3 @@ class KeyPool:
             retry_at=retry_at,
             key_count=len(self._slots),
         )
-
-
-def _format_until(epoch: float) -> str:
-    return time.strftime("%H:%M:%S", time.localtime(epoch))
-
-
-_STATE_TEXT = {
-    KeyState.OK: "正常",
-    KeyState.UNTESTED: "正常（尚未使用）",
-    KeyState.COOLING_DOWN: "限流冷却中，{until} 恢复",
-    KeyState.OUT_OF_CREDITS: "额度用尽，{until} 再试",
-    KeyState.INVALID: "无效（401），修改配置后才会再用",
-}
-
-
-def format_pool_status(rows: list[KeyStatus], model: str = "") -> str:
-    """The admin command's answer: one line per key, masked, in Chinese."""
-    if not rows:
-        return "OpenRouter 密钥池为空：插件配置中还没有可用的 API 密钥。"
-    lines = [
-        f"OpenRouter 密钥池（{len(rows)} 个密钥" + (f"，模型 {model}" if model else "") + "）："
-    ]
-    for i, row in enumerate(rows, 1):
-        until = _format_until(row.until) if row.until is not None else ""
-        state = _STATE_TEXT[row.state].format(until=until)
-        busy = f"，进行中 {row.in_flight}" if row.in_flight else ""
-        lines.append(
-            f"{i}. {row.masked} | {state} | 成功 {row.successes} / 失败 {row.failures}{busy}"
-        )
-    lines.append("（成功/失败为本次启动或修改密钥配置以来的请求次数）")
-    return "\n".join(lines)

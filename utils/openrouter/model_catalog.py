@@ -10,13 +10,13 @@ from __future__ import annotations
 
 import asyncio
 import json
-import time
 from collections.abc import Callable
 from dataclasses import dataclass
 
 import aiohttp
 from astrbot.api import logger
 
+from ..core.clock import SYSTEM_CLOCK, Clock
 from ..core.errors import ModelUnavailableError
 from ..core.image_options import normalize_aspect_ratio, normalize_image_size
 from ..core.settings import Settings
@@ -152,7 +152,7 @@ class ModelCatalog:
         self,
         ttl: float = CACHE_TTL,
         timeout: float = FETCH_TIMEOUT,
-        clock: Callable[[], float] = time.monotonic,
+        clock: Clock = SYSTEM_CLOCK,
     ) -> None:
         self._ttl = ttl
         self._timeout = timeout
@@ -164,6 +164,12 @@ class ModelCatalog:
         """Drop the cached lists (the next look-up fetches again)."""
         self._cache.clear()
 
+    def cached(self, settings: Settings) -> dict[str, ModelInfo] | None:
+        """The list fetched last for this API base, however old; None if none was. Never waits:
+        a request uses it for capabilities without fetching (the start-up check fetches it)."""
+        cached = self._cache.get(settings.models_url)
+        return cached[1] if cached else None
+
     async def models(
         self, session: aiohttp.ClientSession, settings: Settings
     ) -> dict[str, ModelInfo] | None:
@@ -171,14 +177,14 @@ class ModelCatalog:
         url = settings.models_url
         async with self._lock:
             cached = self._cache.get(url)
-            if cached and self._clock() - cached[0] < self._ttl:
+            if cached and self._clock.monotonic() - cached[0] < self._ttl:
                 return cached[1]
             try:
                 models = await self._fetch(session, url, settings)
             except (aiohttp.ClientError, asyncio.TimeoutError, ValueError) as exc:
                 logger.info(f"model list unavailable from {url}: {type(exc).__name__}: {exc}")
                 return None
-            self._cache[url] = (self._clock(), models)
+            self._cache[url] = (self._clock.monotonic(), models)
             return models
 
     async def _fetch(
