@@ -16,10 +16,12 @@ _ROOT = use_temp_root("astrbot-test-")
 import pytest  # noqa: E402
 import pytest_asyncio  # noqa: E402
 
+from tests.fakes.napcat import REMOTE_NAPCAT, FakeNapCat  # noqa: E402
 from tests.fakes.openrouter import FakeOpenRouter  # noqa: E402
 from tests.fakes.translate import FakeTranslate  # noqa: E402
 from tests.support import harness  # noqa: E402  (imports AstrBot in the order it needs)
 from tests.support.logs import captured_log  # noqa: E402
+from utils.file_send_server import Receiver  # noqa: E402
 
 REAL_LOOKING_KEYS = (
     "sk-or-v1-" + "a1" * 32,
@@ -97,6 +99,24 @@ async def plugin_config(
         translate_timeout=5,
     )
     yield config
+
+
+@pytest_asyncio.fixture
+async def napcat() -> AsyncIterator[FakeNapCat]:
+    """A fake NapCat OneBot HTTP API for AstrBot's real QQ event (harness.make_qq_event)."""
+    server = FakeNapCat()
+    await server.start()
+    yield server
+    await server.stop()
+
+
+@pytest_asyncio.fixture
+async def receiver(tmp_path: Path) -> AsyncIterator[Receiver]:
+    """The file receiver users run on a remote NapCat host (token "s3cret-token")."""
+    server = Receiver(tmp_path / "napcat-inbox", host=REMOTE_NAPCAT, port=0, token="s3cret-token")
+    await server.start()
+    yield server
+    await server.close()
 
 
 @pytest.fixture(scope="session")

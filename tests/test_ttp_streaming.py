@@ -54,7 +54,9 @@ async def test_a_big_image_is_delivered_byte_for_byte(astrbot, fake, plugin_conf
 async def test_a_4k_answer_streams_to_disk_in_bounded_memory(
     astrbot, fake, plugin_config, photo_4k
 ):
-    """A 4096x4096 photo-like PNG (29 MB, 39 MB of base64): never whole in memory."""
+    """A 4096x4096 photo-like PNG (29 MB, 39 MB of base64): never whole in memory. (Sent as it
+    is here: the delivery re-encode is tests/chat/test_big_pictures.py's.)"""
+    plugin_config["send_image_max_mb"] = 100
     body = json.dumps(completion(images=[data_url(photo_4k)], content="4K.")).encode()
     assert len(body) > 38_000_000
     fake.enqueue(Reply(raw_body=body))

@@ -20,6 +20,7 @@ class DrawJob:
     asked_for_images: bool = False  # the chat model said explicitly that it wants references
     needs_image: bool = False  # commands that only make sense with an image (edit, figure)
     aspect_ratio: str = ""  # '' = the configured default
+    image_size: str = ""  # '' = the configured default ("1K", "2K", "4K", any case)
     action: str = "draw"  # what the progress message names: "draw", "edit" or "figure"
 
     def render(self, details: str) -> str:

@@ -255,12 +255,18 @@ def delivery_fallback_note() -> str:
 
 
 def outcome_remarks(outcome: DrawOutcome) -> list[str]:
-    """What the user should hear besides the images: skipped references, dropped images."""
+    """What the user should hear besides the images: skipped references, dropped images, a size
+    or ratio the model could not do, originals that were asked for as files."""
     remarks = [user_message(problem) for problem in outcome.references.problems]
     if outcome.result is not None and outcome.result.discarded:
         remarks.append(f"另有 {outcome.result.discarded} 张返回的图片数据损坏，已丢弃。")
+    options = options_note(outcome.options)
+    if options:
+        remarks.append(options)
     if outcome.note:
         remarks.append(outcome.note)
+    if outcome.originals_sent is False:
+        remarks.append("原图没能作为文件发送（当前平台不支持发送文件或发送失败）。")
     return remarks
 
 
@@ -279,6 +285,7 @@ def tool_summary(outcome: DrawOutcome) -> str:
     if outcome.no_reference_found:
         parts.append("用户的消息和引用消息里没有找到图片，已只按文字描述生成。")
     parts.extend(outcome_remarks(outcome))
+    parts.extend(reencoded_notes(outcome.outgoing, outcome.originals_sent))
     if outcome.result.text:
         parts.append(f"模型附言：{outcome.result.text[:_MAX_MODEL_TEXT]}")
     return "".join(parts)
@@ -392,24 +399,21 @@ def _mb(size: int) -> str:
     return f"{size / 1048576:.1f} MB"  # MiB, like the config's MB limits
 
 
-def delivery_notes(outgoing: list[Outgoing], limit: int, originals_sent: bool | None) -> list[str]:
-    """For the chat model: pictures that went out re-encoded, and what became of the originals
-    (`originals_sent` None: sending them was not asked for)."""
+def reencoded_notes(outgoing: tuple[Outgoing, ...], originals_sent: bool | None) -> list[str]:
+    """For the chat model: pictures that went out re-encoded (too big to send as they were)."""
     notes = []
     for item in outgoing:
         sent = item.reencoded
         if sent is None:
             continue
         notes.append(
-            f"原图 {_mb(item.original.size)} 超过发送上限 {_mb(limit)}，已转成 "
-            f"{sent.width}×{sent.height} 的高质量 JPEG（{_mb(sent.size)}）发送。"
+            f"原图 {_mb(item.original.size)} 太大，已转成 {sent.width}×{sent.height} 的"
+            f"高质量 JPEG（{_mb(sent.size)}）发送。"
         )
         if item.over_limit:
-            notes.append(f"压缩后仍有 {_mb(sent.size)}，超过发送上限，可能发送失败。")
-    if notes and originals_sent is True:
+            notes.append("压缩到最小仍超过发送上限，可能发送失败。")
+    if notes and originals_sent:
         notes.append("原图也已作为文件发送。")
-    elif notes and originals_sent is False:
-        notes.append("原图没能作为文件发送（当前平台不支持发送文件或发送失败）。")
     return notes
 
 
@@ -474,10 +478,6 @@ def format_pool_status(rows: list[KeyStatus], model: str = "") -> str:
     return "\n".join(lines)
 
 
-def current_model(model: str) -> str:
-    return f"当前图像模型：{model}\n用法：/{CMD_MODEL} <模型ID>"
-
-
 def current_api_base(api_base: str) -> str:
     return f"当前 API 地址：{api_base}\n用法：/{CMD_API_BASE} <地址>，填“默认”恢复官方地址"
 
@@ -519,7 +519,7 @@ def help_text(settings: Settings, prefix: str = "/") -> str:
         f"{p}{CMD_FIGURE} [补充描述] —— 把图片里的角色做成手办照片（同样需要附图或回复带图消息）",
         f"{p}{CMD_HELP} —— 显示本帮助",
         "管理员指令：",
-        f"{p}{CMD_MODEL} <模型ID> —— 切换图像模型并保存",
+        f"{p}{CMD_MODEL} [模型ID] —— 切换图像模型并保存；不带参数时列出图像模型、能力和价格",
         f"{p}{CMD_API_BASE} <地址|默认> —— 切换 API 地址并保存",
         f"{p}{CMD_SETTINGS} —— 查看当前设置（密钥已打码）",
         f"{p}{CMD_KEYS} —— 查看密钥池状态：是否正常、冷却到何时、成功与失败次数",

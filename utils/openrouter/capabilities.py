@@ -17,7 +17,7 @@ from __future__ import annotations
 
 import re
 from collections.abc import Mapping
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 
 from ..core.errors import UnsupportedImageOptionError
 from ..core.image_options import (
@@ -27,7 +27,11 @@ from ..core.image_options import (
     IMAGE_SIZE,
     IMAGE_SIZES,
     SIZE_PIXELS,
+    normalize_aspect_ratio,
+    normalize_image_size,
     ratio_distance,
+    resolve_aspect_ratio,
+    resolve_image_size,
 )
 from .model_catalog import ModelInfo, ModelPrice
 
@@ -142,6 +146,8 @@ class ResolvedImageOptions:
     aspect_ratio: str | None
     capabilities: ImageCapabilities
     adjustments: tuple[Adjustment, ...] = ()
+    # Changes to configured defaults: for the log, not for the user (who did not ask).
+    silent: tuple[Adjustment, ...] = ()
 
     def image_config(self) -> dict[str, str]:
         """The request's `image_config` (empty: leave the key out)."""
@@ -173,6 +179,43 @@ def resolve_image_options(
     if ratio != (aspect_ratio or ""):
         adjustments.append(Adjustment(ASPECT_RATIO, aspect_ratio or "", ratio))
     return ResolvedImageOptions(model, size or None, ratio or None, caps, tuple(adjustments))
+
+
+def resolve_request_options(
+    model: str,
+    size_argument: object,
+    size_default: str,
+    ratio_argument: object,
+    ratio_default: str,
+    listed: Mapping[str, ModelInfo] | None = None,
+) -> ResolvedImageOptions:
+    """resolve_image_options for one request: tool arguments over configured defaults. Pure.
+
+    An argument that is no valid value raises InvalidArgumentError; one the model cannot draw is
+    mapped (listed in `adjustments`) or refused. A configured default is never refused: it is
+    mapped, or dropped when nothing is near, quietly (in `silent`): the user did not ask for it
+    and could not change it.
+    """
+    size = resolve_image_size(size_argument, size_default)
+    ratio = resolve_aspect_ratio(ratio_argument, ratio_default)
+    # Invalid values raised above; here "auto" and the like count as not asked.
+    explicit = {
+        IMAGE_SIZE: bool(normalize_image_size(size_argument)),
+        ASPECT_RATIO: bool(normalize_aspect_ratio(ratio_argument)),
+    }
+    try:
+        options = resolve_image_options(model, size, ratio, listed)
+    except UnsupportedImageOptionError:
+        if explicit[ASPECT_RATIO]:
+            raise
+        options = resolve_image_options(model, size, None, listed)
+        dropped = Adjustment(ASPECT_RATIO, ratio or "", "")
+        options = replace(options, adjustments=(*options.adjustments, dropped))
+    return replace(
+        options,
+        adjustments=tuple(a for a in options.adjustments if explicit[a.option]),
+        silent=tuple(a for a in options.adjustments if not explicit[a.option]),
+    )
 
 
 def _fit_size(caps: ImageCapabilities, asked: str) -> str:
