@@ -29,6 +29,7 @@ from utils.openrouter.capabilities import (
     family_of,
     image_model_summaries,
     resolve_image_options,
+    resolve_request_options,
 )
 from utils.openrouter.key_pool import KeyPool
 from utils.openrouter.model_catalog import ModelCatalog, ModelInfo
@@ -271,3 +272,24 @@ def test_a_long_list_is_cut():
     text = format_image_models(listed, current="x/m00", limit=20)
     assert "x/m19" in text and "x/m20" not in text
     assert "另有 10 个图像模型未列出" in text
+
+
+# --- one request: arguments over defaults ----------------------------------------------------------
+
+
+def test_arguments_are_noted_and_defaults_fitted_quietly():
+    asked = resolve_request_options(FLASH, "4k", "", "1:4", "", None)
+    assert asked.image_config() == {"aspect_ratio": "9:16"}
+    assert [a.option for a in asked.adjustments] == ["image_size", "aspect_ratio"]
+    assert asked.silent == ()
+
+    configured = resolve_request_options(FLASH, "", "4K", "auto", "8:1", None)
+    assert configured.image_config() == {}  # 8:1 has nothing near: dropped, not refused
+    assert configured.adjustments == ()
+    assert [(a.option, a.asked, a.sent) for a in configured.silent] == [
+        ("image_size", "4K", ""),
+        ("aspect_ratio", "8:1", ""),
+    ]
+
+    with pytest.raises(UnsupportedImageOptionError):
+        resolve_request_options(FLASH, "", "", "8:1", "16:9", None)

@@ -447,6 +447,10 @@ def describe_settings(settings: Settings) -> str:
         f"群白名单：{'、'.join(sorted(limits.group_allowlist)) or '未设置（所有群可用）'}",
         f"群黑名单：{'、'.join(sorted(limits.group_denylist)) or '未设置'}",
         f"NapCat 主机：{settings.nap_server_address or 'localhost'}:{settings.nap_server_port}",
+        f"默认尺寸：{settings.image_size or '由模型决定'}，默认宽高比：{settings.aspect_ratio or '由模型决定'}",
+        f"发送图片上限：{_mb(settings.send_image_max_bytes)}（超过时压缩成 JPEG 发送"
+        + ("，并把原图作为文件发送" if settings.send_original_file else "")
+        + "）",
     ]
     return "\n".join(lines)
 
