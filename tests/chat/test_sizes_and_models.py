@@ -6,10 +6,9 @@ from __future__ import annotations
 import pytest
 from astrbot.core import astrbot_config
 from astrbot.core.message.components import Plain
-from astrbot.core.provider.register import llm_tools
 
 from tests.fakes.openrouter import IMAGE_MODELS, IMAGE_ONLY_MODELS
-from tests.support.harness import TOOL_NAME, make_event
+from tests.support.harness import make_event
 
 FLASH, PRO, FLASH31 = IMAGE_MODELS
 ADMIN_ID = "90001"
@@ -18,20 +17,6 @@ ADMIN_ID = "90001"
 def _config(fake) -> dict:
     [request] = fake.chat_requests()
     return request.body.get("image_config", {})
-
-
-async def test_the_tool_offers_an_optional_image_size(astrbot):
-    [schema] = [
-        s["function"]
-        for s in llm_tools.get_full_tool_set().openai_schema()
-        if s["function"]["name"] == TOOL_NAME
-    ]
-    prop = schema["parameters"]["properties"]["image_size"]
-    assert prop["type"] == "string"
-    assert all(size in prop["description"] for size in ("1K", "2K", "4K"))
-    assert "image_size" not in schema["parameters"].get("required", [])
-    ratios = schema["parameters"]["properties"]["aspect_ratio"]["description"]
-    assert all(r in ratios for r in ("1:4", "4:1", "1:8", "8:1"))
 
 
 @pytest.mark.parametrize(("argument", "sent"), [("4K", "4K"), ("4k", "4K"), (" 2k ", "2K")])

@@ -29,7 +29,7 @@ def _sent_ratio(fake) -> str | None:
     return (request.body.get("image_config") or {}).get("aspect_ratio")
 
 
-async def test_the_tool_offers_an_optional_aspect_ratio(astrbot):
+async def test_the_tool_offers_an_optional_aspect_ratio_and_size(astrbot):
     [schema] = [
         s["function"]
         for s in llm_tools.get_full_tool_set().openai_schema()
@@ -37,8 +37,12 @@ async def test_the_tool_offers_an_optional_aspect_ratio(astrbot):
     ]
     prop = schema["parameters"]["properties"]["aspect_ratio"]
     assert prop["type"] == "string"
-    assert "16:9" in prop["description"] and "21:9" in prop["description"]
+    assert all(ratio in prop["description"] for ratio in DOCUMENTED + EXTENDED)
     assert "aspect_ratio" not in schema["parameters"].get("required", [])
+    size = schema["parameters"]["properties"]["image_size"]
+    assert size["type"] == "string"
+    assert all(s in size["description"] for s in IMAGE_SIZES)
+    assert "image_size" not in schema["parameters"].get("required", [])
 
 
 async def test_the_config_default_is_empty_and_offers_every_ratio(astrbot):

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import math
 import re
+from collections.abc import Callable
 
 from .errors import InvalidArgumentError
 
@@ -79,31 +80,30 @@ def ratio_distance(a: str, b: str) -> float:
     return math.exp(abs(math.log(ratio_value(a) / ratio_value(b))))
 
 
+def _resolve(
+    argument: object,
+    default: str,
+    normalize: Callable[[object], str | None],
+    option: str,
+    allowed: tuple[str, ...],
+) -> str | None:
+    chosen = normalize(argument)
+    if chosen is None:
+        raise InvalidArgumentError(
+            f"invalid {option} {str(argument)[:40]!r}", option, str(argument)[:20], allowed
+        )
+    return chosen or default or None
+
+
 def resolve_aspect_ratio(argument: object, default: str) -> str | None:
     """The ratio for one request: the tool argument when given, else the configured default.
 
     None means "leave it to the model". An argument that is not a known ratio raises
     InvalidArgumentError listing the valid ones.
     """
-    chosen = normalize_aspect_ratio(argument)
-    if chosen is None:
-        raise InvalidArgumentError(
-            f"invalid aspect_ratio {str(argument)[:40]!r}",
-            ASPECT_RATIO,
-            str(argument)[:20],
-            ASPECT_RATIOS,
-        )
-    return chosen or default or None
+    return _resolve(argument, default, normalize_aspect_ratio, ASPECT_RATIO, ASPECT_RATIOS)
 
 
 def resolve_image_size(argument: object, default: str) -> str | None:
     """The size for one request, like resolve_aspect_ratio: None means the model's default."""
-    chosen = normalize_image_size(argument)
-    if chosen is None:
-        raise InvalidArgumentError(
-            f"invalid image_size {str(argument)[:40]!r}",
-            IMAGE_SIZE,
-            str(argument)[:20],
-            IMAGE_SIZES,
-        )
-    return chosen or default or None
+    return _resolve(argument, default, normalize_image_size, IMAGE_SIZE, IMAGE_SIZES)
