@@ -11,20 +11,22 @@ The original stays in images/ (the cleanup task removes both after the retention
 re-encode is named after it (`<original stem>_send.jpg`) and written through the image store,
 so it is atomic and recognisable to cleanup. Everything here blocks: run it in the CpuPool.
 Memory: the decoded pixels (Pillow keeps RGB at 4 bytes a pixel: 64 MiB at 4096x4096); trial
-encodes are only counted and the chosen one is written straight to its file. The pool's two
-threads bound how many run at once.
+encodes go to a scratch file and the chosen one straight to its own. The pool's two threads bound
+how many run at once.
 """
 
 from __future__ import annotations
 
 import math
+import tempfile
 from collections.abc import Sequence
 from dataclasses import dataclass
+from pathlib import Path
 
 from PIL import Image
 
 from ..core.workers import CpuPool
-from .store import ImageInfo, ImageStore, PendingImage, SavedImage
+from .store import ImageInfo, ImageStore, SavedImage
 
 QUALITY_TOP = 92
 QUALITY_FLOOR = 80  # lowest quality at full size; below it, fewer pixels look better
@@ -60,25 +62,27 @@ def _as_rgb(image: Image.Image) -> Image.Image:
     return image.convert("RGB")
 
 
-class _Counter:
-    """A write-only file for Pillow that only counts: a trial encode keeps none of its bytes."""
+class _Trials:
+    """Trial encodes into one scratch file without a name (nothing left behind, whatever
+    happens): a real file, so that Pillow encodes from C without holding the GIL (into a Python
+    object it holds it, and the event loop waits)."""
 
-    def __init__(self) -> None:
-        self.size = 0
+    def __init__(self, directory: Path) -> None:
+        directory.mkdir(parents=True, exist_ok=True)
+        self._file = tempfile.TemporaryFile(dir=directory)
 
-    def write(self, data: bytes) -> int:
-        self.size += len(data)
-        return len(data)
+    def size_of(self, image: Image.Image, quality: int, icc: bytes | None) -> int:
+        self._file.seek(0)
+        self._file.truncate()
+        image.save(self._file, "JPEG", quality=quality, icc_profile=icc)
+        return self._file.tell()
 
-
-def _jpeg_size(image: Image.Image, quality: int, icc: bytes | None) -> int:
-    counter = _Counter()
-    image.save(counter, "JPEG", quality=quality, icc_profile=icc)
-    return counter.size
+    def close(self) -> None:
+        self._file.close()
 
 
 def _best_quality(
-    image: Image.Image, max_bytes: int, low: int, high: int, icc: bytes | None
+    trials: _Trials, image: Image.Image, max_bytes: int, low: int, high: int, icc: bytes | None
 ) -> tuple[int | None, int]:
     """The highest quality in [low, high] whose JPEG fits (binary search; size grows with
     quality): (that quality or None if even `low` is too big, the size at `low` or of the fit)."""
@@ -86,7 +90,7 @@ def _best_quality(
     size = 0
     while low <= high:
         quality = (low + high) // 2
-        trial = _jpeg_size(image, quality, icc)
+        trial = trials.size_of(image, quality, icc)
         if trial <= max_bytes:
             best, size, low = quality, trial, quality + 1
         else:
@@ -107,7 +111,7 @@ def _scaled(image: Image.Image, factor: float) -> Image.Image:
 
 
 def choose_encoding(
-    image: Image.Image, max_bytes: int, icc: bytes | None = None
+    trials: _Trials, image: Image.Image, max_bytes: int, icc: bytes | None = None
 ) -> tuple[Image.Image, int, bool]:
     """The pixels (`image` or a smaller copy) and JPEG quality to send under max_bytes: as big
     and as good as that allows. Blocking.
@@ -117,42 +121,37 @@ def choose_encoding(
     """
     current = image
     while True:
-        quality, size = _best_quality(current, max_bytes, QUALITY_FLOOR, QUALITY_TOP, icc)
+        quality, size = _best_quality(trials, current, max_bytes, QUALITY_FLOOR, QUALITY_TOP, icc)
         if quality is not None:
             return current, quality, True
         if max(current.size) <= MIN_LONG_SIDE:
             break
         # JPEG size goes roughly with the pixel count: shrink the sides by the square root.
         current = _scaled(current, math.sqrt(max_bytes / size) * _SCALE_MARGIN)
-    quality, _ = _best_quality(current, max_bytes, QUALITY_MIN, QUALITY_FLOOR - 1, icc)
+    quality, _ = _best_quality(trials, current, max_bytes, QUALITY_MIN, QUALITY_FLOOR - 1, icc)
     if quality is not None:
         return current, quality, True
     return current, QUALITY_MIN, False
-
-
-class _Sink:
-    """A write-only file for Pillow that writes into a pending image of the store."""
-
-    def __init__(self, pending: PendingImage) -> None:
-        self._pending = pending
-
-    def write(self, data: bytes) -> int:
-        self._pending.write(data)
-        return len(data)
 
 
 def fit_for_sending(image: SavedImage, store: ImageStore, max_bytes: int) -> Outgoing:
     """The image as it goes out under `max_bytes`: itself, or a re-encode beside it. Blocking."""
     if image.size <= max_bytes:
         return Outgoing(image)
-    with Image.open(image.path) as source:
-        source.load()
-        icc = source.info.get("icc_profile")
-        pixels, quality, fits = choose_encoding(_as_rgb(source), max_bytes, icc)
-        # Encoded once more, straight into the file: no copy of the JPEG is held meanwhile.
-        with store.begin(stem=image.path.stem + SEND_SUFFIX) as pending:
-            pixels.save(_Sink(pending), "JPEG", quality=quality, icc_profile=icc)
-            saved = pending.commit(ImageInfo("JPEG", pixels.width, pixels.height))
+    trials = _Trials(store.directory)
+    try:
+        with Image.open(image.path) as source:
+            source.load()
+            icc = source.info.get("icc_profile")
+            pixels, quality, fits = choose_encoding(trials, _as_rgb(source), max_bytes, icc)
+            # Encoded once more, straight into its file (trials are not kept: less memory).
+            with store.begin(stem=image.path.stem + SEND_SUFFIX) as pending:
+                pending.write_with(
+                    lambda file: pixels.save(file, "JPEG", quality=quality, icc_profile=icc)
+                )
+                saved = pending.commit(ImageInfo("JPEG", pixels.width, pixels.height))
+    finally:
+        trials.close()
     return Outgoing(image, saved, over_limit=not fits)
 
 

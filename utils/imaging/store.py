@@ -409,6 +409,16 @@ class PendingImage:
         if self._png is not None:
             self._png.feed(data)
 
+    def write_with(self, save: Callable[[BinaryIO], object]) -> None:
+        """Let `save` write the image through the file itself: encoders that get a real file
+        (Pillow's) write it from C without holding the GIL the event loop needs. Only for an
+        image not written to otherwise; not PNG-checked (commit with an ImageInfo)."""
+        if self._file is None or self.size or self._png is not None:
+            raise ValueError("write_with needs a fresh, unchecked image")
+        save(self._file)
+        self._file.flush()
+        self.size = os.fstat(self._file.fileno()).st_size
+
     def commit(self, info: ImageInfo | None = None) -> SavedImage:
         """Validate (unless `info` says it was checked already) and publish under its own name."""
         try:
