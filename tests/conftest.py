@@ -16,11 +16,13 @@ _ROOT = use_temp_root("astrbot-test-")
 import pytest  # noqa: E402
 import pytest_asyncio  # noqa: E402
 
+from tests.fakes.clock import FakeClock  # noqa: E402
 from tests.fakes.napcat import REMOTE_NAPCAT, FakeNapCat  # noqa: E402
 from tests.fakes.openrouter import FakeOpenRouter  # noqa: E402
 from tests.fakes.translate import FakeTranslate  # noqa: E402
 from tests.support import harness  # noqa: E402  (imports AstrBot in the order it needs)
 from tests.support.logs import captured_log  # noqa: E402
+from tests.support.virtual_time import VirtualTime, tuned_policy  # noqa: E402
 from utils.file_send_server import Receiver  # noqa: E402
 
 REAL_LOOKING_KEYS = (
@@ -132,3 +134,13 @@ def plugin_log(astrbot) -> Iterator[list[logging.LogRecord]]:
     """Records of the plugin's own logger (AstrBot's loggers do not propagate to caplog)."""
     with captured_log() as records:
         yield records.records
+
+
+@pytest_asyncio.fixture
+async def virtual_time(astrbot, plugin_config) -> AsyncIterator[VirtualTime]:
+    """A second plugin instance on a recording clock, its retry policy without jitter;
+    run its tool with `virtual_time.run_tool()`, its handlers through `virtual_time.plugin`."""
+    clock = FakeClock()
+    policy = tuned_policy(astrbot, clock=clock, rng=lambda: 0.0)
+    async with astrbot.instance(clock=clock, retry_policy=policy) as plugin:
+        yield VirtualTime(clock, plugin, astrbot)

@@ -9,23 +9,16 @@ concurrency test.
 from __future__ import annotations
 
 import asyncio
-import dataclasses
 import itertools
 import time
-from collections.abc import AsyncIterator, Callable
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
-from unittest.mock import AsyncMock
 
 import pytest
-import pytest_asyncio
 from astrbot.core import astrbot_config
-from astrbot.core.pipeline.context import PipelineContext
-from astrbot.core.pipeline.scheduler import PipelineScheduler
 
 from tests.conftest import REAL_LOOKING_KEYS
-from tests.fakes.clock import FakeClock
 from tests.fakes.openrouter import (
     FakeOpenRouter,
     RecordedRequest,
@@ -35,6 +28,7 @@ from tests.fakes.openrouter import (
     png_prompt,
 )
 from tests.support.harness import make_event
+from tests.support.virtual_time import tuned_policy
 
 LABEL = {key: "ABC"[i] for i, key in enumerate(REAL_LOOKING_KEYS)}
 MODERATION_REASONS = ["violence", "self-harm"]
@@ -55,41 +49,6 @@ def assert_no_key_leaked(*texts: str) -> None:
         for key in REAL_LOOKING_KEYS:
             assert key not in text
             assert key[9:30] not in text  # not even a chunk of the secret part
-
-
-@dataclass
-class VirtualTime:
-    """A plugin instance built on a recording clock, with a retry policy without jitter."""
-
-    clock: FakeClock
-    plugin: Any
-    astrbot: Any
-
-    @property
-    def sleeps(self) -> list[float]:
-        return self.clock.sleeps
-
-    def advance(self, seconds: float) -> None:
-        self.clock.advance(seconds)
-
-    def wall(self) -> float:
-        return self.clock.wall()
-
-    async def run_tool(self, event: Any, timeout: int = 60, **args: Any) -> list[str]:
-        return await self.astrbot.run_tool(event, timeout, plugin=self.plugin, **args)
-
-
-@pytest_asyncio.fixture
-async def virtual_time(astrbot, plugin_config) -> AsyncIterator[VirtualTime]:
-    clock = FakeClock()
-    policy = tuned_policy(astrbot, clock=clock, rng=lambda: 0.0)
-    async with astrbot.instance(clock=clock, retry_policy=policy) as plugin:
-        yield VirtualTime(clock, plugin, astrbot)
-
-
-def tuned_policy(astrbot: Any, **changes: Any) -> Any:
-    """The loaded plugin's own RetryPolicy class (its errors are the plugin's), retuned."""
-    return dataclasses.replace(astrbot.plugin.pipeline.retry_policy, **changes)
 
 
 def use_keys(config: dict, count: int) -> None:
@@ -221,6 +180,7 @@ def script(fake: FakeOpenRouter, case: Case) -> None:
 
 @pytest.mark.parametrize("case", MATRIX, ids=lambda c: c.id)
 async def test_fault_matrix(astrbot, fake, plugin_config, virtual_time, caplog, case: Case):
+    plugin_config["request_timeout_budget_seconds"] = 100  # the matrix's timings assume it
     use_keys(plugin_config, case.keys)
     script(fake, case)
     event = make_event("画一只猫")
@@ -434,22 +394,6 @@ async def test_twenty_concurrent_calls_with_one_rate_limited_key(astrbot, fake, 
 # --- the admin command, dispatched by AstrBot's own pipeline ----------------------------------------
 
 
-@pytest_asyncio.fixture
-async def pipeline(astrbot) -> AsyncIterator[PipelineScheduler]:
-    """AstrBot's message pipeline (waking, permission, handler, respond stages) over the plugin.
-
-    The result-decorating stage asks the provider manager for a TTS provider; the harness's
-    manager is a MagicMock, so that one lookup answers None for the duration of the test.
-    """
-    manager = astrbot.context.provider_manager
-    saved = manager.get_using_provider_async
-    manager.get_using_provider_async = AsyncMock(return_value=None)
-    scheduler = PipelineScheduler(PipelineContext(astrbot_config, astrbot.manager, "default"))
-    await scheduler.initialize()
-    yield scheduler
-    manager.get_using_provider_async = saved
-
-
 ADMIN_ID = "astrbot"  # AstrBot's default admins_id
 
 
@@ -475,17 +419,17 @@ async def test_admin_command_shows_the_pool(astrbot, fake, plugin_config, virtua
 
 
 @pytest.mark.parametrize("command", ["/gemini_keys", "/画图密钥"])
-async def test_admin_command_is_refused_to_members(astrbot, fake, plugin_config, pipeline, command):
+async def test_admin_command_is_refused_to_members(astrbot, fake, plugin_config, command):
     event = make_event(command, sender_id="10001")
-    await pipeline.execute(event)
+    await astrbot.dispatch(event)
     assert "权限不足" in event.sent_text()
     assert "sk-or" not in event.sent_text()
 
 
 @pytest.mark.parametrize("command", ["/gemini_keys", "/画图密钥"])
-async def test_admin_command_without_keys(astrbot, fake, plugin_config, pipeline, command):
+async def test_admin_command_without_keys(astrbot, fake, plugin_config, command):
     plugin_config["openrouter_api_keys"] = ["YOUR_API_KEY"]
     event = make_event(command, sender_id=ADMIN_ID)
-    await pipeline.execute(event)
+    await astrbot.dispatch(event)
     assert event.sent_text() == "OpenRouter 密钥池为空：插件配置中还没有可用的 API 密钥。"
     assert fake.requests == []

@@ -1,8 +1,14 @@
-"""What a chat request asks for (`DrawJob`), and the preset jobs of the commands."""
+"""What a chat request asks for (`DrawJob`, and the commands' presets) and how it ends
+(`DrawOutcome`)."""
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, field
+
+from ..imaging.outgoing import Outgoing
+from ..imaging.references import References
+from ..openrouter.capabilities import ResolvedImageOptions
+from ..ttp import GenerationResult
 
 
 @dataclass(frozen=True)
@@ -28,6 +34,26 @@ class DrawJob:
             return details
         extra = f" Additional details from the user: {details}" if details else ""
         return self.template.format(details=extra).strip()
+
+
+@dataclass(frozen=True)
+class DrawOutcome:
+    """A request's end: the result (images already sent), or the Chinese text for the user."""
+
+    result: GenerationResult | None
+    message: str = ""
+    note: str = ""  # delivery caveat for the model, e.g. the NapCat push fell back
+    references: References = field(default_factory=References)
+    # The picture was made (and paid for) but could not be sent: never draw it again.
+    undelivered: bool = False
+    # The model asked for reference pictures and the message held none.
+    no_reference_found: bool = False
+    # The size and ratio sent, and what had to change to fit the model.
+    options: ResolvedImageOptions | None = None
+    # Each picture as it went out (re-encoded when above send_image_max_mb).
+    outgoing: tuple[Outgoing, ...] = ()
+    # Whether the originals of re-encoded pictures went out as files (None: not asked for).
+    originals_sent: bool | None = None
 
 
 FIGURE_TEMPLATE = (

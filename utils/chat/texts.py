@@ -52,12 +52,12 @@ from .commands import (
     CMD_MODEL,
     CMD_SETTINGS,
 )
+from .jobs import DrawOutcome
 
-if TYPE_CHECKING:  # the pipeline words its outcomes through this module
+if TYPE_CHECKING:  # data types worded here, imported for annotations only
     from ..imaging.outgoing import Outgoing
     from ..openrouter.capabilities import ModelSummary, ResolvedImageOptions
     from ..openrouter.model_catalog import ModelPrice
-    from .pipeline import DrawOutcome
 
 _MAX_MODEL_TEXT = 200
 
@@ -144,8 +144,8 @@ _REFERENCE_PROBLEMS = {
 def _reference_message(error: ReferenceImageError) -> str:
     if error.reason == ReferenceImageError.MISSING:
         return (
-            "看起来你想修改一张图片，但我没有收到图片。"
-            "请把图片和修改要求一起发送，或回复（引用）那张图片再说要求。"
+            "这个指令需要一张图片，但我没有收到图片。"
+            "请把图片和指令一起发送，或回复（引用）那张图片再发指令。"
         )
     if error.reason == ReferenceImageError.UNUSABLE:
         return "参考图都无法读取（下载失败、太大或不是有效图片），请重新发送图片后再试。"
@@ -289,6 +289,13 @@ def tool_summary(outcome: DrawOutcome) -> str:
     if outcome.result.text:
         parts.append(f"模型附言：{outcome.result.text[:_MAX_MODEL_TEXT]}")
     return "".join(parts)
+
+
+def still_working() -> str:
+    """Handed to the model when the picture is not ready before AstrBot's tool timeout."""
+    return (
+        "图片还在生成中，完成后会自动发送到这个聊天，不需要再次调用画图工具。请告诉用户稍等片刻。"
+    )
 
 
 def command_reply(outcome: DrawOutcome) -> list[str]:
