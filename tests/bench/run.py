@@ -326,7 +326,7 @@ async def big_answer(bot: BenchAstrBot, fake_base_url: str, png_size: int) -> tu
         "11",
         "4K answer: delivered bytes / original bytes",
         ratios,
-        limit / png_size,
+        round(limit / png_size, 3),
         detail=f"send_image_max_mb {limit / 2**20:g} (the target: limit / original)",
     )
     return stall, latency, delivered
