@@ -10,7 +10,7 @@ from pathlib import Path
 
 from astrbot.api import logger
 from astrbot.api.event import AstrMessageEvent, MessageChain, filter
-from astrbot.api.star import Context, Star
+from astrbot.api.star import Context, Star, StarTools
 
 from .utils.chat import texts
 from .utils.chat.admin import SettingsEditor
@@ -23,6 +23,7 @@ from .utils.chat.commands import (
     CMD_KEYS,
     CMD_MODEL,
     CMD_SETTINGS,
+    CMD_STATS,
     command_argument,
     own_avatar_option,
     wake_prefix_of,
@@ -35,6 +36,7 @@ from .utils.core.clock import SYSTEM_CLOCK, Clock
 from .utils.core.coerce import coerce_bool, coerce_text
 from .utils.core.settings import Settings
 from .utils.openrouter.retry_policy import RetryPolicy
+from .utils.spend.service import SpendService
 
 PLUGIN_DIR = Path(__file__).resolve().parent
 
@@ -51,16 +53,25 @@ class GeminiImagePlugin(Star):
         """AstrBot passes context and config; tests may add a virtual clock and a retry policy."""
         super().__init__(context)
         self.config = config if config is not None else {}
+        # The spend ledger lives in AstrBot's data directory for the plugin: it outlives reloads.
+        self.spend = SpendService(StarTools.get_data_dir(), self.settings, clock=clock)
         self.pipeline = DrawPipeline(
-            context, PLUGIN_DIR / "images", self.settings, clock=clock, retry_policy=retry_policy
+            context,
+            PLUGIN_DIR / "images",
+            self.settings,
+            clock=clock,
+            retry_policy=retry_policy,
+            spend=self.spend.guard,
         )
         self.editor = SettingsEditor(self.config)
 
     async def initialize(self) -> None:
         self.pipeline.open()
+        await self.spend.start(self.context, self.pipeline)
 
     async def terminate(self) -> None:
         await self.pipeline.close()  # requests in flight finish and deliver first
+        await self.spend.stop()  # after them: they are recorded too
 
     def settings(self) -> Settings:
         return Settings.from_config(self.config)
@@ -74,6 +85,7 @@ class GeminiImagePlugin(Star):
         image_description: str = "",
         use_reference_images: bool | None = None,
         aspect_ratio: str = "",
+        image_size: str = "",
         use_sender_avatar: bool = False,
         **extra: object,
     ) -> str:
@@ -82,7 +94,8 @@ class GeminiImagePlugin(Star):
         Args:
             image_description(string): 要生成或修改的图片内容的详细描述，保留用户原话中需要画进图里的文字
             use_reference_images(boolean): 是否使用参考图，默认为 true：用户消息、引用消息和合并转发消息里的图片，以及消息中被 @ 的人的头像（QQ 上自动加入，排在图片之后）；纯文字生图、用不到这些图片和头像时填 false
-            aspect_ratio(string): 可选，图片宽高比，只能是 1:1、2:3、3:2、3:4、4:3、4:5、5:4、9:16、16:9、21:9 之一；用户没有指定比例时不要填写
+            aspect_ratio(string): 可选，图片宽高比，只能是 1:1、2:3、3:2、3:4、4:3、4:5、5:4、9:16、16:9、21:9、1:4、4:1、1:8、8:1 之一（后四种只有部分模型支持）；用户没有指定比例时不要填写
+            image_size(string): 可选，图片尺寸，只能是 1K、2K、4K 之一（长边约 1024、2048、4096 像素，越大越慢越贵）；只有用户要求高清、2K、4K 等尺寸时才填写
             use_sender_avatar(boolean): 可选，用户明确要求用他自己的头像（如“用我的头像画…”“把我的头像做成手办”）时填 true，否则不要填写；被 @ 的人的头像不需要此参数
         """
         if extra:
@@ -93,6 +106,7 @@ class GeminiImagePlugin(Star):
             use_images=use_images,
             asked_for_images=use_images and use_reference_images is not None,
             aspect_ratio=coerce_text(aspect_ratio),
+            image_size=coerce_text(image_size),
             use_sender_avatar=coerce_bool(use_sender_avatar, default=False),
         )
         request = self.pipeline.start(event, job, self.settings())
@@ -132,10 +146,12 @@ class GeminiImagePlugin(Star):
     @filter.permission_type(filter.PermissionType.ADMIN)
     @filter.command(CMD_MODEL)
     async def cmd_model(self, event: AstrMessageEvent) -> None:
-        """（管理员）切换图像模型：/画图模型 <模型ID>"""
+        """（管理员）切换图像模型：/画图模型 <模型ID>；不带参数时列出图像模型、能力和价格"""
         value = command_argument(event.message_str, CMD_MODEL)
         if not value:
-            return await self._reply(event, texts.current_model(self.settings().model))
+            settings = self.settings()
+            models, listed = await self.pipeline.image_models(settings)
+            return await self._reply(event, texts.image_model_list(models, settings.model, listed))
         await self._reply(event, await self.editor.switch_model(event.get_sender_id(), value))
 
     @filter.permission_type(filter.PermissionType.ADMIN)
@@ -160,6 +176,12 @@ class GeminiImagePlugin(Star):
         settings = self.settings()
         rows = self.pipeline.key_pool(settings).snapshot() if settings.api_keys else []
         await self._reply(event, texts.format_pool_status(rows, settings.model))
+
+    @filter.permission_type(filter.PermissionType.ADMIN)
+    @filter.command(CMD_STATS)
+    async def cmd_stats(self, event: AstrMessageEvent) -> None:
+        """（管理员）画图统计：今天和近 7 天的图片数与花费（按群、用户、模型），各密钥剩余额度"""
+        await self._reply(event, await self.spend.report_text(self.pipeline.http()))
 
     # --- plumbing -------------------------------------------------------------------------------
 

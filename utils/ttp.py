@@ -39,6 +39,7 @@ from .openrouter.retry_policy import (
     key_outcome,
     retry_after_of,
 )
+from .openrouter.usage import Usage
 
 T = TypeVar("T")
 ATTRIBUTION_HEADERS = {
@@ -60,6 +61,8 @@ class GenerationRequest:
     aspect_ratio: str | None = None
     # Reference images as data URLs, in the order they are sent.
     images: tuple[str, ...] = ()
+    # "1K", "2K" or "4K"; None = the model's default (see openrouter/capabilities.py).
+    image_size: str | None = None
 
 
 @dataclass(frozen=True)
@@ -70,6 +73,7 @@ class GenerationResult:
     key_mask: str
     # Images of the answer that failed validation and were dropped (the rest are delivered).
     discarded: int = 0
+    usage: Usage | None = None  # what the service reported the generation cost
 
 
 @dataclass
@@ -150,8 +154,16 @@ class OpenRouterClient:
             "messages": [{"role": "user", "content": content}],
             "modalities": ["image", "text"],
         }
-        if request.aspect_ratio:
-            payload["image_config"] = {"aspect_ratio": request.aspect_ratio}
+        image_config = {
+            key: value
+            for key, value in (
+                ("aspect_ratio", request.aspect_ratio),
+                ("image_size", request.image_size),
+            )
+            if value
+        }
+        if image_config:
+            payload["image_config"] = image_config
         return payload
 
     async def generate(self, request: GenerationRequest, deadline: Deadline) -> GenerationResult:
@@ -194,7 +206,12 @@ class OpenRouterClient:
         if len({image.size for image in images}) < len(images):
             images = await self._offload(_without_duplicates, images)
         return GenerationResult(
-            images, parsed.text, self._settings.model, key_mask, discarded=len(failures)
+            images,
+            parsed.text,
+            self._settings.model,
+            key_mask,
+            discarded=len(failures),
+            usage=parsed.usage,
         )
 
     async def _decode_and_store(self, url: str, streamed: AnswerReader) -> SavedImage:

@@ -3,7 +3,9 @@
     python tests/bench/fake_process.py <bodies dir>
 
 Prints its port, then answers every chat completion by its prompt: `bench body=<name>
-delay=<seconds>` gets the bytes of <bodies dir>/<name> after that many seconds. Stops on SIGTERM.
+delay=<seconds>` gets the bytes of <bodies dir>/<name> after that many seconds (`tail=<seconds>`:
+with that pause before the last 64 KB). GET /bench/last-byte answers {"at": time.monotonic()
+when the last answer's last byte was written}. Stops on SIGTERM.
 """
 
 from __future__ import annotations
@@ -15,18 +17,33 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[2]))
 
+from aiohttp import web
+
 from tests.bench.common import prompt_fields
 from tests.fakes.openrouter import FakeOpenRouter, RecordedRequest, Reply
 
 
+class BenchFake(FakeOpenRouter):
+    def routes(self, app: web.Application) -> None:
+        super().routes(app)
+        app.router.add_get("/bench/last-byte", self._last_byte)
+
+    async def _last_byte(self, request: web.Request) -> web.StreamResponse:
+        return web.json_response({"at": self.last_byte_at})
+
+
 async def serve(bodies_dir: Path) -> None:
     bodies = {p.name: p.read_bytes() for p in bodies_dir.iterdir() if p.is_file()}
-    fake = FakeOpenRouter()
+    fake = BenchFake()
 
     def answer(recorded: RecordedRequest) -> Reply:
         fake.requests.clear()  # nothing reads them here; reference images would pile up
         fields = prompt_fields(recorded.prompt)
-        return Reply(raw_body=bodies[fields["body"]], delay=float(fields.get("delay", 0)))
+        return Reply(
+            raw_body=bodies[fields["body"]],
+            delay=float(fields.get("delay", 0)),
+            tail_pause=float(fields.get("tail", 0)),
+        )
 
     fake.default = answer
     await fake.start()

@@ -9,7 +9,7 @@ from collections.abc import AsyncIterator
 
 import pytest
 import pytest_asyncio
-from astrbot.core.message.components import At, Forward, Image, Plain, Reply
+from astrbot.core.message.components import At, Forward, Image, Reply
 
 from tests.fakes.avatars import FakeAvatarHost
 from tests.fakes.napcat import (
@@ -69,14 +69,6 @@ def picture(color: tuple[int, int, int]) -> Image:
 
 def at(user_id: str, name: str = "") -> At:
     return At(qq=user_id, name=name)
-
-
-def texts_of(event) -> list[str]:
-    return [
-        "".join(c.text for c in chain.chain if isinstance(c, Plain))
-        for chain in event.sent
-        if any(isinstance(c, Plain) for c in chain.chain)
-    ]
 
 
 # --- avatars of @-mentioned people ----------------------------------------------------------
@@ -200,7 +192,7 @@ async def test_avatars_switched_off_by_an_empty_template(astrbot, fake, config, 
     event = await astrbot.dispatch(make_event("/手办化 @张三(30003)", [at(ZHANG, "张三")]))
     assert fake.chat_requests() == []
     assert avatars.requested == []
-    [text] = texts_of(event)
+    [text] = event.sent_texts()
     assert text.startswith("头像参考图已被管理员关闭，头像没有用作参考图")
 
 
@@ -208,7 +200,7 @@ async def test_other_platforms_say_avatars_are_not_available(astrbot, fake, conf
     event = make_event("/手办化 我", sender_id=SENDER, platform="telegram")
     await astrbot.dispatch(event)
     assert fake.chat_requests() == []
-    [text] = texts_of(event)
+    [text] = event.sent_texts()
     assert text.startswith("当前平台无法获取头像（只有 QQ 支持）")
 
     # Beside a real picture it is a note, and the picture is still used.

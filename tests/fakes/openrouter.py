@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import asyncio
 import base64
+import dataclasses
 import hashlib
 import io
 import json
@@ -33,6 +34,33 @@ IMAGE_MODELS = (
     "google/gemini-3.1-flash-image-preview",
 )
 TEXT_MODELS = ("openai/gpt-4o-mini",)
+# usage.cost (USD) of a generated answer unless a test says otherwise; OpenRouter's order of
+# magnitude for one 1K picture.
+DEFAULT_COST = 0.039
+_TAIL = 64 * 1024  # what Reply.tail_pause holds back
+# Listed only when the client asks for every output modality (OpenRouter lists text-output
+# models by default).
+IMAGE_ONLY_MODELS = ("black-forest-labs/flux.2-pro",)
+# Shaped like OpenRouter's entries (names and Gemini prices as listed there in 2026; the
+# others made up). Prices are USD per token; `request` per request.
+_LISTING: dict[str, dict[str, Any]] = {
+    IMAGE_MODELS[0]: {
+        "name": "Google: Nano Banana (Gemini 2.5 Flash Image)",
+        "pricing": {"prompt": "0.0000003", "completion": "0.0000025", "image": "0.0000003"},
+    },
+    IMAGE_MODELS[1]: {
+        "name": "Google: Nano Banana Pro (Gemini 3 Pro Image Preview)",
+        "pricing": {"prompt": "0.000002", "completion": "0.000012", "image": "0.000002"},
+    },
+    IMAGE_MODELS[2]: {
+        "name": "Google: Nano Banana 2 (Gemini 3.1 Flash Image Preview)",
+        "pricing": {"prompt": "0.0000005", "completion": "0.000003", "image_output": "0.00006"},
+    },
+    IMAGE_ONLY_MODELS[0]: {
+        "name": "Black Forest Labs: FLUX.2 Pro",
+        "pricing": {"prompt": "0", "completion": "0", "request": "0.03"},
+    },
+}
 
 
 def make_png(prompt: str, size: tuple[int, int] = (64, 64)) -> bytes:
@@ -62,8 +90,9 @@ def completion(
     finish_reason: str = "stop",
     native_finish_reason: str | None = None,
     model: str = IMAGE_MODELS[0],
+    cost: float | None = DEFAULT_COST,
 ) -> dict[str, Any]:
-    """A chat completion body in OpenRouter's shape."""
+    """A chat completion body in OpenRouter's shape; `cost` None leaves usage.cost out."""
     message: dict[str, Any] = {"role": "assistant", "content": content}
     if images is not None:
         message["images"] = [{"type": "image_url", "image_url": {"url": u}} for u in images]
@@ -76,7 +105,37 @@ def completion(
         "created": int(time.time()),
         "model": model,
         "choices": [choice],
-        "usage": {"prompt_tokens": 10, "completion_tokens": 1290, "total_tokens": 1300},
+        "usage": _usage(cost),
+    }
+
+
+def _usage(cost: float | None) -> dict[str, Any]:
+    usage: dict[str, Any] = {"prompt_tokens": 10, "completion_tokens": 1290, "total_tokens": 1300}
+    if cost is not None:
+        usage["cost"] = cost
+    return usage
+
+
+def key_info(
+    *,
+    limit: float | None = 10.0,
+    limit_remaining: float | None = 7.5,
+    usage: float = 2.5,
+    usage_daily: float = 0.5,
+    label: str = "sk-or-v1-abc...xyz",
+    is_free_tier: bool = False,
+) -> dict[str, Any]:
+    """The `data` of GET /api/v1/key."""
+    return {
+        "label": label,
+        "limit": limit,
+        "limit_remaining": limit_remaining,
+        "usage": usage,
+        "usage_daily": usage_daily,
+        "usage_weekly": usage,
+        "usage_monthly": usage,
+        "is_free_tier": is_free_tier,
+        "limit_reset": None,
     }
 
 
@@ -91,7 +150,8 @@ def error_body(code: int, message: str, metadata: dict[str, Any] | None = None) 
 class Reply:
     """One scripted answer. `action`: None, 'drop' (close before answering), 'truncate' (send
     half the announced body, then close), 'stall' (send half the body, then go silent),
-    'hang' (never answer)."""
+    'hang' (never answer). `tail_pause`: wait that long before the body's last 64 KB, so the
+    client has caught up when the last byte arrives (as with a real, slower network)."""
 
     status: int = 200
     json_body: Any = None
@@ -99,6 +159,7 @@ class Reply:
     headers: dict[str, str] = field(default_factory=dict)
     delay: float = 0.0
     action: str | None = None
+    tail_pause: float = 0.0
     content_type: str = "application/json"
 
     @classmethod
@@ -161,6 +222,9 @@ class FakeOpenRouter(LoopbackServer):
         # While set and not released, GET /models waits (a service that is slow to list).
         self.models_gate: asyncio.Event | None = None
         self.files: dict[str, ServedFile] = {}
+        self._reset_spend()
+        # time.monotonic() when the last answer's last byte was written (system-wide clock).
+        self.last_byte_at = 0.0
         # 'hang' replies wait on this; reset() and stop() release them so that no handler
         # outlives its test (or holds up the server's shutdown).
         self._hangs_released = asyncio.Event()
@@ -169,10 +233,19 @@ class FakeOpenRouter(LoopbackServer):
 
     @staticmethod
     def default_models() -> list[dict[str, Any]]:
-        return [
-            {"id": m, "architecture": {"output_modalities": ["image", "text"]}}
-            for m in IMAGE_MODELS
-        ] + [{"id": m, "architecture": {"output_modalities": ["text"]}} for m in TEXT_MODELS]
+        def entry(model: str, inputs: list[str], outputs: list[str]) -> dict[str, Any]:
+            return {
+                "id": model,
+                "architecture": {"input_modalities": inputs, "output_modalities": outputs},
+                "supported_parameters": ["max_tokens", "temperature"],
+                **_LISTING.get(model, {}),
+            }
+
+        return (
+            [entry(m, ["image", "text"], ["image", "text"]) for m in IMAGE_MODELS]
+            + [entry(m, ["text", "image"], ["image"]) for m in IMAGE_ONLY_MODELS]
+            + [entry(m, ["text", "image"], ["text"]) for m in TEXT_MODELS]
+        )
 
     def reset(self) -> None:
         self.requests.clear()
@@ -186,6 +259,16 @@ class FakeOpenRouter(LoopbackServer):
             self.models_gate.set()
         self.models_gate = None
         self.files.clear()
+        self._reset_spend()
+
+    def _reset_spend(self) -> None:
+        # False: every completion answer loses usage.cost (a gateway that reports no cost).
+        self.report_cost = True
+        # GET /api/v1/key: `key_infos[key]` (else key_info()) as data; `key_replies[key]` (else
+        # `key_reply`) replaces the answer with a fault (an error status, HTML, a hang).
+        self.key_infos: dict[str, dict[str, Any]] = {}
+        self.key_replies: dict[str, Reply] = {}
+        self.key_reply: Reply | None = None
 
     def enqueue(self, *replies: Reply) -> None:
         self.script.extend(replies)
@@ -199,6 +282,9 @@ class FakeOpenRouter(LoopbackServer):
 
     def chat_requests(self) -> list[RecordedRequest]:
         return [r for r in self.requests if r.path.endswith("/chat/completions")]
+
+    def key_requests(self) -> list[RecordedRequest]:
+        return [r for r in self.requests if r.path.endswith("/v1/key")]
 
     def serve(self, name: str, body: bytes, **kw: Any) -> str:
         """Serve body at /files/<name>; return its URL."""
@@ -214,6 +300,7 @@ class FakeOpenRouter(LoopbackServer):
     def routes(self, app: web.Application) -> None:
         app.router.add_post("/api/v1/chat/completions", self._chat)
         app.router.add_get("/api/v1/models", self._models)
+        app.router.add_get("/api/v1/key", self._key)
         app.router.add_get("/files/{name}", self._file)
 
     async def stop(self) -> None:
@@ -230,7 +317,32 @@ class FakeOpenRouter(LoopbackServer):
             return web.json_response(
                 error_body(self.models_status, "down"), status=self.models_status
             )
-        return web.json_response({"data": self.models})
+        return web.json_response({"data": self._listed(request.query.get("output_modalities"))})
+
+    def _listed(self, wanted: str | None) -> list[dict[str, Any]]:
+        """OpenRouter's filter: text-output models by default, `all`, or any of a list."""
+        if wanted == "all":
+            return self.models
+        kinds = set((wanted or "text").split(","))
+
+        def outputs(entry: dict[str, Any]) -> set[str] | None:
+            architecture = entry.get("architecture")
+            found = (
+                architecture.get("output_modalities") if isinstance(architecture, dict) else None
+            )
+            return set(found) if isinstance(found, list) else None
+
+        return [e for e in self.models if outputs(e) is None or outputs(e) & kinds]
+
+    async def _key(self, request: web.Request) -> web.StreamResponse:
+        recorded = RecordedRequest(
+            "GET", request.path, dict(request.headers), None, time.monotonic()
+        )
+        self.requests.append(recorded)
+        fault = self.key_replies.get(recorded.key, self.key_reply)
+        if fault is not None:
+            return await self._send(request, fault)
+        return web.json_response({"data": self.key_infos.get(recorded.key, key_info())})
 
     async def _file(self, request: web.Request) -> web.StreamResponse:
         self.requests.append(
@@ -268,6 +380,8 @@ class FakeOpenRouter(LoopbackServer):
             reply = self.default(recorded)
         else:
             reply = self.success_for(recorded)
+        if not self.report_cost:
+            reply = _without_cost(reply)
         return await self._send(request, reply)
 
     @staticmethod
@@ -301,9 +415,22 @@ class FakeOpenRouter(LoopbackServer):
             assert request.transport is not None
             request.transport.close()
             return response
+        if reply.tail_pause and len(body) > _TAIL:
+            await response.write(body[:-_TAIL])
+            await asyncio.sleep(reply.tail_pause)
+            body = body[-_TAIL:]
         await response.write(body)
+        self.last_byte_at = time.monotonic()
         await response.write_eof()
         return response
+
+
+def _without_cost(reply: Reply) -> Reply:
+    body = reply.json_body
+    if isinstance(body, dict) and isinstance(body.get("usage"), dict):
+        usage = {k: v for k, v in body["usage"].items() if k != "cost"}
+        return dataclasses.replace(reply, json_body={**body, "usage": usage})
+    return reply
 
 
 class FakeInThread:

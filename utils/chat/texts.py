@@ -9,12 +9,15 @@ from __future__ import annotations
 
 import math
 import time
+from collections.abc import Sequence
+from typing import TYPE_CHECKING
 
 from ..core.coerce import clip_text
 from ..core.errors import (
     AllKeysCoolingDownError,
     BadRequestError,
     ConfigSaveError,
+    DailyCapReached,
     DeadlineExceededError,
     DeliveryError,
     DownloadError,
@@ -33,13 +36,17 @@ from ..core.errors import (
     RateLimitHit,
     ReferenceImageError,
     RefusalError,
+    UnsupportedImageOptionError,
     UpstreamError,
     UpstreamTimeoutError,
     UpstreamUnavailableError,
 )
 from ..core.keys import mask_key, mask_proxy
-from ..core.settings import DEFAULT_API_BASE, Settings
+from ..core.settings import DEFAULT_API_BASE, Settings, SpendPolicy
 from ..openrouter.key_pool import KeyState, KeyStatus
+from ..openrouter.usage import KeyReport
+from ..spend.ledger import GroupTotals, Summary, Totals, UserTotals
+from ..spend.report import SpendReport
 from .commands import (
     CMD_API_BASE,
     CMD_DRAW,
@@ -49,9 +56,15 @@ from .commands import (
     CMD_KEYS,
     CMD_MODEL,
     CMD_SETTINGS,
+    CMD_STATS,
 )
 from .delivery import QQ_PLATFORM
 from .jobs import DrawOutcome
+
+if TYPE_CHECKING:  # data types worded here, imported for annotations only
+    from ..imaging.outgoing import Outgoing
+    from ..openrouter.capabilities import ModelSummary, ResolvedImageOptions
+    from ..openrouter.model_catalog import ModelPrice
 
 _MAX_MODEL_TEXT = 200
 
@@ -78,6 +91,11 @@ def _invalid_argument(error: InvalidArgumentError) -> str:
             f"不支持的宽高比“{error.value}”。可用的宽高比有：{'、'.join(error.allowed)}；"
             "不填则使用默认比例。"
         )
+    if error.argument == InvalidArgumentError.IMAGE_SIZE:
+        return (
+            f"不支持的图片尺寸“{error.value}”。可用的尺寸有：{'、'.join(error.allowed)}"
+            "（不区分大小写）；不填则使用模型的默认尺寸。"
+        )
     if error.argument == InvalidArgumentError.MODEL_ID:
         return "模型 ID 格式不对：应形如 google/gemini-2.5-flash-image，不能包含空格或中文。"
     if error.argument == InvalidArgumentError.API_BASE:
@@ -86,6 +104,24 @@ def _invalid_argument(error: InvalidArgumentError) -> str:
             "填“默认”恢复 OpenRouter 官方地址。"
         )
     return f"参数“{error.value}”无法使用。"
+
+
+_OPTION_NAMES = {
+    InvalidArgumentError.IMAGE_SIZE: "图片尺寸",
+    InvalidArgumentError.ASPECT_RATIO: "宽高比",
+}
+
+
+def _unsupported_option(error: UnsupportedImageOptionError) -> str:
+    """A valid value the model cannot draw, with nothing near enough: one sentence."""
+    name = _OPTION_NAMES.get(error.option, error.option)
+    can = f"（它支持：{'、'.join(error.supported)}）" if error.supported else ""
+    other = (
+        f"，或请管理员换用支持 {error.value} 的模型 {'、'.join(error.models[:2])}"
+        if error.models
+        else ""
+    )
+    return f"当前图像模型 {error.model} 不支持{name} {error.value}{can}，请换一个{name}{other}。"
 
 
 def _cause(error: PicGenError) -> str:
@@ -153,6 +189,8 @@ def user_message(error: BaseException) -> str:
         return "请告诉我要画什么：图片描述不能为空。"
     if isinstance(error, InvalidArgumentError):
         return _invalid_argument(error)
+    if isinstance(error, UnsupportedImageOptionError):
+        return _unsupported_option(error)
     if isinstance(error, ConfigSaveError):
         return "设置已立即生效，但保存到配置文件失败，插件重载后会恢复原设置，请查看日志。"
     if isinstance(error, GroupNotAllowed):
@@ -162,6 +200,8 @@ def user_message(error: BaseException) -> str:
         if error.scope == "group":
             return f"本群画图太频繁了（每分钟最多 {error.limit} 次），请约 {wait} 秒后再试。"
         return f"你画图太频繁了（每人每分钟最多 {error.limit} 次），请约 {wait} 秒后再试。"
+    if isinstance(error, DailyCapReached):
+        return cap_message(error)
     if isinstance(error, ReferenceImageError):
         return _reference_message(error)
     if isinstance(error, InvalidKeyError):
@@ -243,12 +283,18 @@ def delivery_fallback_note() -> str:
 
 
 def outcome_remarks(outcome: DrawOutcome) -> list[str]:
-    """What the user should hear besides the images: skipped references, dropped images."""
+    """What the user should hear besides the images: skipped references, dropped images, a size
+    or ratio the model could not do, originals that were asked for as files."""
     remarks = [user_message(problem) for problem in outcome.references.problems]
     if outcome.result is not None and outcome.result.discarded:
         remarks.append(f"另有 {outcome.result.discarded} 张返回的图片数据损坏，已丢弃。")
+    options = options_note(outcome.options)
+    if options:
+        remarks.append(options)
     if outcome.note:
         remarks.append(outcome.note)
+    if outcome.originals_sent is False:
+        remarks.append("原图没能作为文件发送（当前平台不支持发送文件或发送失败）。")
     return remarks
 
 
@@ -269,6 +315,7 @@ def tool_summary(outcome: DrawOutcome) -> str:
     if outcome.no_reference_found:
         parts.append("用户的消息和引用消息里没有找到图片，已只按文字描述生成。")
     parts.extend(outcome_remarks(outcome))
+    parts.extend(reencoded_notes(outcome.outgoing, outcome.originals_sent))
     if outcome.result.text:
         parts.append(f"模型附言：{outcome.result.text[:_MAX_MODEL_TEXT]}")
     return "".join(parts)
@@ -291,6 +338,120 @@ def command_reply(outcome: DrawOutcome) -> list[str]:
 def detached_report(outcome: DrawOutcome) -> list[str]:
     """What a request that outlived its tool call tells the chat itself when it ends."""
     return command_reply(outcome)
+
+
+# --- image sizes, ratios and the image models ------------------------------------------------------
+
+
+def options_note(options: ResolvedImageOptions | None) -> str:
+    """What changed to fit the model's sizes and ratios ('' when nothing did)."""
+    if options is None or not options.adjustments:
+        return ""
+    parts = []
+    for change in options.adjustments:
+        if change.option == InvalidArgumentError.IMAGE_SIZE and not change.sent:
+            fixed = options.capabilities.fixed_size
+            parts.append(f"不能选择尺寸（固定约 {fixed}），没有按 {change.asked} 生成")
+        else:
+            name = _OPTION_NAMES.get(change.option, change.option)
+            parts.append(f"不支持{name} {change.asked}，已改用最接近的 {change.sent}")
+    return f"注意：当前图像模型 {options.model} " + "；".join(parts) + "。"
+
+
+# What each known model is good at, by family (capabilities.family_of).
+_MODEL_BLURBS = {
+    "google/gemini-2.5-flash-image": "快、便宜，适合日常画图和改图",
+    "google/gemini-3-pro-image": "质量最好、图里的文字最准，适合海报和精细作品；最贵也最慢",
+    "google/gemini-3.1-flash-image": "接近 Pro 的质量，更快更便宜，要 4K 时性价比最高",
+}
+_STRIPS = ("1:4", "4:1", "1:8", "8:1")
+
+
+def _per_million(value: float) -> str:
+    return f"${value * 1_000_000:.3g}/百万 token"
+
+
+def price_text(price: ModelPrice | None) -> str:
+    """What the model list says a model costs ('' when it says nothing)."""
+    if price is None or not price.known:
+        return ""
+    parts = []
+    if price.prompt is not None:
+        parts.append(f"输入 {_per_million(price.prompt)}")
+    if price.completion is not None:
+        parts.append(f"输出 {_per_million(price.completion)}")
+    if price.image_output is not None:
+        parts.append(f"图片输出 {_per_million(price.image_output)}")
+    if price.request:
+        parts.append(f"每次请求 ${price.request:.3g}")
+    return "，".join(parts)
+
+
+def _model_abilities(summary: ModelSummary) -> str:
+    caps = summary.capabilities
+    if caps.sizes is None:
+        sizes = "尺寸未知"
+    elif not caps.sizes:
+        sizes = f"尺寸固定约 {caps.fixed_size}"
+    else:
+        sizes = "尺寸 " + "/".join(caps.sizes)
+    if caps.ratios is None:
+        ratios = "宽高比未知"
+    else:
+        ratios = f"{len(caps.ratios)} 种宽高比"
+        strips = [r for r in _STRIPS if r in caps.ratios]
+        if strips:
+            ratios += "（含 " + "、".join(strips) + "）"
+    edits = {True: "可改图", False: "只能文生图", None: ""}[summary.edits]
+    return "，".join(p for p in (sizes, ratios, edits) if p)
+
+
+def image_model_list(
+    summaries: list[ModelSummary], current: str, from_list: bool, limit: int = 20
+) -> str:
+    """/画图模型 without an argument: the image models, what they can do, and their price."""
+    lines = [
+        f"当前图像模型：{current}",
+        "可用的图像模型：" if from_list else "已知的图像模型（未能获取模型列表）：",
+    ]
+    for summary in summaries[:limit]:
+        mark = "👉 " if summary.id == current else "· "
+        lines.append(mark + summary.id + (f"（{summary.name}）" if summary.name else ""))
+        details = [_model_abilities(summary), _MODEL_BLURBS.get(summary.family, "")]
+        price = price_text(summary.price)
+        details.append(f"价格：{price}" if price else "")
+        lines.append("   " + "；".join(d for d in details if d))
+    if len(summaries) > limit:
+        lines.append(f"……另有 {len(summaries) - limit} 个图像模型未列出。")
+    lines.append(
+        f"切换：/{CMD_MODEL} <模型ID>。在对话中说“画一张 4K 的……”即可要求 4K（需模型支持）。"
+    )
+    return "\n".join(lines)
+
+
+# --- big pictures ----------------------------------------------------------------------------------
+
+
+def _mb(size: int) -> str:
+    return f"{size / 1048576:.1f} MB"  # MiB, like the config's MB limits
+
+
+def reencoded_notes(outgoing: tuple[Outgoing, ...], originals_sent: bool | None) -> list[str]:
+    """For the chat model: pictures that went out re-encoded (too big to send as they were)."""
+    notes = []
+    for item in outgoing:
+        sent = item.reencoded
+        if sent is None:
+            continue
+        notes.append(
+            f"原图 {_mb(item.original.size)} 太大，已转成 {sent.width}×{sent.height} 的"
+            f"高质量 JPEG（{_mb(sent.size)}）发送。"
+        )
+        if item.over_limit:
+            notes.append("压缩到最小仍超过发送上限，可能发送失败。")
+    if notes and originals_sent:
+        notes.append("原图也已作为文件发送。")
+    return notes
 
 
 # --- admin commands ---------------------------------------------------------------------------
@@ -326,7 +487,13 @@ def describe_settings(settings: Settings) -> str:
         f"每群频率限制：{per_minute(limits.group_per_minute)}",
         f"群白名单：{'、'.join(sorted(limits.group_allowlist)) or '未设置（所有群可用）'}",
         f"群黑名单：{'、'.join(sorted(limits.group_denylist)) or '未设置'}",
+        caps_line(settings.spend),
+        f"花费记录保留：{settings.spend.ledger_retention_days} 天",
         f"NapCat 主机：{settings.nap_server_address or 'localhost'}:{settings.nap_server_port}",
+        f"默认尺寸：{settings.image_size or '由模型决定'}，默认宽高比：{settings.aspect_ratio or '由模型决定'}",
+        f"发送图片上限：{_mb(settings.send_image_max_bytes)}（超过时压缩成 JPEG 发送"
+        + ("，并把原图作为文件发送" if settings.send_original_file else "")
+        + "）",
     ]
     return "\n".join(lines)
 
@@ -367,10 +534,6 @@ def format_pool_status(rows: list[KeyStatus], model: str = "") -> str:
         )
     lines.append("（成功/失败为本次启动或修改密钥配置以来的请求次数）")
     return "\n".join(lines)
-
-
-def current_model(model: str) -> str:
-    return f"当前图像模型：{model}\n用法：/{CMD_MODEL} <模型ID>"
 
 
 def current_api_base(api_base: str) -> str:
@@ -417,10 +580,11 @@ def help_text(settings: Settings, prefix: str = "/") -> str:
         f"（如 {p}{CMD_FIGURE} @某人、{p}{CMD_FIGURE} 我）。合并转发消息里的图片也会被用作参考图。",
         f"{p}{CMD_HELP} —— 显示本帮助",
         "管理员指令：",
-        f"{p}{CMD_MODEL} <模型ID> —— 切换图像模型并保存",
+        f"{p}{CMD_MODEL} [模型ID] —— 切换图像模型并保存；不带参数时列出图像模型、能力和价格",
         f"{p}{CMD_API_BASE} <地址|默认> —— 切换 API 地址并保存",
         f"{p}{CMD_SETTINGS} —— 查看当前设置（密钥已打码）",
         f"{p}{CMD_KEYS} —— 查看密钥池状态：是否正常、冷却到何时、成功与失败次数",
+        f"{p}{CMD_STATS} —— 查看今天和近 7 天的图片数与花费（按群、用户、模型）及密钥剩余额度",
     ]
     if not p:
         lines.insert(1, "（在群聊中请先 @机器人 再发送指令）")
@@ -437,4 +601,165 @@ def help_text(settings: Settings, prefix: str = "/") -> str:
         if limits.group_per_minute:
             parts.append(f"每群每分钟 {limits.group_per_minute} 次")
         lines.append("使用频率限制：" + "，".join(parts) + "。")
+    if settings.spend.any_cap:
+        lines.append(caps_line(settings.spend) + "。")
+    return "\n".join(lines)
+
+
+# --- spend: daily caps ---------------------------------------------------------------------------
+
+_CAP_SUBJECT = {
+    DailyCapReached.USER_COUNT: "你今天的画图数量",
+    DailyCapReached.GROUP_COUNT: "本群今天的画图数量",
+    DailyCapReached.USER_BUDGET: "你今天的画图花费",
+    DailyCapReached.GROUP_BUDGET: "本群今天的画图花费",
+    DailyCapReached.BOT_BUDGET: "机器人今天的画图总花费",
+}
+_CAP_RULE = {
+    DailyCapReached.USER_COUNT: "每人每天最多 {limit} 张",
+    DailyCapReached.GROUP_COUNT: "每群每天最多 {limit} 张",
+    DailyCapReached.USER_BUDGET: "每人每天 {limit}",
+    DailyCapReached.GROUP_BUDGET: "每群每天 {limit}",
+    DailyCapReached.BOT_BUDGET: "每天共 {limit}",
+}
+_COUNT_CAPS = (DailyCapReached.USER_COUNT, DailyCapReached.GROUP_COUNT)
+# The dashboard page's error line when an endpoint fails (its own labels live in the page).
+DASHBOARD_LEDGER_UNAVAILABLE = "花费记录暂时无法读取（插件可能正在重载），请稍后刷新。"
+DASHBOARD_FAILED = "读取统计时出错，请查看 AstrBot 日志。"
+STATS_UNAVAILABLE = (
+    "花费记录暂时无法读取（插件可能正在重载或数据目录不可写），请查看 AstrBot 日志。"
+)
+
+
+def usd(amount: float) -> str:
+    """Dollars with enough digits for a single picture's cost (a few cents)."""
+    if amount >= 100:
+        return f"${amount:,.2f}"
+    if amount >= 1 or amount == 0:
+        return f"${amount:.2f}"
+    digits = f"{amount:.4f}".rstrip("0")
+    return "$" + (digits if len(digits.split(".")[1]) >= 2 else f"{amount:.2f}")
+
+
+def _day_clock(epoch: float) -> str:
+    """A moment with its day, local: MM-DD HH:MM."""
+    return time.strftime("%m-%d %H:%M", time.localtime(epoch))
+
+
+def cap_message(error: DailyCapReached) -> str:
+    """The refusal: which cap, its limit, and when it resets (the next local midnight)."""
+    limit = f"{error.limit:g}" if error.cap in _COUNT_CAPS else usd(error.limit)
+    subject = _CAP_SUBJECT.get(error.cap, "今天的画图用量")
+    rule = _CAP_RULE.get(error.cap, "上限 {limit}").format(limit=limit)
+    return f"{subject}已达上限（{rule}），将在 {_day_clock(error.resets_at)} 重置，请明天再来。"
+
+
+# --- /画图统计 and the dashboard page --------------------------------------------------------------
+
+
+def spend_text(totals: Totals) -> str:
+    """The spend of a total; '未知' where nothing was reported, a note where some was missing."""
+    if totals.generations and totals.unknown == totals.generations:
+        return "花费未知"
+    text = usd(totals.cost)
+    if totals.unknown:
+        text += f"（另有 {totals.unknown} 次未报告花费）"
+    return text
+
+
+def _amount_line(totals: Totals) -> str:
+    return f"{totals.pictures} 张，{spend_text(totals)}"
+
+
+def _group_name(row: GroupTotals, show_platform: bool) -> str:
+    name = f"群 {row.group_id}" if row.group_id else "私聊"
+    return f"{name}（{row.platform}）" if show_platform else name
+
+
+def _user_name(row: UserTotals, show_platform: bool) -> str:
+    return f"{row.user_id}（{row.platform}）" if show_platform else row.user_id
+
+
+def _summary_lines(title: str, summary: Summary) -> list[str]:
+    totals = summary.totals
+    lines = [
+        f"【{title}】{totals.pictures} 张图（{totals.generations} 次生成），{spend_text(totals)}"
+    ]
+    if not totals.generations:
+        return lines
+    platforms = {r.platform for r in summary.groups} | {r.platform for r in summary.users}
+    several = len(platforms) > 1
+    lines.append("按群：")
+    lines += [f"  · {_group_name(r, several)}：{_amount_line(r.totals)}" for r in summary.groups]
+    lines.append("用户排行：")
+    lines += [
+        f"  {i}. {_user_name(r, several)}：{_amount_line(r.totals)}"
+        for i, r in enumerate(summary.users, 1)
+    ]
+    lines.append("按模型：")
+    lines += [f"  · {r.model}：{_amount_line(r.totals)}" for r in summary.models]
+    return lines
+
+
+def key_line(report: KeyReport) -> str:
+    info = report.info
+    if info is None:
+        return f"  · {report.masked}：额度未知（服务未提供或查询失败）"
+    name = report.masked + (f"（{info.shown_label}）" if info.shown_label else "")
+    if info.limit is None:
+        quota = "未设额度上限"
+    elif info.limit_remaining is None:
+        quota = f"额度 {usd(info.limit)}，剩余未知"
+    else:
+        quota = f"剩余 {usd(info.limit_remaining)} / 额度 {usd(info.limit)}"
+    used = []
+    if info.usage_daily is not None:
+        used.append(f"今日已用 {usd(info.usage_daily)}")
+    if info.usage is not None:
+        used.append(f"累计已用 {usd(info.usage)}")
+    if info.is_free_tier:
+        used.append("免费账户")
+    return f"  · {name}：{quota}" + ("，" + "，".join(used) if used else "")
+
+
+def caps_line(policy: SpendPolicy) -> str:
+    caps = []
+    if policy.user_daily_limit:
+        caps.append(f"每人每天 {policy.user_daily_limit} 张")
+    if policy.group_daily_limit:
+        caps.append(f"每群每天 {policy.group_daily_limit} 张")
+    if policy.user_daily_budget_usd:
+        caps.append(f"每人每天 {usd(policy.user_daily_budget_usd)}")
+    if policy.group_daily_budget_usd:
+        caps.append(f"每群每天 {usd(policy.group_daily_budget_usd)}")
+    if policy.daily_budget_usd:
+        caps.append(f"全部每天 {usd(policy.daily_budget_usd)}")
+    if not caps:
+        return "每日上限：未设置"
+    who = "（管理员同样受限）" if policy.caps_apply_to_admins else "（管理员不受限）"
+    return "每日上限：" + "，".join(caps) + who
+
+
+def format_report(
+    report: SpendReport, keys: Sequence[KeyReport] | None, policy: SpendPolicy
+) -> str:
+    """The `/画图统计` answer: today, the last days, each key's remaining limit, the caps."""
+    lines = [f"📊 画图统计（{_day_clock(report.at)}）"]
+    lines += _summary_lines("今天", report.today)
+    lines.append("")
+    lines += _summary_lines(f"近 {len(report.days)} 天", report.week)
+    if report.week.totals.generations:
+        lines.append("每天：")
+        lines += [
+            f"  {d.day[5:]}：{d.totals.pictures} 张，{spend_text(d.totals)}" for d in report.days
+        ]
+    lines.append("")
+    if keys is None:
+        lines.append("密钥额度：未查询")
+    elif not keys:
+        lines.append("密钥额度：没有配置密钥")
+    else:
+        lines.append("密钥额度：")
+        lines += [key_line(k) for k in keys]
+    lines.append(caps_line(policy))
     return "\n".join(lines)

@@ -34,6 +34,7 @@ class InvalidArgumentError(PicGenError):
     """
 
     ASPECT_RATIO = "aspect_ratio"
+    IMAGE_SIZE = "image_size"
     MODEL_ID = "model_id"
     API_BASE = "api_base"
 
@@ -44,6 +45,30 @@ class InvalidArgumentError(PicGenError):
         self.argument = argument
         self.value = value
         self.allowed = allowed
+
+
+class UnsupportedImageOptionError(PicGenError):
+    """A valid size or ratio the chosen model cannot draw, with nothing near enough to use.
+
+    `option` is InvalidArgumentError.ASPECT_RATIO or .IMAGE_SIZE; `supported` is what the model
+    takes; `models` names known models that take `value`.
+    """
+
+    def __init__(
+        self,
+        detail: str,
+        model: str,
+        option: str,
+        value: str,
+        supported: tuple[str, ...],
+        models: tuple[str, ...] = (),
+    ) -> None:
+        super().__init__(detail)
+        self.model = model
+        self.option = option
+        self.value = value
+        self.supported = supported
+        self.models = models
 
 
 class ConfigSaveError(PicGenError):
@@ -65,6 +90,32 @@ class RateLimitHit(PicGenError):
         self.scope = scope  # "user" or "group"
         self.limit = limit
         self.retry_after = retry_after
+
+
+class DailyCapReached(PicGenError):
+    """Today's recorded pictures or spend reached a daily cap of this plugin's config.
+
+    `cap` is one of the constants below (each is the cap's config key); `limit` is pictures for
+    the count caps and USD for the budgets; `used` is what today has recorded (plus, for counts,
+    the requests in flight); `resets_at` is the next local midnight as epoch seconds.
+    """
+
+    USER_COUNT = "user_daily_limit"
+    GROUP_COUNT = "group_daily_limit"
+    USER_BUDGET = "user_daily_budget_usd"
+    GROUP_BUDGET = "group_daily_budget_usd"
+    BOT_BUDGET = "daily_budget_usd"
+
+    def __init__(self, detail: str, cap: str, limit: float, used: float, resets_at: float) -> None:
+        super().__init__(detail)
+        self.cap = cap
+        self.limit = limit
+        self.used = used
+        self.resets_at = resets_at
+
+
+class LedgerError(PicGenError):
+    """The spend ledger could not be read or written (closed, disk full, damaged file)."""
 
 
 class ReferenceImageError(PicGenError):

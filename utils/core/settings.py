@@ -8,7 +8,7 @@ from types import MappingProxyType
 from typing import Any
 
 from .coerce import coerce_bool
-from .image_options import normalize_aspect_ratio
+from .image_options import normalize_aspect_ratio, normalize_image_size
 from .keys import collect_api_keys
 
 DEFAULT_API_BASE = "https://openrouter.ai/api"
@@ -25,6 +25,11 @@ DEFAULT_DOWNLOAD_TIMEOUT = 15.0
 DEFAULT_RETENTION_MINUTES = 15
 # QQ's public avatar link; s=640 is the largest size it serves.
 DEFAULT_AVATAR_URL_TEMPLATE = "https://q1.qlogo.cn/g?b=qq&nk={user_id}&s=640"
+# Pictures above this go out as a JPEG re-encode. AstrBot's QQ adapter inlines every image as
+# base64 into NapCat's websocket; pictures above ~5 MB often time out or fail with "rich media
+# transfer failed" (NapCat / NcatBot reports, 2025-2026), while a 4096x4096 JPEG of quality 85-90
+# fits 5 MB. See README "大图片与 4K".
+DEFAULT_SEND_IMAGE_MAX_MB = 5
 _MIB = 1024 * 1024
 
 
@@ -45,6 +50,34 @@ class LimitPolicy:
     group_per_minute: int = 0
     group_allowlist: frozenset[str] = frozenset()  # empty = every group
     group_denylist: frozenset[str] = frozenset()
+
+
+DEFAULT_LEDGER_RETENTION_DAYS = 30
+
+
+@dataclass(frozen=True)
+class SpendPolicy:
+    """Daily caps (0 = no cap), counted per local calendar day, and how long the ledger keeps."""
+
+    user_daily_limit: int = 0  # pictures per user per day
+    group_daily_limit: int = 0  # pictures per group per day
+    user_daily_budget_usd: float = 0.0
+    group_daily_budget_usd: float = 0.0
+    daily_budget_usd: float = 0.0  # the whole bot
+    caps_apply_to_admins: bool = False
+    ledger_retention_days: int = DEFAULT_LEDGER_RETENTION_DAYS
+
+    @property
+    def any_cap(self) -> bool:
+        return any(
+            (
+                self.user_daily_limit,
+                self.group_daily_limit,
+                self.user_daily_budget_usd,
+                self.group_daily_budget_usd,
+                self.daily_budget_usd,
+            )
+        )
 
 
 def normalize_api_base(value: object) -> str:
@@ -72,6 +105,7 @@ SECTIONS: Mapping[str, tuple[str, ...]] = MappingProxyType(
         ),
         "images": (
             "aspect_ratio",
+            "image_size",
             "max_reference_images",
             "avatar_url_template",
             "reference_image_max_side",
@@ -91,7 +125,22 @@ SECTIONS: Mapping[str, tuple[str, ...]] = MappingProxyType(
             "group_allowlist",
             "group_denylist",
         ),
-        "delivery": ("nap_transfer_token", "nap_transfer_timeout", "use_file_service"),
+        "spend": (
+            "user_daily_limit",
+            "group_daily_limit",
+            "user_daily_budget_usd",
+            "group_daily_budget_usd",
+            "daily_budget_usd",
+            "caps_apply_to_admins",
+            "ledger_retention_days",
+        ),
+        "delivery": (
+            "send_image_max_mb",
+            "send_original_file",
+            "nap_transfer_token",
+            "nap_transfer_timeout",
+            "use_file_service",
+        ),
     }
 )
 _SECTION_OF = MappingProxyType({key: name for name, keys in SECTIONS.items() for key in keys})
@@ -165,6 +214,12 @@ class Settings:
     retention_seconds: float = DEFAULT_RETENTION_MINUTES * 60.0
     # QQ (aiocqhttp) avatars: `{user_id}` is replaced; '' switches avatars off.
     avatar_url_template: str = DEFAULT_AVATAR_URL_TEMPLATE
+    spend: SpendPolicy = field(default_factory=SpendPolicy)
+    # '' = the model's default; otherwise one of image_options.IMAGE_SIZES.
+    image_size: str = ""
+    send_image_max_bytes: int = DEFAULT_SEND_IMAGE_MAX_MB * _MIB
+    # Also send the original as a file when a re-encode went out instead.
+    send_original_file: bool = False
 
     @property
     def chat_completions_url(self) -> str:
@@ -232,4 +287,25 @@ class Settings:
             avatar_url_template=str(
                 view.get("avatar_url_template", DEFAULT_AVATAR_URL_TEMPLATE) or ""
             ).strip(),
+            spend=SpendPolicy(
+                user_daily_limit=_as_int(view.get("user_daily_limit"), 0, 0, 1_000_000),
+                group_daily_limit=_as_int(view.get("group_daily_limit"), 0, 0, 1_000_000),
+                user_daily_budget_usd=_as_float(
+                    view.get("user_daily_budget_usd"), 0.0, 0.0, 1_000_000.0
+                ),
+                group_daily_budget_usd=_as_float(
+                    view.get("group_daily_budget_usd"), 0.0, 0.0, 1_000_000.0
+                ),
+                daily_budget_usd=_as_float(view.get("daily_budget_usd"), 0.0, 0.0, 1_000_000.0),
+                caps_apply_to_admins=coerce_bool(view.get("caps_apply_to_admins"), default=False),
+                ledger_retention_days=_as_int(
+                    view.get("ledger_retention_days"), DEFAULT_LEDGER_RETENTION_DAYS, 1, 3650
+                ),
+            ),
+            image_size=normalize_image_size(view.get("image_size")) or "",
+            send_image_max_bytes=_as_int(
+                view.get("send_image_max_mb"), DEFAULT_SEND_IMAGE_MAX_MB, 1, 100
+            )
+            * _MIB,
+            send_original_file=coerce_bool(view.get("send_original_file"), default=False),
         )

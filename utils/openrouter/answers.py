@@ -22,6 +22,7 @@ from ..core.errors import (
     UpstreamUnavailableError,
 )
 from .retry_policy import parse_retry_after
+from .usage import Usage, usage_of
 
 # finish_reason / native_finish_reason values meaning "declined to draw" (OpenRouter's
 # normalised value and Gemini's own, lower-cased).
@@ -49,6 +50,7 @@ class ParsedAnswer:
     image_urls: tuple[str, ...] = ()
     text: str = ""
     finish_reasons: tuple[str, ...] = field(default_factory=tuple)
+    usage: Usage | None = None  # tokens and cost, when the answer reports them
 
     @property
     def refused(self) -> bool:
@@ -119,7 +121,7 @@ def parse_answer(payload: Mapping[str, Any]) -> ParsedAnswer:
                 urls.append(url)
         _read_content(message.get("content"), urls, texts)
     unique = tuple(dict.fromkeys(urls))
-    return ParsedAnswer(unique, "\n".join(texts), tuple(reasons))
+    return ParsedAnswer(unique, "\n".join(texts), tuple(reasons), usage_of(payload))
 
 
 def _error_object(body: bytes) -> tuple[dict[str, Any], bool]:
