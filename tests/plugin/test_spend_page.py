@@ -115,15 +115,21 @@ async def spend_panel(tmp_path_factory: pytest.TempPathFactory) -> AsyncIterator
 
 
 async def open_spend_page(panel: Panel) -> Any:
-    """The dashboard's menu lists plugin Pages; ours opens in the page frame."""
+    """The dashboard's menu lists plugin Pages; ours opens in the page frame.
+
+    4.28 files them under a "插件页面" group; 4.29 puts a lone plugin's page straight into the
+    menu under its name (and calls it a plugin view)."""
     page = panel.page
     await page.goto(panel.url + "#/extension")
-    menu = page.locator(".v-list-group", has_text="插件页面")
-    if not await menu.locator(".v-list-item", has_text="Gemini").first.is_visible():
-        await menu.locator(".v-list-item", has_text="插件页面").first.click()
-    await menu.locator(".v-list-item", has_text="Gemini").first.click()
-    await page.wait_for_url(re.compile(rf"#/plugin-page/{PLUGIN_NAME}/spend"))
-    frame = page.frame_locator("iframe.plugin-page-frame")
+    menu = page.locator(".v-navigation-drawer")
+    entry = menu.locator(".v-list-item", has_text="Gemini").first
+    group = menu.locator(".v-list-group", has_text="插件页面")
+    if await group.count() and not await entry.is_visible():
+        await group.locator(".v-list-item", has_text="插件页面").first.click()
+    await entry.click()
+    # 4.28: #/plugin-page/<name>/<page> in iframe.plugin-page-frame; 4.29: plugin-view.
+    await page.wait_for_url(re.compile(rf"#/plugin-(?:page|view)/{PLUGIN_NAME}/spend"))
+    frame = page.frame_locator("iframe.plugin-page-frame, iframe.plugin-view-frame")
     await frame.locator("body[data-loaded=true]").wait_for()
     return frame
 

@@ -49,10 +49,6 @@ def free_port() -> int:
         return sock.getsockname()[1]
 
 
-def schema_defaults() -> dict[str, Any]:
-    return schema.defaults(schema.load_schema())
-
-
 def provider_config(llm_base_url: str) -> dict[str, Any]:
     """The partial cmd_config.json: one OpenAI-compatible chat provider, used by default.
     AstrBot fills in every other key from its defaults on first load."""
@@ -174,7 +170,7 @@ class AstrBotServer:
         if not self.install:
             return
         install_plugin(self.root)
-        config = {**schema_defaults(), **self.plugin_config}
+        config = schema.laid_out(self.plugin_config, schema.load_schema())
         # AstrBot writes this file as UTF-8 with a BOM; write it the same way.
         self.plugin_config_path.write_text(
             json.dumps(config, ensure_ascii=False, indent=2), encoding="utf-8-sig"

@@ -68,3 +68,20 @@ def field(schema: Mapping[str, Mapping[str, Any]], key: str) -> Field:
     """The field named `key`, at the top level or in its section."""
     [found] = [f for f in fields(schema) if f.key == key]
     return found
+
+
+def laid_out(values: Mapping[str, Any], schema: Mapping[str, Mapping[str, Any]]) -> dict[str, Any]:
+    """A fresh install's config with `values` (flat keys, or whole sections) put where the
+    schema keeps them: a config file must use the schema's layout, because AstrBot drops every
+    key its schema does not declare when it loads the file."""
+    config = defaults(schema)
+    home = {f.key: f.section for f in fields(schema)}
+    for key, value in values.items():
+        section = home.get(key)
+        if section:
+            config[section][key] = value
+        elif isinstance(value, Mapping) and key in sections(schema):
+            config[key].update(value)
+        else:
+            config[key] = value
+    return config
