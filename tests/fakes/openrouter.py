@@ -38,6 +38,7 @@ TEXT_MODELS = ("openai/gpt-4o-mini",)
 # magnitude for one 1K picture.
 DEFAULT_COST = 0.039
 _TAIL = 64 * 1024  # what Reply.tail_pause holds back
+_WRITE_CHUNK = 1024 * 1024
 # Listed only when the client asks for every output modality (OpenRouter lists text-output
 # models by default).
 IMAGE_ONLY_MODELS = ("black-forest-labs/flux.2-pro",)
@@ -419,7 +420,12 @@ class FakeOpenRouter(LoopbackServer):
             await response.write(body[:-_TAIL])
             await asyncio.sleep(reply.tail_pause)
             body = body[-_TAIL:]
-        await response.write(body)
+        # Piece by piece: on Python 3.11 asyncio copies whatever the socket has not taken yet
+        # into the transport's buffer, so one write of a 39 MB answer would put a 39 MB copy
+        # into the measurements of the client under test (3.12 keeps views of the bytes).
+        view = memoryview(body)
+        for start in range(0, len(body), _WRITE_CHUNK):
+            await response.write(view[start : start + _WRITE_CHUNK])
         self.last_byte_at = time.monotonic()
         await response.write_eof()
         return response
