@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import dataclasses
 import logging
 import os
 import sys
@@ -16,16 +17,12 @@ _ROOT = use_temp_root("astrbot-test-")
 import pytest  # noqa: E402
 import pytest_asyncio  # noqa: E402
 
+from tests.fakes.clock import FakeClock  # noqa: E402
 from tests.fakes.openrouter import FakeOpenRouter  # noqa: E402
 from tests.fakes.translate import FakeTranslate  # noqa: E402
 from tests.support import harness  # noqa: E402  (imports AstrBot in the order it needs)
+from tests.support.keys import REAL_LOOKING_KEYS  # noqa: E402
 from tests.support.logs import captured_log  # noqa: E402
-
-REAL_LOOKING_KEYS = (
-    "sk-or-v1-" + "a1" * 32,
-    "sk-or-v1-" + "b2" * 32,
-    "sk-or-v1-" + "c3" * 32,
-)
 
 
 @pytest.fixture(scope="session")
@@ -103,6 +100,17 @@ def plugin_config(astrbot, fake: FakeOpenRouter, fake_translate: FakeTranslate) 
     config.update(saved)
     plugin.retry_policy = saved_policy
     plugin.key_pool = None
+
+
+@pytest.fixture
+def virtual_time(astrbot, plugin_config) -> Iterator[FakeClock]:
+    """Give the plugin a retry policy on a recording clock without jitter (restored by
+    plugin_config): backoffs and cooldowns are asserted exactly and cost no real time."""
+    clock = FakeClock()
+    plugin = astrbot.plugin
+    plugin.retry_policy = dataclasses.replace(plugin.retry_policy, clock=clock, rng=lambda: 0.0)
+    plugin.key_pool = None
+    return clock
 
 
 @pytest.fixture

@@ -6,6 +6,10 @@ or for every request with `default`; every request is recorded in `requests`.
 
 It also serves plain files under /files/<name> (`serve()`), standing in for a chat platform's
 image CDN (reference images) and for image URLs inside answers.
+
+A request with `"stream": true` gets its successful answer (and an `error` object with status
+200) as an event stream, the way OpenRouter sends it (tests/fakes/openrouter_stream.py); error
+statuses stay plain JSON, as they come before a stream starts.
 """
 
 from __future__ import annotations
@@ -25,6 +29,7 @@ from typing import Any
 from aiohttp import web
 from PIL import Image, PngImagePlugin
 
+from tests.fakes import openrouter_stream
 from tests.fakes.loopback import LoopbackServer
 
 IMAGE_MODELS = (
@@ -91,7 +96,13 @@ def error_body(code: int, message: str, metadata: dict[str, Any] | None = None) 
 class Reply:
     """One scripted answer. `action`: None, 'drop' (close before answering), 'truncate' (send
     half the announced body, then close), 'stall' (send half the body, then go silent),
-    'hang' (never answer)."""
+    'hang' (never answer). Streamed, 'truncate' and 'stall' strike in the middle of the
+    picture, and 'silent' opens the stream and then sends nothing, not even a keep-alive.
+
+    `delay`: how long the model works. A plain answer comes after it; a stream opens at once
+    and sends a keep-alive comment every `keepalive` seconds meanwhile. `stream=False` answers
+    a stream request with plain JSON (a gateway that does not stream). A `raw_body` whose
+    content type is text/event-stream is sent as a stream as it is."""
 
     status: int = 200
     json_body: Any = None
@@ -100,6 +111,9 @@ class Reply:
     delay: float = 0.0
     action: str | None = None
     content_type: str = "application/json"
+    stream: bool | None = None
+    keepalive: float = 1.0
+    write_size: int = 32 * 1024
 
     @classmethod
     def error(cls, status: int, message: str = "", **kw: Any) -> Reply:
@@ -143,6 +157,11 @@ class RecordedRequest:
     def prompt(self) -> str:
         parts = self.body["messages"][-1]["content"]
         return " ".join(p["text"] for p in parts if p.get("type") == "text")
+
+    @property
+    def streamed(self) -> bool:
+        """The request asked for a stream."""
+        return isinstance(self.body, dict) and self.body.get("stream") is True
 
     @property
     def image_parts(self) -> list[str]:
@@ -268,12 +287,37 @@ class FakeOpenRouter(LoopbackServer):
             reply = self.default(recorded)
         else:
             reply = self.success_for(recorded)
+        if recorded.streamed and self._streams(reply):
+            return await self._send_stream(request, reply)
         return await self._send(request, reply)
 
     @staticmethod
     def success_for(recorded: RecordedRequest) -> Reply:
         image = make_png(recorded.prompt)
         return Reply(json_body=completion(images=[data_url(image)], content="Here you go."))
+
+    @staticmethod
+    def _streams(reply: Reply) -> bool:
+        if reply.stream is False or reply.status != 200 or reply.action in ("hang", "drop"):
+            return False
+        if reply.raw_body is not None:
+            return reply.content_type == "text/event-stream"
+        return isinstance(reply.json_body, dict)
+
+    async def _send_stream(self, request: web.Request, reply: Reply) -> web.StreamResponse:
+        stream = reply.raw_body
+        if stream is None:
+            stream = openrouter_stream.render(reply.json_body)
+        return await openrouter_stream.send_stream(
+            request,
+            stream,
+            latency=reply.delay,
+            keepalive=reply.keepalive,
+            write_size=reply.write_size,
+            fault=reply.action,
+            wait_released=self._hangs_released.wait,
+            headers=reply.headers,
+        )
 
     async def _send(self, request: web.Request, reply: Reply) -> web.StreamResponse:
         if reply.delay:

@@ -148,17 +148,35 @@ class UpstreamTimeoutError(UpstreamError):
     """No complete answer in time."""
 
 
+class ConnectionLostError(UpstreamUnavailableError):
+    """An answer that had started stopped coming: the stream went silent past the idle limit
+    (no keep-alive either) or was cut. Its request is over; another try may be sent."""
+
+
 class AllKeysCoolingDownError(UpstreamError):
     """Every usable key is cooling down after 429 (or 402); none frees up soon enough to wait.
 
     `retry_after` is the seconds until the first key is usable again, `retry_at` the same moment
-    as wall-clock epoch seconds (shown to the user as HH:MM:SS).
+    as wall-clock epoch seconds (shown to the user as HH:MM:SS). `key_count` counts every key,
+    `cooling` those rate-limited (all of them unless said), `unusable` those invalid or out of
+    credits.
     """
 
-    def __init__(self, detail: str, retry_after: float, retry_at: float, key_count: int) -> None:
+    def __init__(
+        self,
+        detail: str,
+        retry_after: float,
+        retry_at: float,
+        key_count: int,
+        *,
+        cooling: int | None = None,
+        unusable: int = 0,
+    ) -> None:
         super().__init__(detail, 429, retry_after)
         self.retry_at = retry_at
         self.key_count = key_count
+        self.cooling = key_count if cooling is None else cooling
+        self.unusable = unusable
 
 
 # --- the run as a whole ---------------------------------------------------------------------------
@@ -238,6 +256,8 @@ def _cause(error: PicGenError) -> str:
     code = f"（HTTP {status}）" if isinstance(status, int) and status != 200 else ""
     if isinstance(error, UpstreamTimeoutError):
         return "图像服务响应超时" + code
+    if isinstance(error, ConnectionLostError):
+        return "与图像服务的连接中断"
     if isinstance(error, (RateLimitedError, AllKeysCoolingDownError)):
         return "请求被限流"
     if isinstance(error, UpstreamUnavailableError):
@@ -294,9 +314,15 @@ def user_message(error: BaseException) -> str:
     if isinstance(error, OutOfCreditsError):
         return "OpenRouter 账户额度已用完，请管理员充值或更换密钥。"
     if isinstance(error, AllKeysCoolingDownError):
-        which = f"全部 {error.key_count} 个 API 密钥都" if error.key_count > 1 else "API 密钥正"
+        if error.cooling >= error.key_count:
+            which = f"全部 {error.key_count} 个 API 密钥都" if error.key_count > 1 else "API 密钥正"
+            which += "在限流冷却中"
+        else:
+            which = f"{max(1, error.cooling)} 个 API 密钥正在限流冷却中"
+            if error.unusable:
+                which += f"（另有 {error.unusable} 个密钥无效或额度用尽）"
         return (
-            f"请求太频繁，{which}在限流冷却中，请在 {_clock_time(error.retry_at)}"
+            f"请求太频繁，{which}，请在 {_clock_time(error.retry_at)}"
             f"（约 {_seconds(error.retry_after)} 秒后）再试。"
         )
     if isinstance(error, RateLimitedError):
@@ -331,6 +357,8 @@ def user_message(error: BaseException) -> str:
         return "图像服务拒绝了这次请求（请求格式或参数不被接受），请换个描述或图片再试。"
     if isinstance(error, UpstreamTimeoutError):
         return "图像服务响应超时，请稍后再试。"
+    if isinstance(error, ConnectionLostError):
+        return "与图像服务的连接中断了，图片没有收到，请稍后再试。"
     if isinstance(error, UpstreamUnavailableError):
         code = f"（HTTP {error.status}）" if error.status and error.status != 200 else ""
         return f"图像服务暂时不可用{code}，请稍后再试。"

@@ -6,7 +6,7 @@ from __future__ import annotations
 import json
 import re
 import time
-from collections.abc import Mapping
+from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -55,6 +55,42 @@ class ParsedAnswer:
         return bool(REFUSAL_REASONS.intersection(self.finish_reasons))
 
 
+def _number(value: object) -> float | None:
+    if isinstance(value, bool) or not isinstance(value, (int, float)):
+        return None
+    return float(value)
+
+
+@dataclass(frozen=True)
+class Usage:
+    """The `usage` object of an answer (the last chunk of a stream): token counts and, from
+    OpenRouter, `cost` in USD. `raw` keeps the whole object for whoever needs more."""
+
+    prompt_tokens: int | None = None
+    completion_tokens: int | None = None
+    total_tokens: int | None = None
+    cost: float | None = None
+    raw: Mapping[str, Any] = field(default_factory=dict)
+
+    @classmethod
+    def from_json(cls, value: object) -> Usage | None:
+        """None unless `value` is a JSON object."""
+        if not isinstance(value, Mapping):
+            return None
+
+        def count(name: str) -> int | None:
+            number = _number(value.get(name))
+            return None if number is None else int(number)
+
+        return cls(
+            prompt_tokens=count("prompt_tokens"),
+            completion_tokens=count("completion_tokens"),
+            total_tokens=count("total_tokens"),
+            cost=_number(value.get("cost")),
+            raw=dict(value),
+        )
+
+
 def _image_part_url(part: object) -> str | None:
     """The URL of an `{"type": "image_url", "image_url": {"url": ...}}` part (or its variants)."""
     if not isinstance(part, Mapping):
@@ -100,8 +136,7 @@ def parse_answer(payload: Mapping[str, Any]) -> ParsedAnswer:
     Images may sit in `message.images` (OpenRouter's shape), in `content` as image_url parts, or
     as data URLs inside the text (some gateways). Each image is listed once, in answer order.
     """
-    urls: list[str] = []
-    texts: list[str] = []
+    messages: list[Mapping[str, Any]] = []
     reasons: list[str] = []
     for choice in payload.get("choices") or []:
         if not isinstance(choice, Mapping):
@@ -110,8 +145,17 @@ def parse_answer(payload: Mapping[str, Any]) -> ParsedAnswer:
             if isinstance(choice.get(key), str):
                 reasons.append(choice[key].lower())
         message = choice.get("message")
-        if not isinstance(message, Mapping):
-            continue
+        if isinstance(message, Mapping):
+            messages.append(message)
+    return parse_messages(messages, reasons)
+
+
+def parse_messages(messages: Iterable[Mapping[str, Any]], reasons: Iterable[str]) -> ParsedAnswer:
+    """parse_answer for messages already taken out of their choices (or put together from the
+    deltas of a stream); `reasons` are the finish reasons, lower-cased."""
+    urls: list[str] = []
+    texts: list[str] = []
+    for message in messages:
         images = message.get("images")
         for image in images if isinstance(images, list) else ():
             url = _image_part_url(image)
@@ -132,6 +176,33 @@ def _error_object(body: bytes) -> tuple[dict[str, Any], bool]:
     return (error if isinstance(error, dict) else {}), True
 
 
+# `error.code` of a mid-stream error may be a word instead of a status (OpenRouter's docs show
+# "server_error"); these are the words with a status of their own.
+_CODE_WORDS = {
+    "rate_limit_exceeded": 429,
+    "rate_limited": 429,
+    "insufficient_quota": 402,
+    "insufficient_credits": 402,
+    "invalid_api_key": 401,
+    "unauthorized": 401,
+    "timeout": 408,
+    "server_error": 502,
+    "bad_gateway": 502,
+    "service_unavailable": 503,
+}
+
+
+def _status_of_code(code: object) -> int | None:
+    if isinstance(code, int) and not isinstance(code, bool) and 100 <= code <= 599:
+        return code
+    if isinstance(code, str):
+        text = code.strip().lower()
+        if text.isdigit():
+            return _status_of_code(int(text))
+        return _CODE_WORDS.get(text)
+    return None
+
+
 def classify_error(
     status: int,
     body: bytes,
@@ -144,11 +215,29 @@ def classify_error(
     `now` (wall-clock epoch seconds) resolves a Retry-After given as an HTTP date.
     """
     error, is_json = _error_object(body)
-    code = error.get("code")
-    if status == 200 and isinstance(code, int):
+    return classify_error_object(status, error, headers, model, now, is_json=is_json)
+
+
+def classify_error_object(
+    status: int,
+    error: Mapping[str, Any],
+    headers: Mapping[str, str],
+    model: str,
+    now: float | None = None,
+    *,
+    is_json: bool = True,
+    where: str = "HTTP",
+) -> UpstreamError:
+    """classify_error for an `error` object already parsed (a stream chunk carries one).
+
+    In a 200 answer the object's `code` stands for the status; `where` names the source in
+    the detail ("HTTP", "stream").
+    """
+    code = _status_of_code(error.get("code"))
+    if status == 200 and code is not None:
         status = code
     message = str(error.get("message") or "")[:300] if is_json else "non-JSON body"
-    detail = f"HTTP {status}: {message}"
+    detail = f"{where} {status}: {message}"
     retry_after = parse_retry_after(headers, time.time() if now is None else now)
     if status == 401:
         return InvalidKeyError(detail, status)

@@ -121,6 +121,10 @@ class KeyPool:
     def keys(self) -> tuple[str, ...]:
         return tuple(s.key for s in self._slots)
 
+    def usable_count(self) -> int:
+        """Keys not known to be invalid: how many a new run may try."""
+        return sum(not s.invalid for s in self._slots)
+
     def __repr__(self) -> str:
         return f"KeyPool({', '.join(s.masked for s in self._slots)})"
 
@@ -255,23 +259,65 @@ class KeyPool:
             timer.cancel()
 
     def _no_candidate_error(self, exclude: Collection[str]) -> Exception:
+        """Why no key is left, told by the most useful cause: a key that is only cooling down
+        (the user can come back at a known time) beats one out of credits, which beats
+        invalid keys (the admin must act)."""
         if not self._slots:
             return NoApiKeyError("the key pool is empty")
-        rejected = [s for s in self._slots if s.key not in exclude]
-        if rejected:  # every key this run may still use was rejected with 401
-            return InvalidKeyError(f"all {len(rejected)} usable key(s) were rejected (401)", 401)
+        now = self.clock.monotonic()
+        blocked = [s for s in self._slots if not s.invalid and s.blocked(now)]
+        if blocked:
+            return self._cooling_down_error(blocked, min(s.blocked_until for s in blocked) - now)
+        if all(s.invalid for s in self._slots):
+            count = len(self._slots)
+            return InvalidKeyError(f"all {count} key(s) were rejected (401)", 401)
         return UpstreamError("every key has used up its tries for this request")
 
     def _cooling_down_error(self, blocked: list[_Slot], wait: float) -> Exception:
         if all(s.blocked_for_credits for s in blocked):
             return OutOfCreditsError(f"all {len(blocked)} usable key(s) are out of credits", 402)
+        now = self.clock.monotonic()
+        cooling = sum(not s.blocked_for_credits for s in blocked)
+        unusable = sum(s.invalid or (s.blocked(now) and s.blocked_for_credits) for s in self._slots)
         retry_at = self.clock.wall() + wait
         return AllKeysCoolingDownError(
-            f"all {len(blocked)} usable key(s) cooling down; first free in {wait:.0f} s",
+            f"{cooling} key(s) cooling down, first free in {wait:.0f} s; "
+            f"{unusable} of {len(self._slots)} invalid or out of credits",
             retry_after=wait,
             retry_at=retry_at,
             key_count=len(self._slots),
+            cooling=cooling,
+            unusable=unusable,
         )
+
+    def unusable_error(self, max_wait: float) -> Exception | None:
+        """The error a request would end with at once, before anything is sent: no key, every
+        key invalid, or every usable key cooling down for longer than `max_wait`. None when a
+        request can start (or wait briefly for a key). Lets a caller skip its progress note."""
+        now = self.clock.monotonic()
+        usable = [s for s in self._slots if not s.invalid]
+        if not usable:
+            return self._no_candidate_error(())
+        if any(not s.blocked(now) for s in usable):
+            return None
+        wait = min(s.blocked_until for s in usable) - now
+        return None if wait <= max_wait else self._cooling_down_error(usable, wait)
+
+    def describe(self) -> str:
+        """Every key's state on one line, masked: for the log when a request fails."""
+        now = self.clock.monotonic()
+        parts = []
+        for s in self._slots:
+            if s.invalid:
+                state = "invalid (401)"
+            elif s.blocked(now):
+                reason = "out of credits (402)" if s.blocked_for_credits else "rate limited (429)"
+                state = f"{reason}, free in {s.blocked_until - now:.0f} s"
+            else:
+                state = "ok" if s.healthy else "untested"
+            busy = f", {s.in_flight} in flight" if s.in_flight else ""
+            parts.append(f"{s.masked} {state}{busy}")
+        return "; ".join(parts) or "no keys"
 
 
 def _format_until(epoch: float) -> str:
