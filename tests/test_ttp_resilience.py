@@ -334,6 +334,79 @@ async def test_a_rate_limited_key_gets_one_probe_after_its_cooldown(
     assert sequence(fake) == "ABBBBAB"  # one probe on A, still limited, then B
 
 
+# --- true causes with mixed keys -------------------------------------------------------------
+
+
+def _mixed(fake: FakeOpenRouter, second: Callable[[], Reply]) -> None:
+    """Key A is invalid; key B answers with `second`."""
+    bad = REAL_LOOKING_KEYS[0]
+    fake.default = lambda r: Reply.error(401, "User not found") if r.key == bad else second()
+
+
+async def test_an_invalid_key_and_a_briefly_rate_limited_one_tell_the_rate_limit(
+    astrbot, fake, plugin_config, virtual_time, plugin_log
+):
+    """The user can act on "come back in 3 s"; "the key is invalid" is only half the story
+    while another key is merely cooling down. The log lists both keys' states."""
+    use_keys(plugin_config, 2)
+    _mixed(fake, lambda: Reply.error(429, "Rate limit exceeded", headers={"Retry-After": "3"}))
+
+    texts = await astrbot.run_tool(make_event(), image_description="a cat")
+
+    assert sequence(fake) == "ABBB"  # B: its three tries, waiting out each short cooldown
+    assert virtual_time.sleeps == [3.0, 3.0]
+    assert texts == ["请求太频繁，已被限流，请约 3 秒后再试。"]
+    states = [r.getMessage() for r in plugin_log if "keys:" in r.getMessage()]
+    assert len(states) == 1
+    assert "sk-or-…a1a1 invalid (401)" in states[0]
+    assert "sk-or-…b2b2 rate limited (429), free in 3 s" in states[0]
+    assert_no_key_leaked(*(r.getMessage() for r in plugin_log))
+
+
+async def test_an_invalid_key_and_a_long_rate_limit_say_when_and_how_many(
+    astrbot, fake, plugin_config, virtual_time
+):
+    use_keys(plugin_config, 2)
+    _mixed(fake, lambda: Reply.error(429, "slow down", headers={"Retry-After": "120"}))
+    until = time.strftime("%H:%M:%S", time.localtime(virtual_time.wall() + 120))
+    expected = [
+        "请求太频繁，1 个 API 密钥正在限流冷却中（另有 1 个密钥无效或额度用尽），"
+        f"请在 {until}（约 120 秒后）再试。"
+    ]
+
+    assert await astrbot.run_tool(make_event(), image_description="a cat") == expected
+    assert sequence(fake) == "AB"
+    # The next request knows both keys already: nothing is sent, the answer is the same.
+    assert await astrbot.run_tool(make_event(), image_description="a cat") == expected
+    assert sequence(fake) == "AB"
+
+
+async def test_an_invalid_key_and_a_failing_service_tell_the_service_failure(
+    astrbot, fake, plugin_config, virtual_time
+):
+    use_keys(plugin_config, 2)
+    _mixed(fake, lambda: Reply.error(500, "Internal error"))
+
+    texts = await astrbot.run_tool(make_event(), image_description="a cat")
+    assert sequence(fake) == "ABBB"
+    assert texts == ["图像服务暂时不可用（HTTP 500），请稍后再试。"]
+
+    fake.requests.clear()  # A is known invalid now: B alone gets its three tries
+    texts = await astrbot.run_tool(make_event(), image_description="a cat")
+    assert sequence(fake) == "BBB"
+    assert texts == ["图像服务暂时不可用（HTTP 500），请稍后再试。"]
+
+
+async def test_a_key_echoed_in_part_by_the_server_is_masked_too(
+    astrbot, fake, plugin_config, plugin_log
+):
+    """A server that echoes a cut-off key (`sk-or-v1-a1a1…`): no known key matches it
+    whole, its shape does."""
+    fake.default = lambda r: Reply.error(401, f"Invalid key {r.key[:30]}... for this account")
+    await astrbot.run_tool(make_event(), image_description="a cat")
+    assert_no_key_leaked(*(r.getMessage() for r in plugin_log))
+
+
 # --- concurrency ----------------------------------------------------------------------------------------
 
 

@@ -180,6 +180,8 @@ class FakeOpenRouter(LoopbackServer):
         # While set and not released, GET /models waits (a service that is slow to list).
         self.models_gate: asyncio.Event | None = None
         self.files: dict[str, ServedFile] = {}
+        # Streamed answers the client closed before their end.
+        self.aborted_streams: list[RecordedRequest] = []
         # 'hang' replies wait on this; reset() and stop() release them so that no handler
         # outlives its test (or holds up the server's shutdown).
         self._hangs_released = asyncio.Event()
@@ -195,6 +197,7 @@ class FakeOpenRouter(LoopbackServer):
 
     def reset(self) -> None:
         self.requests.clear()
+        self.aborted_streams.clear()
         self.models = self.default_models()
         self.script.clear()
         self.default = None
@@ -288,13 +291,17 @@ class FakeOpenRouter(LoopbackServer):
         else:
             reply = self.success_for(recorded)
         if recorded.streamed and self._streams(reply):
-            return await self._send_stream(request, reply)
+            return await self._send_stream(request, reply, recorded)
         return await self._send(request, reply)
 
     @staticmethod
     def success_for(recorded: RecordedRequest) -> Reply:
         image = make_png(recorded.prompt)
         return Reply(json_body=completion(images=[data_url(image)], content="Here you go."))
+
+    def _aborted(self, recorded: RecordedRequest) -> None:
+        if any(r is recorded for r in self.requests):  # not a stream of a test already over
+            self.aborted_streams.append(recorded)
 
     @staticmethod
     def _streams(reply: Reply) -> bool:
@@ -304,7 +311,9 @@ class FakeOpenRouter(LoopbackServer):
             return reply.content_type == "text/event-stream"
         return isinstance(reply.json_body, dict)
 
-    async def _send_stream(self, request: web.Request, reply: Reply) -> web.StreamResponse:
+    async def _send_stream(
+        self, request: web.Request, reply: Reply, recorded: RecordedRequest
+    ) -> web.StreamResponse:
         stream = reply.raw_body
         if stream is None:
             stream = openrouter_stream.render(reply.json_body)
@@ -316,6 +325,7 @@ class FakeOpenRouter(LoopbackServer):
             write_size=reply.write_size,
             fault=reply.action,
             wait_released=self._hangs_released.wait,
+            on_abort=lambda: self._aborted(recorded),
             headers=reply.headers,
         )
 

@@ -110,10 +110,12 @@ async def send_stream(
     write_size: int,
     fault: str | None,
     wait_released: Callable[[], Awaitable[Any]],
+    on_abort: Callable[[], None],
     headers: Mapping[str, str] | None = None,
 ) -> web.StreamResponse:
     """Answer with `stream`: open at once, keep-alives every `keepalive` s for `latency` s,
-    then the events in writes of `write_size` bytes."""
+    then the events in writes of `write_size` bytes. `on_abort` is called when the client
+    closes the stream before its end (what stops a generation upstream)."""
     response = web.StreamResponse(status=200, headers=dict(headers or {}))
     response.content_type = "text/event-stream"
     response.headers["Cache-Control"] = "no-cache"
@@ -121,12 +123,14 @@ async def send_stream(
         await response.prepare(request)
         await response.write(KEEPALIVE)
         if fault == StreamFault.SILENT:
-            await wait_released()
-            return _close(request, response)
+            if await _silence(request, wait_released(), on_abort):
+                _close(request)
+            return response
         waited = 0.0
         while waited < latency:
             step = min(keepalive, latency - waited)
-            await asyncio.sleep(step)
+            if not await _silence(request, asyncio.sleep(step), on_abort):
+                return response
             waited += step
             await response.write(KEEPALIVE)
         stop = _fault_position(stream) if fault in (StreamFault.CUT, StreamFault.STALL) else None
@@ -135,16 +139,35 @@ async def send_stream(
             await response.write(data[start : start + write_size])
             await asyncio.sleep(0)  # one network write each
         if stop is not None:
-            if fault == StreamFault.STALL:
-                await wait_released()
-            return _close(request, response)
+            if fault != StreamFault.STALL or await _silence(request, wait_released(), on_abort):
+                _close(request)
+            return response
         await response.write_eof()
     except ConnectionResetError:
-        pass  # the client gave up (a cap, a timeout, a cancelled call): what the test wants
+        on_abort()  # the client gave up (a cap, a timeout, a cancelled call)
+    except asyncio.CancelledError:
+        on_abort()
+        raise
     return response
 
 
-def _close(request: web.Request, response: web.StreamResponse) -> web.StreamResponse:
-    assert request.transport is not None
-    request.transport.close()
-    return response
+async def _silence(
+    request: web.Request, until: Awaitable[Any], on_abort: Callable[[], None]
+) -> bool:
+    """Send nothing until `until` is done; False (after on_abort) if the client closes the
+    connection meanwhile. A server that sends nothing learns of that only by looking."""
+    waiting = asyncio.ensure_future(until)
+    try:
+        while not waiting.done():
+            if request.transport is None or request.transport.is_closing():
+                on_abort()
+                return False
+            await asyncio.wait({waiting}, timeout=0.05)
+        return True
+    finally:
+        waiting.cancel()
+
+
+def _close(request: web.Request) -> None:
+    if request.transport is not None:
+        request.transport.close()
