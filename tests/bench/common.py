@@ -27,9 +27,11 @@ if str(REPO_ROOT) not in sys.path:
 from tests.support.astrbot_env import use_temp_root  # noqa: E402
 
 
-def prompt(body: str, delay: float = 0.0, tag: object = "") -> str:
-    """The prompt that makes the fake process answer with `body` after `delay` seconds."""
-    return f"bench body={body} delay={delay:.3f} tag={tag}"
+def prompt(body: str, delay: float = 0.0, tag: object = "", plain: bool = False) -> str:
+    """The prompt that makes the fake process answer with `body` after `delay` seconds: as an
+    event stream (what OpenRouter does for the plugin's stream requests), or with `plain` as
+    one JSON body (a gateway that does not stream)."""
+    return f"bench body={body} delay={delay:.3f} tag={tag} plain={int(plain)}"
 
 
 def prompt_fields(text: str) -> dict[str, str]:

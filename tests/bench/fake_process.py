@@ -3,12 +3,15 @@
     python tests/bench/fake_process.py <bodies dir>
 
 Prints its port, then answers every chat completion by its prompt: `bench body=<name>
-delay=<seconds>` gets the bytes of <bodies dir>/<name> after that many seconds. Stops on SIGTERM.
+delay=<seconds>` gets the bytes of <bodies dir>/<name> after that many seconds, as an event
+stream when the request asks for one (keep-alives meanwhile) unless the prompt says `plain=1`.
+Stops on SIGTERM.
 """
 
 from __future__ import annotations
 
 import asyncio
+import json
 import signal
 import sys
 from pathlib import Path
@@ -16,17 +19,24 @@ from pathlib import Path
 sys.path.insert(0, str(Path(__file__).resolve().parents[2]))
 
 from tests.bench.common import prompt_fields
+from tests.fakes import openrouter_stream
 from tests.fakes.openrouter import FakeOpenRouter, RecordedRequest, Reply
 
 
 async def serve(bodies_dir: Path) -> None:
     bodies = {p.name: p.read_bytes() for p in bodies_dir.iterdir() if p.is_file()}
+    # Rendered once: each request then costs the fake only its writes.
+    streams = {name: openrouter_stream.render(json.loads(body)) for name, body in bodies.items()}
     fake = FakeOpenRouter()
 
     def answer(recorded: RecordedRequest) -> Reply:
         fake.requests.clear()  # nothing reads them here; reference images would pile up
         fields = prompt_fields(recorded.prompt)
-        return Reply(raw_body=bodies[fields["body"]], delay=float(fields.get("delay", 0)))
+        delay = float(fields.get("delay", 0))
+        if recorded.streamed and fields.get("plain") != "1":
+            stream = streams[fields["body"]]
+            return Reply(raw_body=stream, content_type="text/event-stream", delay=delay)
+        return Reply(raw_body=bodies[fields["body"]], delay=delay)
 
     fake.default = answer
     await fake.start()

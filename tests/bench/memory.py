@@ -1,8 +1,9 @@
 """Peak memory of one tool call, in a process of its own (started by run.py).
 
-    python tests/bench/memory.py <fake base url> <runs>
+    python tests/bench/memory.py <fake base url> <runs> [plain]
 
-Prints one JSON object: the peak RSS growth (bytes) of each run. Between runs the process gives
+Prints one JSON object: the peak RSS growth (bytes) of each run, the answer streamed as
+OpenRouter streams it, or with `plain` sent as one JSON body. Between runs the process gives
 freed heap back to the system (malloc_trim) and resets its high-water mark (clear_refs), so one
 run's allocations can neither hide nor inflate the next run's peak.
 """
@@ -49,7 +50,7 @@ def reset_peak() -> bool:
     return True
 
 
-async def measure(base_url: str, runs: int) -> dict[str, object]:
+async def measure(base_url: str, runs: int, plain: bool = False) -> dict[str, object]:
     bot = BenchAstrBot("astrbot-bench-mem-")
     await bot.start(base_url)
     try:
@@ -62,7 +63,7 @@ async def measure(base_url: str, runs: int) -> dict[str, object]:
             _settle()
             resettable = reset_peak()
             before = _status("VmRSS") if resettable else _status("VmHWM")
-            path = await bot.generate(prompt(LARGE, tag=n))
+            path = await bot.generate(prompt(LARGE, tag=n, plain=plain))
             growth.append(_status("VmHWM") - before)
             path.unlink()
             if not resettable:
@@ -73,5 +74,6 @@ async def measure(base_url: str, runs: int) -> dict[str, object]:
 
 
 if __name__ == "__main__":
-    result = asyncio.run(measure(sys.argv[1], int(sys.argv[2])))
+    plain = sys.argv[3:] == ["plain"]
+    result = asyncio.run(measure(sys.argv[1], int(sys.argv[2]), plain))
     print(json.dumps(result), flush=True)
