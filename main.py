@@ -1,25 +1,21 @@
-"""AstrBot plugin: Gemini image generation and editing through OpenRouter."""
+"""AstrBot plugin: Gemini image generation and editing through OpenRouter.
+
+This class only registers the tool and the commands, turns an event into a job for the request
+pipeline (utils/chat/pipeline.py) and the outcome into replies (utils/chat/texts.py).
+"""
 
 from __future__ import annotations
 
 import asyncio
-from collections.abc import Coroutine
-from dataclasses import dataclass, field
+import logging
 from pathlib import Path
-from typing import Any
 
-import aiohttp
 from astrbot.api import logger
 from astrbot.api.event import AstrMessageEvent, MessageChain, filter
-from astrbot.api.message_components import Image
 from astrbot.api.star import Context, Star
 
-from .utils.chat.admin import (
-    apply_and_save,
-    describe_settings,
-    parse_api_base,
-    parse_model_id,
-)
+from .utils.chat import texts
+from .utils.chat.admin import apply_and_save, parse_api_base, parse_model_id
 from .utils.chat.commands import (
     CMD_API_BASE,
     CMD_DRAW,
@@ -29,125 +25,72 @@ from .utils.chat.commands import (
     CMD_KEYS,
     CMD_MODEL,
     CMD_SETTINGS,
-    DrawJob,
     command_argument,
-    edit_job,
-    figure_job,
-    help_text,
 )
-from .utils.chat.delivery import push_images, send_onebot_images, should_push
-from .utils.chat.limits import Requester, RequestLimiter, check_group
-from .utils.chat.translate import PromptTranslator
-from .utils.core.clock import Deadline
-from .utils.core.coerce import clip_text, coerce_bool, coerce_text
-from .utils.core.errors import (
-    ConfigSaveError,
-    DeliveryError,
-    MissingPromptError,
-    ModelUnavailableError,
-    NoApiKeyError,
-    PicGenError,
-    ReferenceImageError,
-    delivery_fallback_note,
-    user_message,
-)
-from .utils.core.image_options import resolve_aspect_ratio
-from .utils.core.keys import mask_key, redact_keys
+from .utils.chat.jobs import DrawJob, edit_job, figure_job
+from .utils.chat.pipeline import DrawOutcome, DrawPipeline
+from .utils.core.clock import SYSTEM_CLOCK, Clock
+from .utils.core.coerce import coerce_bool, coerce_text
+from .utils.core.errors import ConfigSaveError, PicGenError
+from .utils.core.keys import KeyRedactingFilter, collect_api_keys
 from .utils.core.settings import Settings, normalize_api_base
-from .utils.core.workers import CpuPool
 from .utils.imaging.cleanup import CleanupTask
-from .utils.imaging.references import (
-    ReferenceOptions,
-    References,
-    image_components,
-    references_for_request,
-)
-from .utils.imaging.store import ImageStore
-from .utils.openrouter.key_pool import KeyPool, format_pool_status
-from .utils.openrouter.model_catalog import ModelCatalog
 from .utils.openrouter.retry_policy import RetryPolicy
-from .utils.ttp import GenerationRequest, GenerationResult, OpenRouterClient
 
 PLUGIN_DIR = Path(__file__).resolve().parent
-_LOG_PROMPT_CHARS = 300
-
-
-@dataclass(frozen=True)
-class DrawOutcome:
-    """A generation's end: the result (images already sent), or the Chinese text for the user."""
-
-    result: GenerationResult | None
-    message: str = ""
-    note: str = ""  # delivery caveat for the model, e.g. the NapCat push fell back
-    references: References = field(default_factory=References)
-
-    def remarks(self) -> list[str]:
-        """What the user should hear besides the images: skipped references, dropped images."""
-        remarks = [user_message(problem) for problem in self.references.problems]
-        if self.result is not None and self.result.discarded:
-            remarks.append(f"另有 {self.result.discarded} 张返回的图片数据损坏，已丢弃。")
-        if self.note:
-            remarks.append(self.note)
-        return remarks
 
 
 class GeminiImagePlugin(Star):
-    def __init__(self, context: Context, config: dict | None = None) -> None:
+    def __init__(
+        self,
+        context: Context,
+        config: dict | None = None,
+        *,
+        clock: Clock = SYSTEM_CLOCK,
+        retry_policy: RetryPolicy | None = None,
+    ) -> None:
+        """AstrBot passes context and config; tests may add a virtual clock and a retry policy."""
         super().__init__(context)
         self.config = config if config is not None else {}
-        self.store = ImageStore(PLUGIN_DIR / "images")
-        self.limiter = RequestLimiter()
-        self.translator = PromptTranslator()
-        self._session: aiohttp.ClientSession | None = None
+        self.pipeline = DrawPipeline(
+            context, PLUGIN_DIR / "images", clock=clock, retry_policy=retry_policy
+        )
+        self.cleanup = CleanupTask(
+            self.pipeline.store.directory, lambda: self.settings().retention_seconds
+        )
         self._config_lock = asyncio.Lock()
-        # Retry timing and its clock; tests swap in a policy with a recording clock.
-        self.retry_policy = RetryPolicy()
-        # Shared by all requests of this instance; built on first use, rebuilt on key changes.
-        self.key_pool: KeyPool | None = None
-        self.cpu = CpuPool()  # Pillow/base64 work of every request, off the event loop
-        self.models = ModelCatalog()
-        self.cleanup = CleanupTask(self.store.directory, lambda: self.settings().retention_seconds)
-        self._background: set[asyncio.Task[None]] = set()
+        self._startup_check: asyncio.Task[None] | None = None
+        self._redact_logs = KeyRedactingFilter(self._configured_keys)
 
     async def initialize(self) -> None:
-        self._http()
+        self._log().addFilter(self._redact_logs)
         self.cleanup.start()
         # The model check may wait on the network: never let it hold up AstrBot's start.
-        self._spawn(self.models.check_configured_model(self._http(), self.settings()))
+        self._startup_check = asyncio.create_task(
+            self.pipeline.models.check_configured_model(self.pipeline.http(), self.settings())
+        )
 
     async def terminate(self) -> None:
         await self.cleanup.stop()
-        for task in list(self._background):
-            task.cancel()
-        await asyncio.gather(*self._background, return_exceptions=True)
-        self.cpu.close()
-        if self._session is not None and not self._session.closed:
-            await self._session.close()
-        self._session = None
-        await self.translator.close()
+        if self._startup_check is not None:
+            self._startup_check.cancel()
+        await self.pipeline.drain()  # requests in flight finish and deliver first
+        await self.pipeline.close()
+        self._log().removeFilter(self._redact_logs)
 
-    def _http(self) -> aiohttp.ClientSession:
-        # One session per plugin instance: connection reuse across requests, closed on unload.
-        if self._session is None or self._session.closed:
-            self._session = aiohttp.ClientSession()
-        return self._session
+    @staticmethod
+    def _log() -> logging.Logger:
+        """The logger this plugin's modules log to (its own on 4.28, AstrBot's on 4.14): every
+        record of it has its keys masked, tracebacks included."""
+        return logging.getLogger(logger.name)
 
-    def _spawn(self, coroutine: Coroutine[Any, Any, None]) -> None:
-        task = asyncio.create_task(coroutine)
-        self._background.add(task)  # keep a reference until done, or the task may be collected
-        task.add_done_callback(self._background.discard)
+    def _configured_keys(self) -> tuple[str, ...]:
+        return collect_api_keys(
+            self.config.get("openrouter_api_keys"), self.config.get("openrouter_api_key", "")
+        )
 
     def settings(self) -> Settings:
         return Settings.from_config(self.config)
-
-    def _key_pool(self, settings: Settings) -> KeyPool:
-        if self.key_pool is None or self.key_pool.keys != settings.api_keys:
-            self.key_pool = KeyPool(settings.api_keys, clock=self.retry_policy.clock)
-            masked = ", ".join(mask_key(k) for k in settings.api_keys) or "none"
-            logger.info(
-                f"gemini-pic-gen: key pool built with {len(settings.api_keys)} key(s): {masked}"
-            )
-        return self.key_pool
 
     # --- the LLM tool ---------------------------------------------------------------------------
 
@@ -174,21 +117,7 @@ class GeminiImagePlugin(Star):
             use_images=coerce_bool(use_reference_images, default=True),
             aspect_ratio=coerce_text(aspect_ratio),
         )
-        outcome = await self.draw(event, job)
-        return self._summary(outcome)
-
-    @staticmethod
-    def _summary(outcome: DrawOutcome) -> str:
-        """The text handed back to the chat model, which relays what matters to the user."""
-        if outcome.result is None:
-            return outcome.message
-        parts = [f"已生成 {len(outcome.result.images)} 张图片并发送给用户。"]
-        if outcome.references.images:
-            parts.append(f"参考了 {len(outcome.references.images)} 张图片。")
-        parts.extend(outcome.remarks())
-        if outcome.result.text:
-            parts.append(f"模型附言：{outcome.result.text[:200]}")
-        return "".join(parts)
+        return texts.tool_summary(await self._draw(event, job))
 
     # --- chat commands --------------------------------------------------------------------------
 
@@ -197,9 +126,7 @@ class GeminiImagePlugin(Star):
         """根据文字生成图片：/画图 <描述>"""
         prompt = command_argument(event.message_str, CMD_DRAW)
         if not prompt:
-            return await self._reply(
-                event, f"用法：/{CMD_DRAW} <图片描述>，例如 /{CMD_DRAW} 一只在月球上看书的猫"
-            )
+            return await self._reply(event, texts.usage_draw())
         await self._run_command(event, DrawJob(prompt=prompt))
 
     @filter.command(CMD_EDIT)
@@ -207,21 +134,18 @@ class GeminiImagePlugin(Star):
         """按描述修改图片：/改图 <描述>（附图或回复带图消息）"""
         prompt = command_argument(event.message_str, CMD_EDIT)
         if not prompt:
-            return await self._reply(
-                event, f"用法：/{CMD_EDIT} <修改要求>，并附上图片或回复一条带图片的消息。"
-            )
+            return await self._reply(event, texts.usage_edit())
         await self._run_command(event, edit_job(prompt))
 
     @filter.command(CMD_FIGURE)
     async def cmd_figure(self, event: AstrMessageEvent) -> None:
         """把图片里的角色做成手办照片：/手办化 [补充描述]"""
-        extra = command_argument(event.message_str, CMD_FIGURE)
-        await self._run_command(event, figure_job(extra))
+        await self._run_command(event, figure_job(command_argument(event.message_str, CMD_FIGURE)))
 
     @filter.command(CMD_HELP)
     async def cmd_help(self, event: AstrMessageEvent) -> None:
         """画图插件的指令说明"""
-        await self._reply(event, help_text(self.settings(), self._wake_prefix(event)))
+        await self._reply(event, texts.help_text(self.settings(), self._wake_prefix(event)))
 
     @filter.permission_type(filter.PermissionType.ADMIN)
     @filter.command(CMD_MODEL)
@@ -229,13 +153,12 @@ class GeminiImagePlugin(Star):
         """（管理员）切换图像模型：/画图模型 <模型ID>"""
         value = command_argument(event.message_str, CMD_MODEL)
         if not value:
-            current = self.settings().model
-            return await self._reply(event, f"当前图像模型：{current}\n用法：/{CMD_MODEL} <模型ID>")
+            return await self._reply(event, texts.current_model(self.settings().model))
         try:
             model = parse_model_id(value)
         except PicGenError as exc:
-            return await self._reply(event, user_message(exc))
-        await self._save_setting(event, f"已将图像模型切换为 {model}", model_name=model)
+            return await self._reply(event, texts.user_message(exc))
+        await self._save_setting(event, texts.model_switched(model), model_name=model)
 
     @filter.permission_type(filter.PermissionType.ADMIN)
     @filter.command(CMD_API_BASE)
@@ -243,169 +166,43 @@ class GeminiImagePlugin(Star):
         """（管理员）切换 API 地址：/画图接口 <地址|默认>"""
         value = command_argument(event.message_str, CMD_API_BASE)
         if not value:
-            current = self.settings().api_base
-            return await self._reply(
-                event,
-                f"当前 API 地址：{current}\n用法：/{CMD_API_BASE} <地址>，填“默认”恢复官方地址",
-            )
+            return await self._reply(event, texts.current_api_base(self.settings().api_base))
         try:
             api_base = parse_api_base(value)
         except PicGenError as exc:
-            return await self._reply(event, user_message(exc))
-        shown = normalize_api_base(api_base) + ("（OpenRouter 官方）" if not api_base else "")
-        await self._save_setting(event, f"已将 API 地址切换为 {shown}", custom_api_base=api_base)
+            return await self._reply(event, texts.user_message(exc))
+        done = texts.api_base_switched(normalize_api_base(api_base), official=not api_base)
+        await self._save_setting(event, done, custom_api_base=api_base)
 
     @filter.permission_type(filter.PermissionType.ADMIN)
     @filter.command(CMD_SETTINGS)
     async def cmd_settings(self, event: AstrMessageEvent) -> None:
         """（管理员）查看画图插件当前设置，密钥已打码"""
-        await self._reply(event, describe_settings(self.settings()))
+        await self._reply(event, texts.describe_settings(self.settings()))
 
     @filter.permission_type(filter.PermissionType.ADMIN)
     @filter.command(CMD_KEYS, alias={"gemini_keys"})
     async def cmd_keys(self, event: AstrMessageEvent) -> None:
         """（管理员）查看密钥池：打码的密钥、状态（正常/冷却至某时/无效/额度用尽）、本次启动以来的成功与失败次数"""
         settings = self.settings()
-        rows = self._key_pool(settings).snapshot() if settings.api_keys else []
-        await self._reply(event, format_pool_status(rows, settings.model))
+        rows = self.pipeline.key_pool(settings).snapshot() if settings.api_keys else []
+        await self._reply(event, texts.format_pool_status(rows, settings.model))
 
-    # --- the one generation path: tool and commands ---------------------------------------------
+    # --- plumbing -------------------------------------------------------------------------------
 
-    async def draw(self, event: AstrMessageEvent, job: DrawJob) -> DrawOutcome:
-        """Check, translate, generate and send the images; failures become a user message."""
+    async def _draw(self, event: AstrMessageEvent, job: DrawJob) -> DrawOutcome:
         settings = self.settings()
-        # The whole run (every step, every try) must end inside AstrBot's tool-call timeout.
-        deadline = Deadline.start(settings.request_timeout_budget_seconds, self.retry_policy.clock)
+        request = self.pipeline.start(event, job, settings, settings.request_timeout_budget_seconds)
         try:
-            return await self._draw(event, settings, job, deadline)
-        except PicGenError as exc:
-            logger.warning(
-                f"gemini-pic-gen failed: {type(exc).__name__}: "
-                f"{redact_keys(exc.detail, settings.api_keys)}"
-            )
-            return DrawOutcome(None, user_message(exc))
-        except asyncio.CancelledError:
+            outcome = await request.wait(request.deadline.remaining() + 5.0)
+        except asyncio.CancelledError:  # AstrBot gave up on the call: the picture still comes
+            self.pipeline.detach(request)
             raise
-        except Exception as exc:  # a bug of ours: log it, never show it
-            logger.error(
-                f"gemini-pic-gen crashed: {redact_keys(repr(exc), settings.api_keys)}",
-                exc_info=True,
-            )
-            return DrawOutcome(None, user_message(exc))
-
-    async def _draw(
-        self, event: AstrMessageEvent, settings: Settings, job: DrawJob, deadline: Deadline
-    ) -> DrawOutcome:
-        requester = Requester.from_event(event)
-        # Fast checks first: none of them sends anything but the final message.
-        check_group(requester, settings.limits)
-        if not job.prompt and job.template is None:
-            raise MissingPromptError("empty prompt")
-        ratio = resolve_aspect_ratio(job.aspect_ratio, settings.aspect_ratio)
-        if not settings.api_keys:
-            raise NoApiKeyError("no usable API key configured")
-        if job.needs_image and not image_components(event.get_messages()):
-            raise ReferenceImageError("command needs an image", ReferenceImageError.MISSING)
-        self.limiter.acquire(requester, settings.limits)
-        references = await references_for_request(
-            self._http(),
-            event.get_messages(),
-            (event.message_str, job.prompt),
-            job.use_images,
-            ReferenceOptions.from_settings(settings),
-            self.cpu,
-        )
-        if settings.progress_message:
-            await self._progress(event, job)
-        prompt = await self._final_prompt(settings, job)
-        request = GenerationRequest(prompt, ratio, references.data_urls)
-        result = await self._generate(settings, request, deadline)
-        note = await self._deliver(event, result, settings)
-        return DrawOutcome(result, note=note, references=references)
-
-    async def _final_prompt(self, settings: Settings, job: DrawJob) -> str:
-        details = job.prompt
-        if details and settings.translate_prompt:
-            outcome = await self.translator.translate(
-                details, timeout=settings.translate_timeout, proxy=settings.translate_proxy
-            )
-            if outcome.failed:
-                logger.warning(f"gemini-pic-gen: {outcome.note}; sending the original prompt")
-            else:
-                logger.debug(f"gemini-pic-gen: prompt translation: {outcome.note}")
-            details = outcome.text
-        prompt = job.render(details)
-        logger.info(f"gemini-pic-gen prompt: {clip_text(prompt, _LOG_PROMPT_CHARS)}")
-        return prompt
-
-    async def _progress(self, event: AstrMessageEvent, job: DrawJob) -> None:
-        try:
-            await event.send(MessageChain().message(f"🎨 收到，正在{job.action}，请稍候…"))
-        except Exception as exc:  # a lost progress note must not cost the picture
-            logger.warning(f"gemini-pic-gen: progress message not sent: {exc!r}")
-
-    async def _generate(
-        self, settings: Settings, request: GenerationRequest, deadline: Deadline
-    ) -> GenerationResult:
-        client = OpenRouterClient(
-            self._http(),
-            settings,
-            self.store,
-            pool=self._key_pool(settings),
-            policy=self.retry_policy,
-            cpu=self.cpu,
-        )
-        try:
-            result = await client.generate(request, deadline)
-        except ModelUnavailableError as exc:
-            # Name the image models that do exist, so the admin knows what to switch to.
-            raise await self.models.explain_missing_model(self._http(), settings, exc) from exc
-        logger.info(
-            f"gemini-pic-gen: {len(result.images)} image(s) from {result.model} "
-            f"with key {result.key_mask}"
-        )
-        return result
-
-    async def _deliver(
-        self, event: AstrMessageEvent, result: GenerationResult, settings: Settings
-    ) -> str:
-        """Send the images; return a note for the model when delivery had to fall back."""
-        paths = [image.path for image in result.images]
-        if settings.use_file_service and await self._send_file_service_links(event, paths):
-            return ""
-        if should_push(settings, event.get_platform_name(), event):
-            try:
-                remote_paths = await push_images(paths, settings)
-                await send_onebot_images(event, remote_paths)
-                logger.info(f"gemini-pic-gen: pushed {len(paths)} image(s) to NapCat host")
-                return ""
-            except DeliveryError as exc:
-                logger.warning(f"NapCat push to {exc.target} failed ({exc.detail}); sending inline")
-                note = delivery_fallback_note(exc)
-        else:
-            note = ""
-        chain = MessageChain()
-        for path in paths:
-            chain.file_image(str(path))
-        await event.send(chain)
-        return note
-
-    async def _send_file_service_links(self, event: AstrMessageEvent, paths: list[Path]) -> bool:
-        if not self.context.get_config().get("callback_api_base"):
-            logger.warning("use_file_service is on but callback_api_base is not set; sending files")
-            return False
-        chain = MessageChain()
-        for path in paths:
-            url = await Image.fromFileSystem(str(path)).register_to_file_service()
-            chain.chain.append(Image.fromURL(url))
-        await event.send(chain)
-        return True
-
-    # --- command plumbing -----------------------------------------------------------------------
+        assert outcome is not None  # the run ends on its own deadline
+        return outcome
 
     async def _run_command(self, event: AstrMessageEvent, job: DrawJob) -> None:
-        outcome = await self.draw(event, job)
-        remarks = [outcome.message] if outcome.result is None else outcome.remarks()
+        remarks = texts.command_reply(await self._draw(event, job))
         if remarks:
             await self._reply(event, "\n".join(remarks))
         event.stop_event()
@@ -431,5 +228,5 @@ class GeminiImagePlugin(Star):
                 await apply_and_save(self.config, values)
             except ConfigSaveError as exc:
                 logger.error(f"gemini-pic-gen: {exc.detail}")
-                return await self._reply(event, f"{done}。{user_message(exc)}")
-        await self._reply(event, f"{done}，已保存到插件配置（网页面板中同步可见）。")
+                return await self._reply(event, texts.setting_not_saved(done, exc))
+        await self._reply(event, texts.setting_saved(done))

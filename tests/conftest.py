@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import dataclasses
 import logging
 import os
 import sys
@@ -23,6 +22,7 @@ from tests.fakes.translate import FakeTranslate  # noqa: E402
 from tests.support import harness  # noqa: E402  (imports AstrBot in the order it needs)
 from tests.support.keys import REAL_LOOKING_KEYS  # noqa: E402
 from tests.support.logs import captured_log  # noqa: E402
+from tests.support.virtual_time import VirtualTime, tuned_policy  # noqa: E402
 
 
 @pytest.fixture(scope="session")
@@ -75,42 +75,35 @@ def fake(fake_server: FakeOpenRouter) -> Iterator[FakeOpenRouter]:
     fake_server.reset()
 
 
-@pytest.fixture
-def plugin_config(astrbot, fake: FakeOpenRouter, fake_translate: FakeTranslate) -> Iterator[dict]:
-    """The live plugin config pointed at the fake servers; restored after the test.
+@pytest_asyncio.fixture
+async def plugin_config(
+    astrbot, fake: FakeOpenRouter, fake_translate: FakeTranslate
+) -> AsyncIterator[dict]:
+    """A freshly reloaded plugin (new key pool, limiter, counters: as after a config save in the
+    panel) whose live config points at the fake servers.
 
     Translation and the progress message (both on by default) start switched off here so
     tests about other behaviour see only their own traffic and messages; tests of those
     features switch them on. Translation, when on, only ever reaches the fake.
-    The key pool (cooldowns, counters) and the retry policy live on the plugin instance for the
-    whole session, so each test starts with a fresh pool and gets the default policy back.
     """
-    plugin = astrbot.plugin
+    plugin = await astrbot.reload()
     config = plugin.config
-    saved = dict(config)
-    saved_policy = plugin.retry_policy
-    plugin.key_pool = None
     config.update(
         harness.plain_settings(fake.base_url, REAL_LOOKING_KEYS[0]),
         translate_proxy=fake_translate.proxy_url,
         translate_timeout=5,
     )
     yield config
-    config.clear()
-    config.update(saved)
-    plugin.retry_policy = saved_policy
-    plugin.key_pool = None
 
 
-@pytest.fixture
-def virtual_time(astrbot, plugin_config) -> Iterator[FakeClock]:
-    """Give the plugin a retry policy on a recording clock without jitter (restored by
-    plugin_config): backoffs and cooldowns are asserted exactly and cost no real time."""
+@pytest_asyncio.fixture
+async def virtual_time(astrbot, plugin_config) -> AsyncIterator[VirtualTime]:
+    """A plugin instance on a recording clock without jitter: backoffs and cooldowns are
+    asserted exactly and cost no real time. Run the tool with `virtual_time.run_tool`."""
     clock = FakeClock()
-    plugin = astrbot.plugin
-    plugin.retry_policy = dataclasses.replace(plugin.retry_policy, clock=clock, rng=lambda: 0.0)
-    plugin.key_pool = None
-    return clock
+    policy = tuned_policy(astrbot, clock=clock, rng=lambda: 0.0)
+    async with astrbot.instance(clock=clock, retry_policy=policy) as plugin:
+        yield VirtualTime(clock, plugin, astrbot)
 
 
 @pytest.fixture

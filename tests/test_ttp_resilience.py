@@ -9,7 +9,6 @@ concurrency test.
 from __future__ import annotations
 
 import asyncio
-import dataclasses
 import itertools
 import time
 from collections.abc import AsyncIterator, Callable
@@ -33,6 +32,7 @@ from tests.fakes.openrouter import (
 )
 from tests.support.harness import make_event
 from tests.support.keys import REAL_LOOKING_KEYS, assert_no_key_leaked, sequence, use_keys
+from tests.support.virtual_time import tuned_policy
 
 MODERATION_REASONS = ["violence", "self-harm"]
 
@@ -167,11 +167,12 @@ def script(fake: FakeOpenRouter, case: Case) -> None:
 
 @pytest.mark.parametrize("case", MATRIX, ids=lambda c: c.id)
 async def test_fault_matrix(astrbot, fake, plugin_config, virtual_time, caplog, case: Case):
+    plugin_config["request_timeout_budget_seconds"] = 100  # the matrix's timings assume it
     use_keys(plugin_config, case.keys)
     script(fake, case)
     event = make_event("画一只猫")
 
-    texts = await astrbot.run_tool(event, image_description="a cat in the rain")
+    texts = await virtual_time.run_tool(event, image_description="a cat in the rain")
 
     assert sequence(fake) == case.requests
     assert tuple(virtual_time.sleeps) == case.sleeps
@@ -200,7 +201,7 @@ async def test_deadline_stops_before_a_backoff_that_does_not_fit(
     plugin_config["request_timeout_budget_seconds"] = 20
     fake.default = lambda _r: Reply.error(500, "Internal error")
 
-    texts = await astrbot.run_tool(make_event(), image_description="a cat")
+    texts = await virtual_time.run_tool(make_event(), image_description="a cat")
 
     # Key A's three tries, then B once: 2 + 4 + 8 = 14 s waited; the next 10 s wait plus
     # time for one more try no longer fit in the 20 s budget.
@@ -218,7 +219,7 @@ async def test_a_waiting_period_longer_than_the_budget_is_reported_not_waited(
     plugin_config["request_timeout_budget_seconds"] = 10
     fake.default = lambda _r: Reply.error(429, "slow down", headers={"Retry-After": "8"})
 
-    texts = await astrbot.run_tool(make_event(), image_description="a cat")
+    texts = await virtual_time.run_tool(make_event(), image_description="a cat")
 
     assert sequence(fake) == "A"
     assert virtual_time.sleeps == []
@@ -246,16 +247,16 @@ async def test_a_hung_upstream_is_never_sent_the_request_twice(astrbot, fake, pl
     gateway that does not stream answers only when the picture is done, and bills it in
     full), so it is waited for until the budget ends instead of being sent again; the idle
     limit only applies once an answer has started."""
-    plugin = astrbot.plugin
-    plugin.retry_policy = dataclasses.replace(
-        plugin.retry_policy, base_delay=0.05, max_delay=0.2, min_attempt_seconds=0.5
-    )
     plugin_config.update(
         max_retry_attempts=3, read_timeout_seconds=1, request_timeout_budget_seconds=3
     )
     fake.default = lambda _r: Reply(action="hang")
+    policy = tuned_policy(astrbot, base_delay=0.05, max_delay=0.2, min_attempt_seconds=0.5)
 
-    texts = await astrbot.run_tool(make_event(), image_description="a cat", timeout=30)
+    async with astrbot.instance(retry_policy=policy) as plugin:
+        texts = await astrbot.run_tool(
+            make_event(), image_description="a cat", timeout=30, plugin=plugin
+        )
 
     assert sequence(fake) == "A"
     assert texts[0].startswith("图片生成超时：3 秒内没有拿到结果")
@@ -263,14 +264,14 @@ async def test_a_hung_upstream_is_never_sent_the_request_twice(astrbot, fake, pl
 
 
 async def test_backoff_in_real_time_with_small_delays(astrbot, fake, plugin_config):
-    plugin = astrbot.plugin
-    plugin.retry_policy = dataclasses.replace(
-        plugin.retry_policy, base_delay=0.05, max_delay=0.2, jitter=0.0, min_attempt_seconds=0.1
-    )
     fake.enqueue(Reply.error(500, "Internal error"), Reply.html(502))
     event = make_event()
+    policy = tuned_policy(
+        astrbot, base_delay=0.05, max_delay=0.2, jitter=0.0, min_attempt_seconds=0.1
+    )
 
-    texts = await astrbot.run_tool(event, image_description="a cat")
+    async with astrbot.instance(retry_policy=policy) as plugin:
+        texts = await astrbot.run_tool(event, image_description="a cat", plugin=plugin)
 
     assert "已生成 1 张图片" in texts[0]
     first, second, third = fake.chat_requests()
@@ -308,12 +309,12 @@ async def test_an_invalid_key_is_not_tried_again_until_the_key_list_changes(
     fake.default = lambda r: Reply.error(401, "bad key") if r.key == bad else fake.success_for(r)
 
     for _ in range(3):
-        await astrbot.run_tool(make_event(), image_description="a cat")
+        await virtual_time.run_tool(make_event(), image_description="a cat")
     assert sequence(fake) == "ABBB"
 
     plugin_config["openrouter_api_keys"] = [bad, REAL_LOOKING_KEYS[2]]  # the admin edits the list
     fake.requests.clear()
-    await astrbot.run_tool(make_event(), image_description="a cat")
+    await virtual_time.run_tool(make_event(), image_description="a cat")
     assert sequence(fake) == "AC"  # a new pool: the key gets a new chance
 
 
@@ -324,13 +325,13 @@ async def test_a_rate_limited_key_gets_one_probe_after_its_cooldown(
     bad = REAL_LOOKING_KEYS[0]
     fake.default = lambda r: Reply.error(429, "slow") if r.key == bad else fake.success_for(r)
 
-    await astrbot.run_tool(make_event(), image_description="one")  # A 429 -> B
+    await virtual_time.run_tool(make_event(), image_description="one")  # A 429 -> B
     for _ in range(3):
-        await astrbot.run_tool(make_event(), image_description="during cooldown")
+        await virtual_time.run_tool(make_event(), image_description="during cooldown")
     assert sequence(fake) == "ABBBB"
 
     virtual_time.advance(61)  # the default 60 s cooldown is over
-    await astrbot.run_tool(make_event(), image_description="after cooldown")
+    await virtual_time.run_tool(make_event(), image_description="after cooldown")
     assert sequence(fake) == "ABBBBAB"  # one probe on A, still limited, then B
 
 
@@ -351,7 +352,7 @@ async def test_an_invalid_key_and_a_briefly_rate_limited_one_tell_the_rate_limit
     use_keys(plugin_config, 2)
     _mixed(fake, lambda: Reply.error(429, "Rate limit exceeded", headers={"Retry-After": "3"}))
 
-    texts = await astrbot.run_tool(make_event(), image_description="a cat")
+    texts = await virtual_time.run_tool(make_event(), image_description="a cat")
 
     assert sequence(fake) == "ABBB"  # B: its three tries, waiting out each short cooldown
     assert virtual_time.sleeps == [3.0, 3.0]
@@ -374,10 +375,10 @@ async def test_an_invalid_key_and_a_long_rate_limit_say_when_and_how_many(
         f"请在 {until}（约 120 秒后）再试。"
     ]
 
-    assert await astrbot.run_tool(make_event(), image_description="a cat") == expected
+    assert await virtual_time.run_tool(make_event(), image_description="a cat") == expected
     assert sequence(fake) == "AB"
     # The next request knows both keys already: nothing is sent, the answer is the same.
-    assert await astrbot.run_tool(make_event(), image_description="a cat") == expected
+    assert await virtual_time.run_tool(make_event(), image_description="a cat") == expected
     assert sequence(fake) == "AB"
 
 
@@ -387,12 +388,12 @@ async def test_an_invalid_key_and_a_failing_service_tell_the_service_failure(
     use_keys(plugin_config, 2)
     _mixed(fake, lambda: Reply.error(500, "Internal error"))
 
-    texts = await astrbot.run_tool(make_event(), image_description="a cat")
+    texts = await virtual_time.run_tool(make_event(), image_description="a cat")
     assert sequence(fake) == "ABBB"
     assert texts == ["图像服务暂时不可用（HTTP 500），请稍后再试。"]
 
     fake.requests.clear()  # A is known invalid now: B alone gets its three tries
-    texts = await astrbot.run_tool(make_event(), image_description="a cat")
+    texts = await virtual_time.run_tool(make_event(), image_description="a cat")
     assert sequence(fake) == "BBB"
     assert texts == ["图像服务暂时不可用（HTTP 500），请稍后再试。"]
 
@@ -474,15 +475,15 @@ async def pipeline(astrbot) -> AsyncIterator[PipelineScheduler]:
 ADMIN_ID = "astrbot"  # AstrBot's default admins_id
 
 
-async def test_admin_command_shows_the_pool(astrbot, fake, plugin_config, virtual_time, pipeline):
+async def test_admin_command_shows_the_pool(astrbot, fake, plugin_config, virtual_time):
     assert ADMIN_ID in astrbot_config["admins_id"]
     use_keys(plugin_config, 3)
     bad = REAL_LOOKING_KEYS[0]
     fake.default = lambda r: Reply.error(429, "slow") if r.key == bad else fake.success_for(r)
-    await astrbot.run_tool(make_event(), image_description="a cat")  # A: 429, B: success
+    await virtual_time.run_tool(make_event(), image_description="a cat")  # A: 429, B: success
 
     event = make_event("/gemini_keys", sender_id=ADMIN_ID)
-    await pipeline.execute(event)
+    await virtual_time.plugin.cmd_keys(event)  # the instance on the virtual clock
 
     until = time.strftime("%H:%M:%S", time.localtime(virtual_time.wall() + 60))
     assert event.sent_text().splitlines() == [

@@ -14,11 +14,13 @@ from pathlib import Path
 import aiohttp
 import pytest
 
+from tests.fakes.clock import FakeClock
 from tests.fakes.openrouter import Reply, completion, data_url, error_body, make_png
 from tests.fakes.openrouter_stream import chunks_of, event, render
 from tests.support import images as img
 from tests.support.harness import make_event
 from tests.support.keys import REAL_LOOKING_KEYS, sequence, use_keys
+from tests.support.virtual_time import tuned_policy
 from utils.core.clock import Deadline
 from utils.core.settings import Settings
 from utils.core.workers import CpuPool
@@ -102,7 +104,7 @@ async def test_a_stream_that_goes_silent_is_a_dead_connection_and_is_tried_again
     plugin_config.update(read_timeout_seconds=2, max_retry_attempts=2)
     fake.default = lambda _r: Reply(json_body=completion(images=[]), action="silent")
     event = make_event()
-    texts = await astrbot.run_tool(event, timeout=30, image_description="a cat")
+    texts = await virtual_time.run_tool(event, timeout=30, image_description="a cat")
 
     assert sequence(fake) == "AA"
     assert virtual_time.sleeps == [2.0]
@@ -119,7 +121,7 @@ async def test_a_silent_stream_then_a_good_one(astrbot, fake, plugin_config, vir
     plugin_config.update(read_timeout_seconds=2)
     fake.enqueue(Reply(json_body=completion(images=[]), action="silent"), picture())
     event = make_event()
-    await astrbot.run_tool(event, timeout=30, image_description="a cat")
+    await virtual_time.run_tool(event, timeout=30, image_description="a cat")
 
     assert sequence(fake) == "AA"
     assert _sent(event) == [BIG]
@@ -138,9 +140,7 @@ STATUSES = {
 
 
 @pytest.mark.parametrize("status", sorted(STATUSES))
-async def test_an_error_chunk_is_classified_like_its_status(
-    astrbot, fake, plugin_config, virtual_time, status
-):
+async def test_an_error_chunk_is_classified_like_its_status(astrbot, fake, plugin_config, status):
     """The same failure, once before the stream (an HTTP status), once inside it (a chunk with
     an `error` object and finish_reason "error"): same tries, same waits, same answer."""
     use_keys(plugin_config, 2)
@@ -148,15 +148,16 @@ async def test_an_error_chunk_is_classified_like_its_status(
     outcomes = []
     for streamed in (False, True):
         fake.reset()
-        astrbot.plugin.key_pool = None
-        virtual_time.sleeps.clear()
         if streamed:
             body = error_body(code, message, metadata)
             fake.default = lambda _r, b=body: Reply(status=200, json_body=b)
         else:
             fake.default = lambda _r: Reply.error(code, message, metadata=metadata)
-        texts = await astrbot.run_tool(make_event(), image_description="a cat")
-        outcomes.append((sequence(fake), list(virtual_time.sleeps), texts))
+        clock = FakeClock()  # each variant on a fresh instance: a fresh key pool
+        policy = tuned_policy(astrbot, clock=clock, rng=lambda: 0.0)
+        async with astrbot.instance(clock=clock, retry_policy=policy) as plugin:
+            texts = await astrbot.run_tool(make_event(), image_description="a cat", plugin=plugin)
+        outcomes.append((sequence(fake), clock.sleeps, texts))
     assert outcomes[0] == outcomes[1]
     assert all(r.streamed for r in fake.chat_requests())
 
@@ -172,7 +173,7 @@ async def test_an_error_chunk_after_content_and_a_word_for_a_code(
     stream = b"".join(event(c) for c in [*head, failed])
     fake.enqueue(Reply(raw_body=stream, content_type="text/event-stream"), picture())
     event_ = make_event()
-    texts = await astrbot.run_tool(event_, image_description="a cat")
+    texts = await virtual_time.run_tool(event_, image_description="a cat")
 
     assert sequence(fake) == "AA" and virtual_time.sleeps == [2.0]
     assert _sent(event_) == [BIG] and "已生成 1 张图片" in texts[0]
@@ -190,7 +191,7 @@ async def test_a_stream_that_ends_before_its_end(astrbot, fake, plugin_config, v
         Reply(raw_body=without_done, content_type="text/event-stream"),
     )
     event_ = make_event()
-    await astrbot.run_tool(event_, image_description="a cat")
+    await virtual_time.run_tool(event_, image_description="a cat")
 
     assert sequence(fake) == "AA"
     assert _sent(event_) == [BIG]
@@ -239,7 +240,7 @@ async def test_a_plain_json_body_that_stalls_is_a_lost_connection(
 ):
     plugin_config.update(read_timeout_seconds=2, max_retry_attempts=1)
     fake.enqueue(picture(stream=False, action="stall"))
-    texts = await astrbot.run_tool(make_event(), timeout=30, image_description="a cat")
+    texts = await virtual_time.run_tool(make_event(), timeout=30, image_description="a cat")
     assert texts == [LOST]
     assert _temp_files(astrbot) == []
 
@@ -257,7 +258,7 @@ async def test_a_huge_error_page_that_never_ends_is_read_only_in_part(
     fake.default = lambda _r: Reply(
         status=500, raw_body=page, content_type="text/html", action="stall"
     )
-    texts = await astrbot.run_tool(make_event(), timeout=20, image_description="a cat")
+    texts = await virtual_time.run_tool(make_event(), timeout=20, image_description="a cat")
 
     assert sequence(fake) == "AAA"
     assert texts == ["图像服务暂时不可用（HTTP 500），请稍后再试。"]
@@ -268,7 +269,7 @@ async def test_a_200_page_that_is_not_an_answer_is_read_only_in_part(
 ):
     page = b"<html><body>" + b"x" * 20_000_000 + b"</body></html>"
     fake.default = lambda _r: Reply(raw_body=page, content_type="text/html", action="stall")
-    texts = await astrbot.run_tool(make_event(), timeout=20, image_description="a cat")
+    texts = await virtual_time.run_tool(make_event(), timeout=20, image_description="a cat")
 
     assert sequence(fake) == "AAA"
     assert texts == ["图像服务暂时不可用，请稍后再试。"]
@@ -308,14 +309,16 @@ async def test_the_result_carries_usage_and_the_generation_id(fake, tmp_path, st
     assert json.loads(json.dumps(result.usage.raw)) == body["usage"]
 
 
-async def test_a_cancelled_call_closes_the_stream(astrbot, fake, plugin_config):
-    """AstrBot's tool timeout cancels the call during a long generation: the stream is
-    closed at once (which stops it upstream), and nothing is left behind."""
+async def test_a_stream_outliving_the_budget_is_closed(astrbot, fake, plugin_config):
+    """The run's budget ends during a long generation: the stream is closed at once (which
+    stops it upstream, where the provider supports that), nothing is left behind, and the
+    request is not sent again."""
+    plugin_config.update(request_timeout_budget_seconds=3)
     fake.enqueue(picture(delay=30, keepalive=0.5))
     event = make_event()
-    call = asyncio.ensure_future(astrbot.run_tool(event, timeout=2, image_description="cancel"))
-    with pytest.raises(Exception, match="execution timeout"):
-        await call
+    texts = await astrbot.run_tool(event, timeout=30, image_description="too slow")
+
+    assert texts[0].startswith("图片生成超时：3 秒内没有拿到结果")
     for _ in range(100):  # the fake notices at its next keep-alive
         if fake.aborted_streams:
             break

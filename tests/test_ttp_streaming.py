@@ -156,8 +156,10 @@ async def test_a_stream_that_goes_silent_mid_image_is_a_lost_connection_and_leav
     assert _listing(astrbot) == before
 
 
-async def test_a_call_cancelled_mid_image_leaves_nothing(astrbot, fake, plugin_config):
-    """AstrBot's own tool timeout cancels the call while the image streams in."""
+async def test_a_call_cancelled_mid_image_leaves_nothing_half_written(astrbot, fake, plugin_config):
+    """AstrBot's own tool timeout cancels the call while the image streams in: the request goes
+    on by itself, fails on its read timeout, and leaves no temp file behind."""
+    plugin_config.update(read_timeout_seconds=4, max_retry_attempts=1)
     fake.enqueue(Reply(json_body=completion(images=[data_url(HUGE)]), action="stall"))
     before = _listing(astrbot)
     event = make_event()
@@ -165,6 +167,7 @@ async def test_a_call_cancelled_mid_image_leaves_nothing(astrbot, fake, plugin_c
     await _until_a_temp_file_appears(astrbot, before)
     with pytest.raises(Exception, match="execution timeout"):
         await call
+    await astrbot.plugin.pipeline.drain()
 
     assert len(fake.chat_requests()) == 1
     assert event.sent == []

@@ -18,7 +18,7 @@ from tests.conftest import REAL_LOOKING_KEYS
 from tests.fakes.openrouter import Reply as FakeReply
 from tests.fakes.openrouter import make_png, png_prompt
 from tests.support.harness import make_event
-from utils.chat.commands import FIGURE_TEMPLATE
+from utils.chat.jobs import FIGURE_TEMPLATE
 
 ADMIN_ID = "80001"
 PROGRESS = "🎨 收到，正在"

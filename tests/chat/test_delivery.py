@@ -69,7 +69,7 @@ async def test_remote_napcat_gets_the_receivers_path(
     assert png_prompt(remote.read_bytes()) == "a pushed cat"
 
 
-async def test_unreachable_receiver_falls_back_to_inline_and_names_it(
+async def test_unreachable_receiver_falls_back_to_inline_and_names_it_in_the_log_only(
     astrbot, fake, plugin_config, napcat, plugin_log
 ):
     port = _free_port()
@@ -77,7 +77,8 @@ async def test_unreachable_receiver_falls_back_to_inline_and_names_it(
     event = make_qq_event(napcat.api_root)
     texts = await astrbot.run_tool(event, image_description="a fallback cat")
 
-    assert f"{REMOTE_NAPCAT}:{port}" in texts[0] and "接收端" in texts[0]
+    # The model may repeat its text in a group chat: the address is for admins, in the log.
+    assert "接收端" in texts[0] and REMOTE_NAPCAT not in texts[0] and str(port) not in texts[0]
     [uri] = napcat.images_sent()
     # AstrBot's adapter inlined the local file: NapCat never sees a path it cannot read.
     assert uri.startswith("base64://")

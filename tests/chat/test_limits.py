@@ -6,31 +6,23 @@ import asyncio
 import json
 
 import pytest
+import pytest_asyncio
 
+from tests.fakes.clock import FakeClock
 from tests.fakes.openrouter import Reply as FakeReply
 from tests.fakes.openrouter import completion, data_url, make_png
 from tests.support.harness import make_event
 from utils.chat.limits import Requester, RequestLimiter, check_group
-from utils.core.errors import GroupNotAllowed, RateLimitHit, user_message
+from utils.chat.texts import user_message
+from utils.core.errors import GroupNotAllowed, RateLimitHit
 from utils.core.settings import LimitPolicy, Settings, clean_ids
-
-
-class Clock:
-    """A clock the test moves by hand."""
-
-    def __init__(self) -> None:
-        self.now = 1000.0
-
-    def __call__(self) -> float:
-        return self.now
-
 
 ALICE = Requester("qq", "alice", "g1")
 BOB = Requester("qq", "bob", "g1")
 
 
 def test_user_limit_hits_and_resets_after_the_window():
-    clock = Clock()
+    clock = FakeClock()
     limiter = RequestLimiter(clock=clock)
     policy = LimitPolicy(user_per_minute=2)
     limiter.acquire(ALICE, policy)
@@ -49,7 +41,7 @@ def test_user_limit_hits_and_resets_after_the_window():
 
 
 def test_group_limit_is_shared_and_does_not_charge_the_refused_sender():
-    clock = Clock()
+    clock = FakeClock()
     limiter = RequestLimiter(clock=clock)
     policy = LimitPolicy(user_per_minute=1, group_per_minute=1)
     limiter.acquire(ALICE, policy)
@@ -61,7 +53,7 @@ def test_group_limit_is_shared_and_does_not_charge_the_refused_sender():
 
 
 def test_zero_means_no_limit_and_admins_are_never_limited():
-    limiter = RequestLimiter(clock=Clock())
+    limiter = RequestLimiter(clock=FakeClock())
     for _ in range(50):
         limiter.acquire(ALICE, LimitPolicy())
     admin = Requester("qq", "root", "g1", is_admin=True)
@@ -70,7 +62,7 @@ def test_zero_means_no_limit_and_admins_are_never_limited():
 
 
 def test_idle_senders_are_forgotten():
-    clock = Clock()
+    clock = FakeClock()
     limiter = RequestLimiter(clock=clock)
     policy = LimitPolicy(user_per_minute=1)
     for i in range(3000):
@@ -112,52 +104,60 @@ def test_messages_are_clear_chinese():
 # --- through AstrBot ------------------------------------------------------------------------------
 
 
-@pytest.fixture
-def clock(astrbot):
-    """Give the live plugin a limiter on a hand-moved clock; the real one comes back after.
-
-    The class comes from the loaded plugin (imported by AstrBot as data.plugins.<dir>.utils),
-    not from this test's `utils` import, so its errors are the plugin's own.
-    """
-    plugin = astrbot.plugin
-    original = plugin.limiter
-    fake_clock = Clock()
-    plugin.limiter = type(original)(clock=fake_clock)
-    yield fake_clock
-    plugin.limiter = original
+@pytest_asyncio.fixture
+async def on_clock(astrbot, plugin_config):
+    """A plugin instance on a hand-moved clock (the constructor takes it)."""
+    clock = FakeClock()
+    async with astrbot.instance(clock=clock) as plugin:
+        yield clock, plugin
 
 
-async def test_user_limit_through_commands(astrbot, fake, plugin_config, clock):
+async def test_user_limit_through_commands(astrbot, fake, plugin_config, on_clock):
+    """The instance's command handler is called directly: AstrBot dispatches to the instance it
+    built, whose clock cannot be moved (dispatch itself is tested with the allow/deny lists)."""
+    clock, plugin = on_clock
     plugin_config["user_requests_per_minute"] = 1
     plugin_config["progress_message"] = True
-    first = await astrbot.dispatch(make_event("/画图 a cat", sender_id="301"))
+
+    async def draw(text: str):
+        event = make_event(text, sender_id="301")
+        await plugin.cmd_draw(event)
+        return event
+
+    first = await draw("/画图 a cat")
     assert len(first.sent_images()) == 1
 
     clock.now += 59
-    second = await astrbot.dispatch(make_event("/画图 a dog", sender_id="301"))
+    second = await draw("/画图 a dog")
     assert second.sent_text() == "你画图太频繁了（每人每分钟最多 1 次），请约 1 秒后再试。"
     assert second.sent_images() == []
     assert len(fake.chat_requests()) == 1  # refused without touching the image service
 
     clock.now += 2
-    third = await astrbot.dispatch(make_event("/画图 a bird", sender_id="301"))
+    third = await draw("/画图 a bird")
     assert len(third.sent_images()) == 1
     assert [r.prompt for r in fake.chat_requests()] == ["a cat", "a bird"]
 
 
-async def test_group_limit_through_the_tool(astrbot, fake, plugin_config, clock):
+async def test_group_limit_through_the_tool(astrbot, fake, plugin_config, on_clock):
+    clock, plugin = on_clock
     plugin_config["group_requests_per_minute"] = 2
     for sender in ("401", "402"):
         event = make_event(sender_id=sender, group_id="777")
-        assert "已生成" in (await astrbot.run_tool(event, image_description="a cat"))[0]
+        assert (
+            "已生成" in (await astrbot.run_tool(event, image_description="a cat", plugin=plugin))[0]
+        )
     refused = make_event(sender_id="403", group_id="777")
-    texts = await astrbot.run_tool(refused, image_description="a cat")
+    texts = await astrbot.run_tool(refused, image_description="a cat", plugin=plugin)
     assert texts == ["本群画图太频繁了（每分钟最多 2 次），请约 60 秒后再试。"]
     other_group = make_event(sender_id="403", group_id="778")
-    assert "已生成" in (await astrbot.run_tool(other_group, image_description="a cat"))[0]
+    assert (
+        "已生成"
+        in (await astrbot.run_tool(other_group, image_description="a cat", plugin=plugin))[0]
+    )
     clock.now += 60
     again = make_event(sender_id="403", group_id="777")
-    assert "已生成" in (await astrbot.run_tool(again, image_description="a cat"))[0]
+    assert "已生成" in (await astrbot.run_tool(again, image_description="a cat", plugin=plugin))[0]
     assert len(fake.chat_requests()) == 4
 
 
@@ -186,7 +186,7 @@ async def test_allow_and_deny_lists_through_commands(
         assert fake.chat_requests() == []
 
 
-async def test_concurrent_requests_cannot_share_the_last_slot(astrbot, fake, plugin_config, clock):
+async def test_concurrent_requests_cannot_share_the_last_slot(astrbot, fake, plugin_config):
     plugin_config["user_requests_per_minute"] = 3
     fake.default = lambda recorded: FakeReply(
         json_body=completion(images=[data_url(make_png(recorded.prompt))]), delay=0.05

@@ -8,6 +8,7 @@ import pytest
 from astrbot.core.log import LogManager
 from loguru import logger as loguru_logger
 
+from tests.support.harness import PLUGIN_DIR_NAME
 from tests.support.keys import REAL_LOOKING_KEYS, assert_no_key_leaked
 from utils.core.keys import KeyRedactingFilter, mask_key, redact_keys, redacted_traceback
 
@@ -88,3 +89,23 @@ def test_the_filter_survives_a_failing_key_source():
     record = logging.LogRecord("x", logging.INFO, __file__, 1, "hello %s", ("there",), None)
     assert KeyRedactingFilter(broken).filter(record)
     assert record.getMessage() == "hello there"
+
+
+async def test_the_plugin_masks_its_keys_in_every_record_of_its_logger(astrbot, plugin_config):
+    """The loaded plugin puts the filter on the logger its modules log to, with the keys of
+    its live config; a reload (plugin_config) takes it off the old instance's logger."""
+    log = logging.getLogger(f"astrbot.plugin.{PLUGIN_DIR_NAME}")
+    filters = [f for f in log.filters if isinstance(f, KeyRedactingFilter)]
+    assert len(filters) == 1
+    plugin_config["openrouter_api_keys"] = [REAL_LOOKING_KEYS[1]]
+    lines: list[str] = []
+    sink = loguru_logger.add(lines.append, format="{message}", diagnose=True, backtrace=True)
+    try:
+        try:
+            _fail_with_the_key_in_a_variable(REAL_LOOKING_KEYS[1])
+        except RuntimeError:
+            log.error("plugin failed", exc_info=True)
+    finally:
+        loguru_logger.remove(sink)
+    assert "RuntimeError: request failed" in "".join(lines)
+    assert_no_key_leaked("".join(lines))

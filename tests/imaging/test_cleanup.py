@@ -122,4 +122,4 @@ async def test_terminate_stops_cleanup_and_background_work(astrbot, fake):
     assert plugin.cleanup.running
     await plugin.terminate()
     assert not plugin.cleanup.running
-    assert plugin._session is None
+    assert plugin.pipeline.closed

@@ -18,7 +18,7 @@ from tests.support import images as img
 from utils.core.errors import InvalidImageError
 from utils.imaging.store import ImageStore, decode_data_url, is_own_image_name, is_own_temp_name
 from utils.openrouter.answer_stream import DIVERT_AT, AnswerReader
-from utils.ttp import parse_answer
+from utils.openrouter.answers import parse_answer
 
 # Big enough to be streamed (its base64 is longer than DIVERT_AT), small enough to be quick.
 BIG = img.noisy_png((160, 160))

@@ -9,6 +9,7 @@ import pytest
 
 from tests.conftest import REAL_LOOKING_KEYS
 from tests.fakes.clock import FakeClock
+from utils.chat.texts import format_pool_status
 from utils.core.clock import Deadline
 from utils.core.errors import (
     AllKeysCoolingDownError,
@@ -16,7 +17,7 @@ from utils.core.errors import (
     InvalidKeyError,
     OutOfCreditsError,
 )
-from utils.openrouter.key_pool import KeyPool, KeyState, KeyStatus, format_pool_status
+from utils.openrouter.key_pool import KeyPool, KeyState, KeyStatus
 from utils.openrouter.retry_policy import KeyOutcome
 
 A, B, C = REAL_LOOKING_KEYS

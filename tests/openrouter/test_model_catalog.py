@@ -9,6 +9,7 @@ import time
 import aiohttp
 
 from tests.conftest import REAL_LOOKING_KEYS
+from tests.fakes.clock import FakeClock
 from tests.fakes.openrouter import IMAGE_MODELS, TEXT_MODELS, Reply
 from tests.support.harness import make_event
 from tests.support.logs import captured_log
@@ -26,7 +27,7 @@ def _not_found() -> Reply:
 async def test_a_retired_model_is_named_with_the_image_models_that_exist(
     astrbot, fake, plugin_config
 ):
-    astrbot.plugin.models.forget()
+    astrbot.plugin.pipeline.models.forget()
     plugin_config["model_name"] = RETIRED
     fake.enqueue(_not_found(), _not_found())
 
@@ -43,7 +44,7 @@ async def test_a_retired_model_is_named_with_the_image_models_that_exist(
 async def test_without_a_model_list_the_user_still_hears_the_model_is_gone(
     astrbot, fake, plugin_config
 ):
-    astrbot.plugin.models.forget()
+    astrbot.plugin.pipeline.models.forget()
     plugin_config["model_name"] = RETIRED
     fake.models_status = 503
     fake.enqueue(_not_found())
@@ -52,14 +53,14 @@ async def test_without_a_model_list_the_user_still_hears_the_model_is_gone(
 
 
 async def test_the_list_is_cached_for_its_ttl(fake):
-    now = [1000.0]
-    catalog = ModelCatalog(ttl=60, clock=lambda: now[0])
+    clock = FakeClock()
+    catalog = ModelCatalog(ttl=60, clock=clock)
     settings = Settings.from_config({"custom_api_base": fake.base_url})
     async with aiohttp.ClientSession() as session:
         first = await catalog.models(session, settings)
         await catalog.models(session, settings)
         assert len(fake.model_requests()) == 1
-        now[0] += 61
+        clock.advance(61)
         await catalog.models(session, settings)
     assert len(fake.model_requests()) == 2
     assert first is not None and first[IMAGE_MODELS[0]].makes_images

@@ -12,6 +12,7 @@ import pytest
 
 from tests.conftest import REAL_LOOKING_KEYS
 from tests.fakes.clock import FakeClock
+from utils.chat.texts import user_message
 from utils.core.clock import Deadline
 from utils.core.errors import (
     AllKeysCoolingDownError,
@@ -27,8 +28,8 @@ from utils.core.errors import (
     RefusalError,
     UpstreamTimeoutError,
     UpstreamUnavailableError,
-    user_message,
 )
+from utils.openrouter.answers import classify_error
 from utils.openrouter.retry_policy import (
     MAX_RETRY_AFTER,
     Action,
@@ -39,7 +40,6 @@ from utils.openrouter.retry_policy import (
     key_outcome,
     parse_retry_after,
 )
-from utils.ttp import classify_error
 
 NOW = 1_767_225_600.0
 

@@ -8,9 +8,13 @@ Import this module only after conftest has set ASTRBOT_ROOT.
 from __future__ import annotations
 
 import asyncio
+import contextlib
+import copy
 import dataclasses
+import functools
 import shutil
 import sys
+from collections.abc import AsyncIterator
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -121,23 +125,66 @@ def make_qq_event(api_root: str, text: str = "画一只猫", **kwargs: Any) -> A
     return AiocqhttpMessageEvent(message.message_str, message, meta, message.session_id, bot)
 
 
+def registered_plugin() -> Any:
+    """The instance AstrBot built for the plugin (a new one after every reload)."""
+    return next(
+        m.star_cls for m in star_registry if m.root_dir_name == PLUGIN_DIR_NAME and m.star_cls
+    )
+
+
 @dataclass
 class LoadedAstrBot:
     root: Path
     context: Context
     manager: PluginManager
-    plugin: Any
     plugin_dir: Path
     errors: list[str] = field(default_factory=list)
     _scheduler: PipelineScheduler | None = None
 
     @property
+    def plugin(self) -> Any:
+        return registered_plugin()
+
+    @property
     def tool(self) -> Any:
         return llm_tools.get_full_tool_set().get_tool(TOOL_NAME)
 
-    async def run_tool(self, event: RecordingEvent, timeout: int = 60, **args: Any) -> list[str]:
-        """Execute the tool through AstrBot's executor; return the texts handed to the model."""
-        return await self.call_tool(self.tool, event, timeout, **args)
+    async def reload(self) -> Any:
+        """Reload the plugin the way a config save in the panel does (terminate(), new
+        instance); return the new instance."""
+        name = next(m.name for m in star_registry if m.root_dir_name == PLUGIN_DIR_NAME)
+        ok, err = await self.manager.reload(name)
+        if not ok:
+            raise RuntimeError(f"plugin failed to reload: {err}")
+        return self.plugin
+
+    @contextlib.asynccontextmanager
+    async def instance(self, **collaborators: Any) -> AsyncIterator[Any]:
+        """A second instance of the loaded plugin class on the live context and config, built
+        with constructor arguments (e.g. a virtual clock); initialized and terminated here."""
+        registered = self.plugin
+        plugin = type(registered)(self.context, registered.config, **collaborators)
+        await plugin.initialize()
+        try:
+            yield plugin
+        finally:
+            await plugin.terminate()
+
+    def tool_of(self, plugin: Any) -> Any:
+        """The registered tool bound to `plugin`, as AstrBot binds it to the instance it built."""
+        # The raw registered tool: 4.28 hands out permission-checking proxies without a handler.
+        tool = copy.copy(next(t for t in llm_tools.func_list if t.name == TOOL_NAME))
+        raw = tool.handler.func if isinstance(tool.handler, functools.partial) else tool.handler
+        tool.handler = functools.partial(raw, plugin)
+        return tool
+
+    async def run_tool(
+        self, event: RecordingEvent, timeout: int = 60, *, plugin: Any = None, **args: Any
+    ) -> list[str]:
+        """Execute the tool through AstrBot's executor; return the texts handed to the model.
+        `plugin`: an instance from instance() instead of the registered one."""
+        tool = self.tool if plugin is None else self.tool_of(plugin)
+        return await self.call_tool(tool, event, timeout, **args)
 
     async def call_tool(
         self, tool: Any, event: RecordingEvent, timeout: int = 60, **args: Any
@@ -256,7 +303,4 @@ async def load_plugin(root: Path) -> LoadedAstrBot:
     ok, err = await manager.load(specified_dir_name=PLUGIN_DIR_NAME)
     if not ok:
         raise RuntimeError(f"plugin failed to load: {err}")
-    plugin = next(
-        m.star_cls for m in star_registry if m.root_dir_name == PLUGIN_DIR_NAME and m.star_cls
-    )
-    return LoadedAstrBot(root, context, manager, plugin, plugin_dir)
+    return LoadedAstrBot(root, context, manager, plugin_dir)

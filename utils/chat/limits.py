@@ -2,17 +2,16 @@
 
 State lives in one `RequestLimiter` per plugin instance. Every check-and-count runs without an
 await in between, so concurrent requests on the event loop cannot both take the last slot.
-The clock is injected so tests can move time instead of sleeping.
+The clock is injected (utils/core/clock.Clock) so tests can move time instead of sleeping.
 """
 
 from __future__ import annotations
 
-import time
 from collections import deque
-from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
 
+from ..core.clock import SYSTEM_CLOCK, Clock
 from ..core.errors import GroupNotAllowed, RateLimitHit
 from ..core.settings import LimitPolicy
 
@@ -61,9 +60,7 @@ def check_group(requester: Requester, policy: LimitPolicy) -> None:
 class RequestLimiter:
     """Sliding-window counters (a timestamp log per sender and per group)."""
 
-    def __init__(
-        self, clock: Callable[[], float] = time.monotonic, window: float = WINDOW_SECONDS
-    ) -> None:
+    def __init__(self, clock: Clock = SYSTEM_CLOCK, window: float = WINDOW_SECONDS) -> None:
         self._clock = clock
         self._window = window
         self._hits: dict[str, deque[float]] = {}
@@ -77,7 +74,7 @@ class RequestLimiter:
         """
         if requester.is_admin:
             return
-        now = self._clock()
+        now = self._clock.monotonic()
         if len(self._hits) > _SWEEP_THRESHOLD and now >= self._next_sweep:
             self._sweep(now)
             self._next_sweep = now + self._window

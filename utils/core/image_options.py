@@ -40,13 +40,14 @@ def resolve_aspect_ratio(argument: object, default: str) -> str | None:
     """The ratio for one request: the tool argument when given, else the configured default.
 
     None means "leave it to the model". An argument that is not a documented ratio raises
-    InvalidArgumentError with a hint listing the valid ones.
+    InvalidArgumentError listing the valid ones.
     """
     chosen = normalize_aspect_ratio(argument)
     if chosen is None:
         raise InvalidArgumentError(
             f"invalid aspect_ratio {str(argument)[:40]!r}",
-            f"不支持的宽高比“{str(argument)[:20]}”。可用的宽高比有：{'、'.join(ASPECT_RATIOS)}；"
-            "不填则使用默认比例。",
+            InvalidArgumentError.ASPECT_RATIO,
+            str(argument)[:20],
+            ASPECT_RATIOS,
         )
     return chosen or default or None

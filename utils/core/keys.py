@@ -6,6 +6,7 @@ import logging
 import re
 import traceback
 from collections.abc import Callable, Iterable
+from urllib.parse import urlsplit
 
 # Values admins leave behind from examples and templates; they must never reach the network.
 _PLACEHOLDER_PATTERN = re.compile(
@@ -98,3 +99,11 @@ class KeyRedactingFilter(logging.Filter):
         record.msg, record.args = redact_keys(message, keys), None
         record.exc_info, record.exc_text, record.stack_info = None, None, None
         return True
+
+
+def mask_proxy(proxy: str) -> str:
+    """Hide a password in `scheme://user:password@host:port`."""
+    parts = urlsplit(proxy)
+    if parts.password:
+        return proxy.replace(f":{parts.password}@", ":***@", 1)
+    return proxy

@@ -17,7 +17,6 @@ from __future__ import annotations
 
 import asyncio
 import enum
-import time
 from collections.abc import Collection, Iterable
 from dataclasses import dataclass, field
 
@@ -129,6 +128,22 @@ class KeyPool:
         return f"KeyPool({', '.join(s.masked for s in self._slots)})"
 
     # --- taking and giving back keys ---------------------------------------------------------
+
+    def check_usable(self, max_wait: float | None = None) -> None:
+        """Raise NoApiKeyError / InvalidKeyError when no key can be tried at all: the one check
+        a request makes before it sends anything. With `max_wait`, also raise what acquire()
+        would (AllKeysCoolingDownError, OutOfCreditsError) when every usable key is blocked for
+        longer than that: such a request cannot start either."""
+        if all(slot.invalid for slot in self._slots):
+            raise self._no_candidate_error(())
+        if max_wait is None:
+            return
+        now = self.clock.monotonic()
+        usable = [s for s in self._slots if not s.invalid]
+        if all(s.blocked(now) for s in usable):
+            wait = min(s.blocked_until for s in usable) - now
+            if wait > max_wait:
+                raise self._cooling_down_error(usable, wait)
 
     async def acquire(
         self,
@@ -290,19 +305,6 @@ class KeyPool:
             unusable=unusable,
         )
 
-    def unusable_error(self, max_wait: float) -> Exception | None:
-        """The error a request would end with at once, before anything is sent: no key, every
-        key invalid, or every usable key cooling down for longer than `max_wait`. None when a
-        request can start (or wait briefly for a key). Lets a caller skip its progress note."""
-        now = self.clock.monotonic()
-        usable = [s for s in self._slots if not s.invalid]
-        if not usable:
-            return self._no_candidate_error(())
-        if any(not s.blocked(now) for s in usable):
-            return None
-        wait = min(s.blocked_until for s in usable) - now
-        return None if wait <= max_wait else self._cooling_down_error(usable, wait)
-
     def describe(self) -> str:
         """Every key's state on one line, masked: for the log when a request fails."""
         now = self.clock.monotonic()
@@ -318,34 +320,3 @@ class KeyPool:
             busy = f", {s.in_flight} in flight" if s.in_flight else ""
             parts.append(f"{s.masked} {state}{busy}")
         return "; ".join(parts) or "no keys"
-
-
-def _format_until(epoch: float) -> str:
-    return time.strftime("%H:%M:%S", time.localtime(epoch))
-
-
-_STATE_TEXT = {
-    KeyState.OK: "正常",
-    KeyState.UNTESTED: "正常（尚未使用）",
-    KeyState.COOLING_DOWN: "限流冷却中，{until} 恢复",
-    KeyState.OUT_OF_CREDITS: "额度用尽，{until} 再试",
-    KeyState.INVALID: "无效（401），修改配置后才会再用",
-}
-
-
-def format_pool_status(rows: list[KeyStatus], model: str = "") -> str:
-    """The admin command's answer: one line per key, masked, in Chinese."""
-    if not rows:
-        return "OpenRouter 密钥池为空：插件配置中还没有可用的 API 密钥。"
-    lines = [
-        f"OpenRouter 密钥池（{len(rows)} 个密钥" + (f"，模型 {model}" if model else "") + "）："
-    ]
-    for i, row in enumerate(rows, 1):
-        until = _format_until(row.until) if row.until is not None else ""
-        state = _STATE_TEXT[row.state].format(until=until)
-        busy = f"，进行中 {row.in_flight}" if row.in_flight else ""
-        lines.append(
-            f"{i}. {row.masked} | {state} | 成功 {row.successes} / 失败 {row.failures}{busy}"
-        )
-    lines.append("（成功/失败为本次启动或修改密钥配置以来的请求次数）")
-    return "\n".join(lines)

@@ -9,13 +9,12 @@ from __future__ import annotations
 
 import asyncio
 import json
-import time
-from collections.abc import Callable
 from dataclasses import dataclass
 
 import aiohttp
 from astrbot.api import logger
 
+from ..core.clock import SYSTEM_CLOCK, Clock
 from ..core.errors import ModelUnavailableError
 from ..core.settings import Settings
 
@@ -69,7 +68,7 @@ class ModelCatalog:
         self,
         ttl: float = CACHE_TTL,
         timeout: float = FETCH_TIMEOUT,
-        clock: Callable[[], float] = time.monotonic,
+        clock: Clock = SYSTEM_CLOCK,
     ) -> None:
         self._ttl = ttl
         self._timeout = timeout
@@ -88,14 +87,14 @@ class ModelCatalog:
         url = settings.models_url
         async with self._lock:
             cached = self._cache.get(url)
-            if cached and self._clock() - cached[0] < self._ttl:
+            if cached and self._clock.monotonic() - cached[0] < self._ttl:
                 return cached[1]
             try:
                 models = await self._fetch(session, url, settings)
             except (aiohttp.ClientError, asyncio.TimeoutError, ValueError) as exc:
                 logger.info(f"model list unavailable from {url}: {type(exc).__name__}: {exc}")
                 return None
-            self._cache[url] = (self._clock(), models)
+            self._cache[url] = (self._clock.monotonic(), models)
             return models
 
     async def _fetch(

@@ -1,0 +1,53 @@
+"""What a chat request asks for (`DrawJob`), and the preset jobs of the commands."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+
+@dataclass(frozen=True)
+class DrawJob:
+    """What one chat request asks for, before translation.
+
+    `prompt` is the user's own text (translated when it holds CJK). A `template` wraps the
+    translated text into a fixed English prompt (`{details}` marks where it goes), so presets
+    need no user text at all.
+    """
+
+    prompt: str
+    template: str | None = None
+    use_images: bool = True  # send the message's (and quoted message's) images as references
+    asked_for_images: bool = False  # the chat model said explicitly that it wants references
+    needs_image: bool = False  # commands that only make sense with an image (edit, figure)
+    aspect_ratio: str = ""  # '' = the configured default
+    action: str = "draw"  # what the progress message names: "draw", "edit" or "figure"
+
+    def render(self, details: str) -> str:
+        if self.template is None:
+            return details
+        extra = f" Additional details from the user: {details}" if details else ""
+        return self.template.format(details=extra).strip()
+
+
+FIGURE_TEMPLATE = (
+    "Use the main character or subject of the attached image and create a photorealistic "
+    "photograph of it as a 1/7 scale commercial collectible figure. The figure is made of "
+    "painted PVC with crisp sculpted details, faithful to the subject's face, hairstyle, "
+    "outfit, colours and pose. It stands on a round, clear acrylic display base on a wooden "
+    "desk. Behind it sits the figure's retail box with the same character art printed on it, "
+    "and a computer monitor shows the figure's 3D sculpting software. Soft studio lighting, "
+    "shallow depth of field, realistic reflections, high-end product photography.{details}"
+)
+
+
+def edit_job(prompt: str) -> DrawJob:
+    return DrawJob(prompt=prompt, needs_image=True, action="edit")
+
+
+def figure_job(extra: str) -> DrawJob:
+    return DrawJob(
+        prompt=extra,
+        template=FIGURE_TEMPLATE,
+        needs_image=True,
+        action="figure",
+    )

@@ -1,0 +1,340 @@
+"""One request's whole life: checks -> reference images -> prompt -> generation -> delivery.
+
+The LLM tool and every command describe what they want as a `DrawJob` and hand it to
+`DrawPipeline.start()`. The `DrawRequest` that comes back carries the run's deadline and, once
+done, its `DrawOutcome`. Each request runs as a task of its own, so it can outlive the tool call
+that started it: the tool waits for it as long as AstrBot lets the tool run, then detaches it,
+and a detached request sends its pictures (or one sentence on what went wrong) to the chat
+itself. `drain()` waits for the requests still running, so a reload or unload never cuts one off.
+
+The pipeline also owns what all requests of one plugin instance share: the HTTP session, the
+CPU workers, the key pool, the retry policy, the limiter, the translator and the model catalog.
+"""
+
+from __future__ import annotations
+
+import asyncio
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import aiohttp
+from astrbot.api import logger
+from astrbot.api.event import AstrMessageEvent, MessageChain
+from astrbot.api.message_components import Image
+from astrbot.api.star import Context
+
+from ..core.clock import SYSTEM_CLOCK, Clock, Deadline
+from ..core.coerce import clip_text
+from ..core.errors import (
+    DeliveryError,
+    MissingPromptError,
+    ModelUnavailableError,
+    PicGenError,
+    ReferenceImageError,
+)
+from ..core.image_options import resolve_aspect_ratio
+from ..core.keys import mask_key, redact_keys, redacted_traceback
+from ..core.settings import Settings
+from ..core.workers import CpuPool
+from ..imaging.references import (
+    ReferenceOptions,
+    References,
+    image_components,
+    references_for_request,
+)
+from ..imaging.store import ImageStore
+from ..openrouter.key_pool import KeyPool
+from ..openrouter.model_catalog import ModelCatalog
+from ..openrouter.retry_policy import RetryPolicy
+from ..ttp import GenerationRequest, GenerationResult, OpenRouterClient
+from . import texts
+from .delivery import push_images, send_onebot_images, should_push
+from .jobs import DrawJob
+from .limits import Requester, RequestLimiter, check_group
+from .translate import PromptTranslator
+
+_LOG_PROMPT_CHARS = 300
+# How long terminate() waits at most for requests still running (each also ends on its own
+# deadline first): long enough for a slow 4K picture, short enough that a shutdown ends.
+DRAIN_LIMIT = 300.0
+
+
+@dataclass(frozen=True)
+class DrawOutcome:
+    """A request's end: the result (images already sent), or the Chinese text for the user."""
+
+    result: GenerationResult | None
+    message: str = ""
+    note: str = ""  # delivery caveat for the model, e.g. the NapCat push fell back
+    references: References = field(default_factory=References)
+    # The picture was made (and paid for) but could not be sent: never draw it again.
+    undelivered: bool = False
+    # The model asked for reference pictures and the message held none.
+    no_reference_found: bool = False
+
+
+@dataclass(eq=False)  # identity: the pipeline keeps running requests in a set
+class DrawRequest:
+    """One request from start to outcome; `task` runs it."""
+
+    event: AstrMessageEvent
+    job: DrawJob
+    settings: Settings
+    deadline: Deadline
+    requester: Requester
+    # The tool call that started it has returned: the request talks to the chat itself.
+    detached: bool = False
+    task: asyncio.Task[DrawOutcome] | None = field(default=None, repr=False)
+
+    async def wait(self, seconds: float) -> DrawOutcome | None:
+        """The outcome if the request ends within `seconds`, else None (it keeps running)."""
+        assert self.task is not None
+        done, _ = await asyncio.wait({self.task}, timeout=max(0.0, seconds))
+        return self.task.result() if done else None
+
+
+class DrawPipeline:
+    """Runs the requests of one plugin instance and owns what they share."""
+
+    def __init__(
+        self,
+        context: Context,
+        images_dir: Path,
+        *,
+        clock: Clock = SYSTEM_CLOCK,
+        retry_policy: RetryPolicy | None = None,
+    ) -> None:
+        self._context = context
+        self.clock = clock
+        self.store = ImageStore(images_dir)
+        self.limiter = RequestLimiter(clock=clock)
+        self.translator = PromptTranslator()
+        self.retry_policy = retry_policy or RetryPolicy(clock=clock)
+        self.cpu = CpuPool()  # Pillow/base64 work of every request, off the event loop
+        self.models = ModelCatalog(clock=clock)
+        self._session: aiohttp.ClientSession | None = None
+        self._key_pool: KeyPool | None = None
+        self._running: set[DrawRequest] = set()
+        self._closed = False
+
+    # --- shared resources -------------------------------------------------------------------
+
+    def http(self) -> aiohttp.ClientSession:
+        # One session per plugin instance: connection reuse across requests, closed on unload.
+        if self._session is None or self._session.closed:
+            self._session = aiohttp.ClientSession()
+        return self._session
+
+    def key_pool(self, settings: Settings) -> KeyPool:
+        """The pool for the configured keys; rebuilt (health forgotten) when the keys change."""
+        if self._key_pool is None or self._key_pool.keys != settings.api_keys:
+            self._key_pool = KeyPool(settings.api_keys, clock=self.clock)
+            masked = ", ".join(mask_key(k) for k in settings.api_keys) or "none"
+            logger.info(
+                f"gemini-pic-gen: key pool built with {len(settings.api_keys)} key(s): {masked}"
+            )
+        return self._key_pool
+
+    async def drain(self, limit: float = DRAIN_LIMIT) -> None:
+        """Wait for the requests still running (each ends on its own deadline anyway)."""
+        tasks = {r.task for r in self._running if r.task is not None}
+        if not tasks:
+            return
+        longest = max(r.deadline.remaining() for r in self._running)
+        logger.info(f"gemini-pic-gen: waiting for {len(tasks)} request(s) to finish")
+        await asyncio.wait(tasks, timeout=min(limit, longest + 5.0))
+
+    @property
+    def closed(self) -> bool:
+        return self._closed
+
+    async def close(self) -> None:
+        self._closed = True
+        self.cpu.close()
+        if self._session is not None and not self._session.closed:
+            await self._session.close()
+        self._session = None
+        await self.translator.close()
+
+    # --- one request --------------------------------------------------------------------------
+
+    def start(
+        self, event: AstrMessageEvent, job: DrawJob, settings: Settings, budget: float
+    ) -> DrawRequest:
+        request = DrawRequest(
+            event=event,
+            job=job,
+            settings=settings,
+            deadline=Deadline.start(budget, self.clock),
+            requester=Requester.from_event(event),
+        )
+        request.task = asyncio.create_task(self._run(request), name="gemini-pic-gen request")
+        self._running.add(request)
+        request.task.add_done_callback(lambda _: self._running.discard(request))
+        return request
+
+    @staticmethod
+    def detach(request: DrawRequest) -> None:
+        """The tool call returns now; the rest of the request goes to the chat directly.
+
+        Called right after wait() found the request unfinished, with no await in between, so
+        the request sees the flag before it sends anything more.
+        """
+        request.detached = True
+
+    async def _run(self, request: DrawRequest) -> DrawOutcome:
+        outcome = await self._outcome(request)
+        if request.detached:  # nobody waits for it any more: tell the chat directly
+            await self._report_detached(request, outcome)
+        return outcome
+
+    async def _outcome(self, request: DrawRequest) -> DrawOutcome:
+        """Every step of a request; failures become a user message, never an exception."""
+        keys = request.settings.api_keys
+        try:
+            return await self._steps(request)
+        except PicGenError as exc:
+            logger.warning(
+                f"gemini-pic-gen failed: {type(exc).__name__}: {redact_keys(exc.detail, keys)}"
+            )
+            return DrawOutcome(None, texts.user_message(exc))
+        except Exception as exc:  # a bug of ours: log it (keys redacted), never show it
+            logger.error(f"gemini-pic-gen crashed:\n{redacted_traceback(exc, keys)}")
+            return DrawOutcome(None, texts.user_message(exc))
+
+    async def _steps(self, request: DrawRequest) -> DrawOutcome:
+        settings, job, event = request.settings, request.job, request.event
+        # Checks first: none of them sends anything but the final message.
+        check_group(request.requester, settings.limits)
+        if not job.prompt and job.template is None:
+            raise MissingPromptError("empty prompt")
+        ratio = resolve_aspect_ratio(job.aspect_ratio, settings.aspect_ratio)
+        pool = self.key_pool(settings)
+        # Every key invalid, or all cooling down for long: no progress note, no downloads.
+        pool.check_usable(self.retry_policy.max_cooldown_wait)
+        if job.needs_image and not image_components(event.get_messages()):
+            raise ReferenceImageError("command needs an image", ReferenceImageError.MISSING)
+        self.limiter.acquire(request.requester, settings.limits)
+
+        references = await references_for_request(
+            self.http(),
+            event.get_messages(),
+            (event.message_str, job.prompt),
+            job.use_images,
+            ReferenceOptions.from_settings(settings),
+            self.cpu,
+        )
+        if settings.progress_message:
+            await self._progress(request)
+        prompt = await self._final_prompt(settings, job)
+        generation = GenerationRequest(prompt, ratio, references.data_urls)
+        result = await self._generate(settings, pool, generation, request.deadline)
+        try:
+            note = await self._deliver(request, result)
+        except DeliveryError as exc:
+            logger.error(f"gemini-pic-gen: {len(result.images)} image(s) made, not sent: {exc}")
+            return DrawOutcome(
+                result, texts.user_message(exc), references=references, undelivered=True
+            )
+        return DrawOutcome(
+            result,
+            note=note,
+            references=references,
+            no_reference_found=job.asked_for_images and not references.found,
+        )
+
+    async def _progress(self, request: DrawRequest) -> None:
+        try:
+            await request.event.send(MessageChain().message(texts.progress(request.job.action)))
+        except Exception as exc:  # a lost progress note must not cost the picture
+            logger.warning(f"gemini-pic-gen: progress message not sent: {exc!r}")
+
+    async def _final_prompt(self, settings: Settings, job: DrawJob) -> str:
+        details = job.prompt
+        if details and settings.translate_prompt:
+            outcome = await self.translator.translate(
+                details, timeout=settings.translate_timeout, proxy=settings.translate_proxy
+            )
+            if outcome.failed:
+                logger.warning(f"gemini-pic-gen: {outcome.note}; sending the original prompt")
+            else:
+                logger.debug(f"gemini-pic-gen: prompt translation: {outcome.note}")
+            details = outcome.text
+        prompt = job.render(details)
+        logger.info(f"gemini-pic-gen prompt: {clip_text(prompt, _LOG_PROMPT_CHARS)}")
+        return prompt
+
+    async def _generate(
+        self, settings: Settings, pool: KeyPool, request: GenerationRequest, deadline: Deadline
+    ) -> GenerationResult:
+        client = OpenRouterClient(
+            self.http(), settings, self.store, pool=pool, policy=self.retry_policy, cpu=self.cpu
+        )
+        try:
+            result = await client.generate(request, deadline)
+        except ModelUnavailableError as exc:
+            # Name the image models that do exist, so the admin knows what to switch to.
+            raise await self.models.explain_missing_model(self.http(), settings, exc) from exc
+        logger.info(
+            f"gemini-pic-gen: {len(result.images)} image(s) from {result.model} "
+            f"with key {result.key_mask}"
+        )
+        return result
+
+    # --- delivery -----------------------------------------------------------------------------
+
+    async def _deliver(self, request: DrawRequest, result: GenerationResult) -> str:
+        """Send the images; return a note for the model when delivery had to fall back."""
+        settings, event = request.settings, request.event
+        paths = [image.path for image in result.images]
+        if settings.use_file_service and await self._send_file_service_links(request, paths):
+            return ""
+        note = ""
+        if should_push(settings, event.get_platform_name(), event):
+            try:
+                remote_paths = await push_images(paths, settings)
+                await send_onebot_images(event, remote_paths)
+                logger.info(f"gemini-pic-gen: pushed {len(paths)} image(s) to NapCat host")
+                return ""
+            except DeliveryError as exc:
+                logger.warning(f"NapCat push to {exc.target} failed ({exc.detail}); sending inline")
+                note = texts.delivery_fallback_note()
+        chain = MessageChain()
+        for path in paths:
+            chain.file_image(str(path))
+        await self._send(request, chain)
+        return note
+
+    async def _send_file_service_links(self, request: DrawRequest, paths: list[Path]) -> bool:
+        if not self._context.get_config().get("callback_api_base"):
+            logger.warning("use_file_service is on but callback_api_base is not set; sending files")
+            return False
+        chain = MessageChain()
+        for path in paths:
+            url = await Image.fromFileSystem(str(path)).register_to_file_service()
+            chain.chain.append(Image.fromURL(url))
+        await self._send(request, chain)
+        return True
+
+    async def _send(self, request: DrawRequest, chain: MessageChain) -> None:
+        """To the chat of the request: through its event while the tool call is live, through
+        AstrBot's context once the request is detached."""
+        try:
+            if not request.detached:
+                await request.event.send(chain)
+                return
+            sent = await self._context.send_message(request.event.unified_msg_origin, chain)
+        except Exception as exc:  # adapters raise their own types
+            raise DeliveryError(f"sending to the chat failed: {type(exc).__name__}") from exc
+        if sent is False:
+            raise DeliveryError("no platform for this chat accepts messages sent later")
+
+    async def _report_detached(self, request: DrawRequest, outcome: DrawOutcome) -> None:
+        """A detached request tells the chat itself what the model would have relayed."""
+        lines = texts.detached_report(outcome)
+        if not lines:
+            return
+        try:
+            await self._send(request, MessageChain().message("\n".join(lines)))
+        except DeliveryError as exc:
+            logger.warning(f"gemini-pic-gen: result of a detached request not sent: {exc}")

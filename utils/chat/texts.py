@@ -1,0 +1,412 @@
+"""Every text a chat user, an admin or the chat model reads, in Chinese, in one place.
+
+Exceptions (utils/core/errors.py) and results carry data; the functions here word them. Nothing
+here ever includes an API key, a traceback, a host address meant for admins only, or a raw
+upstream body.
+"""
+
+from __future__ import annotations
+
+import math
+import time
+from typing import TYPE_CHECKING
+
+from ..core.coerce import clip_text
+from ..core.errors import (
+    AllKeysCoolingDownError,
+    BadRequestError,
+    ConfigSaveError,
+    ConnectionLostError,
+    DeadlineExceededError,
+    DeliveryError,
+    DownloadError,
+    GroupNotAllowed,
+    InvalidArgumentError,
+    InvalidImageError,
+    InvalidKeyError,
+    MissingPromptError,
+    ModelUnavailableError,
+    ModerationError,
+    NoApiKeyError,
+    NoImageError,
+    OutOfCreditsError,
+    PicGenError,
+    RateLimitedError,
+    RateLimitHit,
+    ReferenceImageError,
+    RefusalError,
+    UpstreamError,
+    UpstreamTimeoutError,
+    UpstreamUnavailableError,
+)
+from ..core.keys import mask_key, mask_proxy
+from ..core.settings import DEFAULT_API_BASE, Settings
+from ..openrouter.key_pool import KeyState, KeyStatus
+from .commands import (
+    CMD_API_BASE,
+    CMD_DRAW,
+    CMD_EDIT,
+    CMD_FIGURE,
+    CMD_HELP,
+    CMD_KEYS,
+    CMD_MODEL,
+    CMD_SETTINGS,
+)
+
+if TYPE_CHECKING:  # the pipeline words its outcomes through this module
+    from .pipeline import DrawOutcome
+
+_MAX_MODEL_TEXT = 200
+
+
+# --- times and durations: the one formatter ------------------------------------------------------
+
+
+def clock_time(epoch: float) -> str:
+    """A wall-clock moment as people in the chat read it: local HH:MM:SS."""
+    return time.strftime("%H:%M:%S", time.localtime(epoch))
+
+
+def whole_seconds(value: float) -> int:
+    """Seconds for a message: rounded up, never 0 ("约 0 秒后" reads like a bug)."""
+    return max(1, math.ceil(value))
+
+
+# --- failures ------------------------------------------------------------------------------------
+
+
+def _invalid_argument(error: InvalidArgumentError) -> str:
+    if error.argument == InvalidArgumentError.ASPECT_RATIO:
+        return (
+            f"不支持的宽高比“{error.value}”。可用的宽高比有：{'、'.join(error.allowed)}；"
+            "不填则使用默认比例。"
+        )
+    if error.argument == InvalidArgumentError.MODEL_ID:
+        return "模型 ID 格式不对：应形如 google/gemini-2.5-flash-image，不能包含空格或中文。"
+    if error.argument == InvalidArgumentError.API_BASE:
+        return (
+            "API 地址格式不对：应形如 https://example.com/api 或 https://example.com/api/v1；"
+            "填“默认”恢复 OpenRouter 官方地址。"
+        )
+    return f"参数“{error.value}”无法使用。"
+
+
+def _cause(error: PicGenError) -> str:
+    """A few words on why the last try failed, for the timeout message."""
+    status = getattr(error, "status", None)
+    code = f"（HTTP {status}）" if isinstance(status, int) and status != 200 else ""
+    if isinstance(error, UpstreamTimeoutError):
+        return "图像服务响应超时" + code
+    if isinstance(error, ConnectionLostError):
+        return "与图像服务的连接中断"
+    if isinstance(error, (RateLimitedError, AllKeysCoolingDownError)):
+        return "请求被限流"
+    if isinstance(error, UpstreamUnavailableError):
+        return "图像服务暂时不可用" + code
+    if isinstance(error, UpstreamError):
+        return "图像服务返回错误" + code
+    return "请求失败"
+
+
+def _cooling_down_message(error: AllKeysCoolingDownError) -> str:
+    """When to come back, and how many keys are cooling down (besides invalid ones)."""
+    if error.cooling >= error.key_count:
+        which = f"全部 {error.key_count} 个 API 密钥都" if error.key_count > 1 else "API 密钥正"
+        which += "在限流冷却中"
+    else:
+        which = f"{max(1, error.cooling)} 个 API 密钥正在限流冷却中"
+        if error.unusable:
+            which += f"（另有 {error.unusable} 个密钥无效或额度用尽）"
+    return (
+        f"请求太频繁，{which}，请在 {clock_time(error.retry_at)}"
+        f"（约 {whole_seconds(error.retry_after)} 秒后）再试。"
+    )
+
+
+_REFERENCE_PROBLEMS = {
+    ReferenceImageError.TIMEOUT: "下载超时",
+    ReferenceImageError.TOO_LARGE: "文件太大",
+    ReferenceImageError.DOWNLOAD: "下载失败",
+    ReferenceImageError.INVALID: "不是有效的图片",
+    ReferenceImageError.SOURCE: "来源无法识别",
+}
+
+
+def _reference_message(error: ReferenceImageError) -> str:
+    if error.reason == ReferenceImageError.MISSING:
+        return (
+            "看起来你想修改一张图片，但我没有收到图片。"
+            "请把图片和修改要求一起发送，或回复（引用）那张图片再说要求。"
+        )
+    if error.reason == ReferenceImageError.UNUSABLE:
+        return "参考图都无法读取（下载失败、太大或不是有效图片），请重新发送图片后再试。"
+    if error.reason == ReferenceImageError.TOO_MANY:
+        return f"收到 {error.found} 张图片，只使用了前 {error.limit} 张作为参考图。"
+    problem = _REFERENCE_PROBLEMS.get(error.reason, "无法读取")
+    return f"第 {error.position} 张参考图{problem}，已跳过。"
+
+
+def user_message(error: BaseException) -> str:
+    """The Chinese sentence for a failure. Unknown exceptions get a generic text, never details."""
+    if isinstance(error, NoApiKeyError):
+        return "图片生成插件还没有配置可用的 OpenRouter API 密钥，请管理员在插件配置中填写。"
+    if isinstance(error, MissingPromptError):
+        return "请告诉我要画什么：图片描述不能为空。"
+    if isinstance(error, InvalidArgumentError):
+        return _invalid_argument(error)
+    if isinstance(error, ConfigSaveError):
+        return "设置已立即生效，但保存到配置文件失败，插件重载后会恢复原设置，请查看日志。"
+    if isinstance(error, GroupNotAllowed):
+        return "本群未开启画图功能，如需使用请联系机器人管理员。"
+    if isinstance(error, RateLimitHit):
+        wait = whole_seconds(error.retry_after)
+        if error.scope == "group":
+            return f"本群画图太频繁了（每分钟最多 {error.limit} 次），请约 {wait} 秒后再试。"
+        return f"你画图太频繁了（每人每分钟最多 {error.limit} 次），请约 {wait} 秒后再试。"
+    if isinstance(error, ReferenceImageError):
+        return _reference_message(error)
+    if isinstance(error, InvalidKeyError):
+        return "OpenRouter API 密钥无效或已被撤销，请管理员检查插件配置中的密钥。"
+    if isinstance(error, OutOfCreditsError):
+        return "OpenRouter 账户额度已用完，请管理员充值或更换密钥。"
+    if isinstance(error, AllKeysCoolingDownError):
+        return _cooling_down_message(error)
+    if isinstance(error, RateLimitedError):
+        if error.retry_after:
+            return f"请求太频繁，已被限流，请约 {whole_seconds(error.retry_after)} 秒后再试。"
+        return "请求太频繁，已被限流，请稍后再试（免费额度每分钟约 20 次、每天 50 次）。"
+    if isinstance(error, DeadlineExceededError):
+        asked = getattr(error.last_error, "retry_after", None)
+        if error.last_error and asked and error.next_wait >= asked:
+            return (
+                f"{_cause(error.last_error)}，服务要求约 {whole_seconds(asked)} 秒后再试，"
+                f"超出了本次 {whole_seconds(error.budget)} 秒的时间上限，请稍后再试。"
+            )
+        cause = f"，最后一次失败原因：{_cause(error.last_error)}" if error.last_error else ""
+        return (
+            f"图片生成超时：{whole_seconds(error.budget)} 秒内没有拿到结果{cause}。"
+            "剩余时间不够再试一次，请稍后再试。"
+        )
+    if isinstance(error, ModerationError):
+        reasons = "、".join(clip_text(r, 60) for r in error.reasons[:5])
+        return (
+            "请求被内容审核拦截"
+            + (f"（原因：{reasons}）" if reasons else "")
+            + "，请换个描述试试。"
+        )
+    if isinstance(error, ModelUnavailableError):
+        text = f"模型 {error.model} 不存在或已下线，请管理员在插件配置中更换模型。"
+        if error.suggestions:
+            text += "可用的图像模型有：" + "、".join(error.suggestions[:5]) + "。"
+        return text
+    if isinstance(error, BadRequestError):
+        return "图像服务拒绝了这次请求（请求格式或参数不被接受），请换个描述或图片再试。"
+    if isinstance(error, UpstreamTimeoutError):
+        return "图像服务响应超时，请稍后再试。"
+    if isinstance(error, ConnectionLostError):
+        return "与图像服务的连接中断了，图片没有收到，请稍后再试。"
+    if isinstance(error, UpstreamUnavailableError):
+        code = f"（HTTP {error.status}）" if error.status and error.status != 200 else ""
+        return f"图像服务暂时不可用{code}，请稍后再试。"
+    if isinstance(error, RefusalError):
+        return "模型出于安全策略拒绝生成这张图片，请换个说法试试。"
+    if isinstance(error, NoImageError):
+        if error.model_text:
+            return f"模型没有返回图片，它的回复是：{clip_text(error.model_text, _MAX_MODEL_TEXT)}"
+        return "模型没有返回图片，请换个描述再试。"
+    if isinstance(error, InvalidImageError):
+        return "模型返回的图片数据已损坏或格式不受支持，请重试。"
+    if isinstance(error, DownloadError):
+        return "模型返回的图片链接无法下载（超时、过大或链接失效），请重试。"
+    if isinstance(error, DeliveryError):
+        return "图片已经生成，但发送到聊天失败，请稍后再试或联系管理员查看日志。"
+    if isinstance(error, UpstreamError):
+        return "图像服务返回了错误，请稍后再试。"
+    return "图片生成失败，发生了意外错误，请稍后再试。"
+
+
+# --- a request's progress and outcome -------------------------------------------------------------
+
+
+_ACTIONS = {"draw": "生成图片", "edit": "修改图片", "figure": "制作手办照片"}
+
+
+def progress(action: str) -> str:
+    return f"🎨 收到，正在{_ACTIONS.get(action, _ACTIONS['draw'])}，请稍候…"
+
+
+def delivery_fallback_note() -> str:
+    """Told to the model when the NapCat push failed and the image went out directly instead.
+    The receiver's address stays in the log: the model may repeat this in a group chat."""
+    return "（NapCat 文件接收端暂时无法使用，图片已改为直接发送；管理员可在日志中查看原因。）"
+
+
+def outcome_remarks(outcome: DrawOutcome) -> list[str]:
+    """What the user should hear besides the images: skipped references, dropped images."""
+    remarks = [user_message(problem) for problem in outcome.references.problems]
+    if outcome.result is not None and outcome.result.discarded:
+        remarks.append(f"另有 {outcome.result.discarded} 张返回的图片数据损坏，已丢弃。")
+    if outcome.note:
+        remarks.append(outcome.note)
+    return remarks
+
+
+def tool_summary(outcome: DrawOutcome) -> str:
+    """The text handed back to the chat model, which relays what matters to the user."""
+    if outcome.result is None:
+        return outcome.message
+    if outcome.undelivered:
+        return (
+            f"{outcome.message}图片已经生成并计费，请不要再次调用画图工具重画，"
+            "告诉用户稍后再试或联系管理员。"
+        )
+    parts = [f"已生成 {len(outcome.result.images)} 张图片并发送给用户。"]
+    if outcome.references.images:
+        parts.append(f"参考了 {len(outcome.references.images)} 张图片。")
+    if outcome.no_reference_found:
+        parts.append("用户的消息和引用消息里没有找到图片，已只按文字描述生成。")
+    parts.extend(outcome_remarks(outcome))
+    if outcome.result.text:
+        parts.append(f"模型附言：{outcome.result.text[:_MAX_MODEL_TEXT]}")
+    return "".join(parts)
+
+
+def command_reply(outcome: DrawOutcome) -> list[str]:
+    """The lines a command answers with besides the images (none on plain success)."""
+    if outcome.result is None or outcome.undelivered:
+        return [outcome.message]
+    return outcome_remarks(outcome)
+
+
+def detached_report(outcome: DrawOutcome) -> list[str]:
+    """What a request that outlived its tool call tells the chat itself when it ends."""
+    return command_reply(outcome)
+
+
+# --- admin commands ---------------------------------------------------------------------------
+
+
+def describe_settings(settings: Settings) -> str:
+    """A Chinese summary for admins. Keys appear only masked."""
+    keys = "、".join(mask_key(k) for k in settings.api_keys) or "未配置"
+    api_base = settings.api_base
+    if api_base == DEFAULT_API_BASE:
+        api_base += "（官方）"
+    limits = settings.limits
+
+    def per_minute(value: int) -> str:
+        return f"每分钟 {value} 次" if value else "不限"
+
+    lines = [
+        "当前画图插件设置：",
+        f"模型：{settings.model}",
+        f"API 地址：{api_base}",
+        f"API 密钥（{len(settings.api_keys)} 个）：{keys}",
+        f"每个密钥最大尝试次数：{settings.max_retry_attempts}",
+        f"中文描述翻译：{'开启' if settings.translate_prompt else '关闭'}"
+        f"（超时 {settings.translate_timeout:g} 秒"
+        + (f"，代理 {mask_proxy(settings.translate_proxy)}" if settings.translate_proxy else "")
+        + "）",
+        f"进度提示：{'开启' if settings.progress_message else '关闭'}",
+        f"每人频率限制：{per_minute(limits.user_per_minute)}",
+        f"每群频率限制：{per_minute(limits.group_per_minute)}",
+        f"群白名单：{'、'.join(sorted(limits.group_allowlist)) or '未设置（所有群可用）'}",
+        f"群黑名单：{'、'.join(sorted(limits.group_denylist)) or '未设置'}",
+        f"NapCat 主机：{settings.nap_server_address or 'localhost'}:{settings.nap_server_port}",
+    ]
+    return "\n".join(lines)
+
+
+_STATE_TEXT = {
+    KeyState.OK: "正常",
+    KeyState.UNTESTED: "正常（尚未使用）",
+    KeyState.COOLING_DOWN: "限流冷却中，{until} 恢复",
+    KeyState.OUT_OF_CREDITS: "额度用尽，{until} 再试",
+    KeyState.INVALID: "无效（401），修改配置后才会再用",
+}
+
+
+def format_pool_status(rows: list[KeyStatus], model: str = "") -> str:
+    """The admin command's answer: one line per key, masked, in Chinese."""
+    if not rows:
+        return "OpenRouter 密钥池为空：插件配置中还没有可用的 API 密钥。"
+    lines = [
+        f"OpenRouter 密钥池（{len(rows)} 个密钥" + (f"，模型 {model}" if model else "") + "）："
+    ]
+    for i, row in enumerate(rows, 1):
+        until = clock_time(row.until) if row.until is not None else ""
+        state = _STATE_TEXT[row.state].format(until=until)
+        busy = f"，进行中 {row.in_flight}" if row.in_flight else ""
+        lines.append(
+            f"{i}. {row.masked} | {state} | 成功 {row.successes} / 失败 {row.failures}{busy}"
+        )
+    lines.append("（成功/失败为本次启动或修改密钥配置以来的请求次数）")
+    return "\n".join(lines)
+
+
+def current_model(model: str) -> str:
+    return f"当前图像模型：{model}\n用法：/{CMD_MODEL} <模型ID>"
+
+
+def current_api_base(api_base: str) -> str:
+    return f"当前 API 地址：{api_base}\n用法：/{CMD_API_BASE} <地址>，填“默认”恢复官方地址"
+
+
+def model_switched(model: str) -> str:
+    return f"已将图像模型切换为 {model}"
+
+
+def api_base_switched(api_base: str, official: bool) -> str:
+    return f"已将 API 地址切换为 {api_base}" + ("（OpenRouter 官方）" if official else "")
+
+
+def setting_saved(done: str) -> str:
+    return f"{done}，已保存到插件配置（网页面板中同步可见）。"
+
+
+def setting_not_saved(done: str, error: ConfigSaveError) -> str:
+    return f"{done}。{user_message(error)}"
+
+
+# --- help -------------------------------------------------------------------------------------
+
+
+def usage_draw() -> str:
+    return f"用法：/{CMD_DRAW} <图片描述>，例如 /{CMD_DRAW} 一只在月球上看书的猫"
+
+
+def usage_edit() -> str:
+    return f"用法：/{CMD_EDIT} <修改要求>，并附上图片或回复一条带图片的消息。"
+
+
+def help_text(settings: Settings, prefix: str = "/") -> str:
+    """`prefix` is the bot's wake prefix, so the commands shown are the ones that work."""
+    p = prefix
+    lines = [
+        "🎨 Gemini 画图指令",
+        f"{p}{CMD_DRAW} <描述> —— 根据文字生成图片",
+        f"{p}{CMD_EDIT} <描述> —— 按描述修改图片（指令里附上图片，或回复一条带图片的消息）",
+        f"{p}{CMD_FIGURE} [补充描述] —— 把图片里的角色做成手办照片（同样需要附图或回复带图消息）",
+        f"{p}{CMD_HELP} —— 显示本帮助",
+        "管理员指令：",
+        f"{p}{CMD_MODEL} <模型ID> —— 切换图像模型并保存",
+        f"{p}{CMD_API_BASE} <地址|默认> —— 切换 API 地址并保存",
+        f"{p}{CMD_SETTINGS} —— 查看当前设置（密钥已打码）",
+        f"{p}{CMD_KEYS} —— 查看密钥池状态：是否正常、冷却到何时、成功与失败次数",
+    ]
+    if not p:
+        lines.insert(1, "（在群聊中请先 @机器人 再发送指令）")
+    if settings.translate_prompt:
+        lines.append(
+            "提示：中文描述会自动翻译成英文再发给模型；用引号括起来的文字"
+            "（如“生日快乐”）保持原样，会按原文画进图里。"
+        )
+    limits = settings.limits
+    if limits.user_per_minute or limits.group_per_minute:
+        parts = []
+        if limits.user_per_minute:
+            parts.append(f"每人每分钟 {limits.user_per_minute} 次")
+        if limits.group_per_minute:
+            parts.append(f"每群每分钟 {limits.group_per_minute} 次")
+        lines.append("使用频率限制：" + "，".join(parts) + "。")
+    return "\n".join(lines)
