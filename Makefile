@@ -60,6 +60,7 @@ test-install: venv venv-compat
 
 lint: venv
 	$(VENV)/bin/ruff check .
+	$(VENV)/bin/ruff format --check .
 	@# The plugin must also run on Python 3.10 (AstrBot 4.14 users): byte-compile it there when available.
 	@py310=$$(.ci/find-python 3.10 2>/dev/null) \
 		&& $$py310 -c 'import sys; [compile(open(f, encoding="utf-8").read(), f, "exec") for f in sys.argv[1:]]' main.py $$(find utils -name '*.py') \

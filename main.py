@@ -6,8 +6,6 @@ pipeline (utils/chat/pipeline.py) and the outcome into replies (utils/chat/texts
 
 from __future__ import annotations
 
-import asyncio
-import logging
 from pathlib import Path
 
 from astrbot.api import logger
@@ -15,7 +13,7 @@ from astrbot.api.event import AstrMessageEvent, MessageChain, filter
 from astrbot.api.star import Context, Star
 
 from .utils.chat import texts
-from .utils.chat.admin import apply_and_save, parse_api_base, parse_model_id
+from .utils.chat.admin import SettingsEditor
 from .utils.chat.commands import (
     CMD_API_BASE,
     CMD_DRAW,
@@ -26,15 +24,14 @@ from .utils.chat.commands import (
     CMD_MODEL,
     CMD_SETTINGS,
     command_argument,
+    wake_prefix_of,
 )
 from .utils.chat.jobs import DrawJob, edit_job, figure_job
-from .utils.chat.pipeline import DrawOutcome, DrawPipeline
+from .utils.chat.pipeline import DrawPipeline
+from .utils.chat.timing import answer_within
 from .utils.core.clock import SYSTEM_CLOCK, Clock
 from .utils.core.coerce import coerce_bool, coerce_text
-from .utils.core.errors import ConfigSaveError, PicGenError
-from .utils.core.keys import KeyRedactingFilter, collect_api_keys
-from .utils.core.settings import Settings, normalize_api_base
-from .utils.imaging.cleanup import CleanupTask
+from .utils.core.settings import Settings
 from .utils.openrouter.retry_policy import RetryPolicy
 
 PLUGIN_DIR = Path(__file__).resolve().parent
@@ -53,41 +50,15 @@ class GeminiImagePlugin(Star):
         super().__init__(context)
         self.config = config if config is not None else {}
         self.pipeline = DrawPipeline(
-            context, PLUGIN_DIR / "images", clock=clock, retry_policy=retry_policy
+            context, PLUGIN_DIR / "images", self.settings, clock=clock, retry_policy=retry_policy
         )
-        self.cleanup = CleanupTask(
-            self.pipeline.store.directory, lambda: self.settings().retention_seconds
-        )
-        self._config_lock = asyncio.Lock()
-        self._startup_check: asyncio.Task[None] | None = None
-        self._redact_logs = KeyRedactingFilter(self._configured_keys)
+        self.editor = SettingsEditor(self.config)
 
     async def initialize(self) -> None:
-        self._log().addFilter(self._redact_logs)
-        self.cleanup.start()
-        # The model check may wait on the network: never let it hold up AstrBot's start.
-        self._startup_check = asyncio.create_task(
-            self.pipeline.models.check_configured_model(self.pipeline.http(), self.settings())
-        )
+        self.pipeline.open()
 
     async def terminate(self) -> None:
-        await self.cleanup.stop()
-        if self._startup_check is not None:
-            self._startup_check.cancel()
-        await self.pipeline.drain()  # requests in flight finish and deliver first
-        await self.pipeline.close()
-        self._log().removeFilter(self._redact_logs)
-
-    @staticmethod
-    def _log() -> logging.Logger:
-        """The logger this plugin's modules log to (its own on 4.28, AstrBot's on 4.14): every
-        record of it has its keys masked, tracebacks included."""
-        return logging.getLogger(logger.name)
-
-    def _configured_keys(self) -> tuple[str, ...]:
-        return collect_api_keys(
-            self.config.get("openrouter_api_keys"), self.config.get("openrouter_api_key", "")
-        )
+        await self.pipeline.close()  # requests in flight finish and deliver first
 
     def settings(self) -> Settings:
         return Settings.from_config(self.config)
@@ -99,7 +70,7 @@ class GeminiImagePlugin(Star):
         self,
         event: AstrMessageEvent,
         image_description: str = "",
-        use_reference_images: bool = True,
+        use_reference_images: bool | None = None,
         aspect_ratio: str = "",
         **extra: object,
     ) -> str:
@@ -112,12 +83,16 @@ class GeminiImagePlugin(Star):
         """
         if extra:
             logger.debug(f"gemini-pic-gen ignored unexpected arguments: {sorted(extra)}")
+        use_images = coerce_bool(use_reference_images, default=True)
         job = DrawJob(
             prompt=coerce_text(image_description),
-            use_images=coerce_bool(use_reference_images, default=True),
+            use_images=use_images,
+            asked_for_images=use_images and use_reference_images is not None,
             aspect_ratio=coerce_text(aspect_ratio),
         )
-        return texts.tool_summary(await self._draw(event, job))
+        request = self.pipeline.start(event, job, self.settings())
+        outcome = await self.pipeline.outcome_within(request, answer_within(request.tool_timeout))
+        return texts.still_working() if outcome is None else texts.tool_summary(outcome)
 
     # --- chat commands --------------------------------------------------------------------------
 
@@ -145,7 +120,8 @@ class GeminiImagePlugin(Star):
     @filter.command(CMD_HELP)
     async def cmd_help(self, event: AstrMessageEvent) -> None:
         """画图插件的指令说明"""
-        await self._reply(event, texts.help_text(self.settings(), self._wake_prefix(event)))
+        prefix = wake_prefix_of(self.pipeline.event_config(event))
+        await self._reply(event, texts.help_text(self.settings(), prefix))
 
     @filter.permission_type(filter.PermissionType.ADMIN)
     @filter.command(CMD_MODEL)
@@ -154,11 +130,7 @@ class GeminiImagePlugin(Star):
         value = command_argument(event.message_str, CMD_MODEL)
         if not value:
             return await self._reply(event, texts.current_model(self.settings().model))
-        try:
-            model = parse_model_id(value)
-        except PicGenError as exc:
-            return await self._reply(event, texts.user_message(exc))
-        await self._save_setting(event, texts.model_switched(model), model_name=model)
+        await self._reply(event, await self.editor.switch_model(event.get_sender_id(), value))
 
     @filter.permission_type(filter.PermissionType.ADMIN)
     @filter.command(CMD_API_BASE)
@@ -167,12 +139,7 @@ class GeminiImagePlugin(Star):
         value = command_argument(event.message_str, CMD_API_BASE)
         if not value:
             return await self._reply(event, texts.current_api_base(self.settings().api_base))
-        try:
-            api_base = parse_api_base(value)
-        except PicGenError as exc:
-            return await self._reply(event, texts.user_message(exc))
-        done = texts.api_base_switched(normalize_api_base(api_base), official=not api_base)
-        await self._save_setting(event, done, custom_api_base=api_base)
+        await self._reply(event, await self.editor.switch_api_base(event.get_sender_id(), value))
 
     @filter.permission_type(filter.PermissionType.ADMIN)
     @filter.command(CMD_SETTINGS)
@@ -190,43 +157,16 @@ class GeminiImagePlugin(Star):
 
     # --- plumbing -------------------------------------------------------------------------------
 
-    async def _draw(self, event: AstrMessageEvent, job: DrawJob) -> DrawOutcome:
-        settings = self.settings()
-        request = self.pipeline.start(event, job, settings, settings.request_timeout_budget_seconds)
-        try:
-            outcome = await request.wait(request.deadline.remaining() + 5.0)
-        except asyncio.CancelledError:  # AstrBot gave up on the call: the picture still comes
-            self.pipeline.detach(request)
-            raise
-        assert outcome is not None  # the run ends on its own deadline
-        return outcome
-
     async def _run_command(self, event: AstrMessageEvent, job: DrawJob) -> None:
-        remarks = texts.command_reply(await self._draw(event, job))
+        request = self.pipeline.start(event, job, self.settings())
+        # Commands have no timeout of AstrBot's: wait for the whole run.
+        outcome = await self.pipeline.outcome_within(request, request.deadline.remaining() + 5)
+        remarks = texts.command_reply(outcome) if outcome is not None else []
         if remarks:
             await self._reply(event, "\n".join(remarks))
         event.stop_event()
-
-    def _wake_prefix(self, event: AstrMessageEvent) -> str:
-        """The prefix that wakes the bot in this chat (AstrBot's `wake_prefix`, default "/")."""
-        try:
-            prefixes = self.context.get_config(umo=event.unified_msg_origin).get("wake_prefix")
-        except Exception:  # only cosmetic: help text falls back to the default
-            return "/"
-        return str(prefixes[0]) if isinstance(prefixes, list) and prefixes else ""
 
     @staticmethod
     async def _reply(event: AstrMessageEvent, text: str) -> None:
         await event.send(MessageChain().message(text))
         event.stop_event()
-
-    async def _save_setting(self, event: AstrMessageEvent, done: str, **values: object) -> None:
-        """Apply an admin's change, persist it, and tell the admin how that went."""
-        async with self._config_lock:
-            logger.info(f"gemini-pic-gen: admin {event.get_sender_id()} set {values}")
-            try:
-                await apply_and_save(self.config, values)
-            except ConfigSaveError as exc:
-                logger.error(f"gemini-pic-gen: {exc.detail}")
-                return await self._reply(event, texts.setting_not_saved(done, exc))
-        await self._reply(event, texts.setting_saved(done))

@@ -398,7 +398,7 @@ async def cleanup(bot: BenchAstrBot, work: Path) -> Row:
     directory = work / "stale"
     directory.mkdir()
     # The plugin's own cleanup class, on a directory of its own (the live task keeps running).
-    task_type = type(bot.loaded.plugin.cleanup)
+    task_type = type(bot.loaded.plugin.pipeline.cleanup)
     old = time.time() - 7 * 24 * 3600
     stalls, seconds = [], []
     for run in range(RUNS):

@@ -17,7 +17,7 @@ from PIL import Image as PILImage
 from tests.conftest import REAL_LOOKING_KEYS
 from tests.fakes.openrouter import Reply as FakeReply
 from tests.fakes.openrouter import make_png, png_prompt
-from tests.support.harness import make_event
+from tests.support.harness import image_path, make_event
 from utils.chat.jobs import FIGURE_TEMPLATE
 
 ADMIN_ID = "80001"
@@ -31,10 +31,6 @@ def _texts(event) -> list[str]:
         for chain in event.sent
         if any(isinstance(c, Plain) for c in chain.chain)
     ]
-
-
-def _image_path(image: Image) -> Path:
-    return Path(image.path or image.file.removeprefix("file://"))
 
 
 @pytest.fixture
@@ -73,7 +69,7 @@ async def test_draw_command_generates_and_sends(astrbot, fake, plugin_config):
     assert request.prompt == "a red fox\nin the snow, watercolor"  # spaces and lines kept
     assert request.image_parts == []
     [image] = event.sent_images()
-    assert png_prompt(_image_path(image).read_bytes()) == "a red fox\nin the snow, watercolor"
+    assert png_prompt(image_path(image).read_bytes()) == "a red fox\nin the snow, watercolor"
     assert event.is_stopped()  # handled: no LLM turn after the command
 
 

@@ -97,18 +97,18 @@ async def test_task_sweeps_at_start_then_periodically_until_stopped(tmp_path):
 
 async def test_the_plugin_runs_cleanup_with_the_configured_retention(astrbot, fake, plugin_config):
     plugin = astrbot.plugin
-    assert plugin.cleanup.running  # started by initialize()
+    assert plugin.pipeline.cleanup.running  # started by initialize()
     event = make_event()
     await astrbot.run_tool(event, image_description="a cat")
     generated = Path(event.sent_images()[0].path)
     stamp = time.time() - 10 * 60
     os.utime(generated, (stamp, stamp))
 
-    await plugin.cleanup.run_once()
+    await plugin.pipeline.cleanup.run_once()
     assert _exists(generated)  # 10 minutes < the default 15
 
     plugin_config["image_retention_minutes"] = 5
-    await plugin.cleanup.run_once()
+    await plugin.pipeline.cleanup.run_once()
     assert not _exists(generated)
 
 
@@ -119,7 +119,7 @@ async def test_terminate_stops_cleanup_and_background_work(astrbot, fake):
     }
     plugin = type(astrbot.plugin)(context=astrbot.context, config=config)
     await plugin.initialize()
-    assert plugin.cleanup.running
+    assert plugin.pipeline.cleanup.running
     await plugin.terminate()
-    assert not plugin.cleanup.running
+    assert not plugin.pipeline.cleanup.running
     assert plugin.pipeline.closed

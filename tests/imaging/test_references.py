@@ -258,20 +258,36 @@ async def test_use_reference_images_false_sends_no_image(astrbot, fake, plugin_c
         ("change this photo to winter", "winter version of this photo"),
     ],
 )
-async def test_an_edit_request_without_an_image_is_told_so(
+async def test_edit_wording_without_an_image_is_drawn_from_the_text(
     astrbot, fake, plugin_config, message, prompt
 ):
+    """The tool never refuses because of wording: the chat model decides what to draw."""
     event = make_event(message)
     texts = await astrbot.run_tool(event, image_description=prompt)
-    assert fake.chat_requests() == []
-    assert "没有收到图片" in texts[0] and "引用" in texts[0]
+    assert [r.prompt for r in fake.chat_requests()] == [prompt]
+    assert len(event.sent_images()) == 1
+    assert "已生成 1 张图片" in texts[0] and "没有找到图片" not in texts[0]
 
 
-async def test_a_quoted_message_without_images_counts_as_no_image(astrbot, fake, plugin_config):
+async def test_asked_for_references_but_none_found_draws_and_tells_the_model(
+    astrbot, fake, plugin_config
+):
     event = make_event("把这张图改成黑白", [Reply(id="9", chain=[], message_str="")])
-    texts = await astrbot.run_tool(event, image_description="black and white")
+    texts = await astrbot.run_tool(
+        event, image_description="black and white", use_reference_images=True
+    )
+    assert len(fake.chat_requests()) == 1 and fake.chat_requests()[0].image_parts == []
+    assert len(event.sent_images()) == 1
+    assert "没有找到图片" in texts[0] and "只按文字描述生成" in texts[0]
+
+
+@pytest.mark.parametrize("command", ["/改图 改成黑白", "/手办化"])
+async def test_commands_that_need_a_picture_still_ask_for_one(
+    astrbot, fake, plugin_config, command
+):
+    event = await astrbot.dispatch(make_event(command))
     assert fake.chat_requests() == []
-    assert "没有收到图片" in texts[0]
+    assert "需要一张图片" in event.sent_text() and "引用" in event.sent_text()
 
 
 @pytest.mark.parametrize(

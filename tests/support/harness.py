@@ -75,6 +75,33 @@ class RecordingEvent(AstrMessageEvent):
         return "".join(c.text for chain in self.sent for c in chain.chain if isinstance(c, Plain))
 
 
+def image_path(image: Image) -> Path:
+    """Where a sent Image component's file is (`file_image()` stores a file:// URI)."""
+    return Path(image.path or image.file.removeprefix("file://"))
+
+
+class RecordingPlatform:
+    """A platform adapter in AstrBot's platform manager, for what the plugin sends without an
+    event (Context.send_message: a request that outlived its tool call). Records each chain
+    with the chat (unified_msg_origin) it went to."""
+
+    def __init__(self, platform_id: str = "test") -> None:
+        self.platform_id = platform_id
+        self.sent: list[tuple[str, MessageChain]] = []
+
+    def meta(self) -> PlatformMetadata:
+        return PlatformMetadata(name="aiocqhttp", description="test platform", id=self.platform_id)
+
+    async def send_by_session(self, session: Any, message_chain: MessageChain) -> None:
+        self.sent.append((str(session), message_chain))
+
+    def images(self) -> list[Image]:
+        return [c for _, chain in self.sent for c in chain.chain if isinstance(c, Image)]
+
+    def text(self) -> str:
+        return "".join(c.text for _, ch in self.sent for c in ch.chain if isinstance(c, Plain))
+
+
 def make_message(
     text: str = "画一只猫",
     components: list[BaseMessageComponent] | None = None,
@@ -138,6 +165,7 @@ class LoadedAstrBot:
     context: Context
     manager: PluginManager
     plugin_dir: Path
+    platform: RecordingPlatform = field(default_factory=RecordingPlatform)
     errors: list[str] = field(default_factory=list)
     _scheduler: PipelineScheduler | None = None
 
@@ -285,6 +313,8 @@ async def load_plugin(root: Path) -> LoadedAstrBot:
     config_manager = AstrBotConfigManager(default_config=astrbot_config, ucr=router, sp=sp)
     await initialize(config_manager)
     platform, conversations, history, personas, kb, cron = (MagicMock() for _ in range(6))
+    recording = RecordingPlatform()
+    platform.platform_insts = [recording]
     context = Context(
         asyncio.Queue(),
         astrbot_config,
@@ -303,4 +333,4 @@ async def load_plugin(root: Path) -> LoadedAstrBot:
     ok, err = await manager.load(specified_dir_name=PLUGIN_DIR_NAME)
     if not ok:
         raise RuntimeError(f"plugin failed to load: {err}")
-    return LoadedAstrBot(root, context, manager, plugin_dir)
+    return LoadedAstrBot(root, context, manager, plugin_dir, recording)

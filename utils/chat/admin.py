@@ -8,7 +8,11 @@ from collections.abc import Mapping, MutableMapping
 from typing import Any
 from urllib.parse import urlsplit
 
+from astrbot.api import logger
+
 from ..core.errors import ConfigSaveError, InvalidArgumentError
+from ..core.settings import normalize_api_base
+from . import texts
 
 # OpenRouter ids look like `vendor/model-name[:variant]`; gateways may use bare names.
 _MODEL_ID = re.compile(r"[A-Za-z0-9][A-Za-z0-9._\-/:@+]{0,199}")
@@ -48,3 +52,37 @@ async def apply_and_save(config: MutableMapping[str, Any], values: Mapping[str, 
         await asyncio.to_thread(save)
     except Exception as exc:
         raise ConfigSaveError(f"saving the plugin config failed: {exc!r}") from exc
+
+
+class SettingsEditor:
+    """Admins' changes to the plugin config: one at a time, applied at once, then persisted."""
+
+    def __init__(self, config: MutableMapping[str, Any]) -> None:
+        self._config = config
+        self._lock = asyncio.Lock()
+
+    async def switch_model(self, admin_id: str, text: str) -> str:
+        try:
+            model = parse_model_id(text)
+        except InvalidArgumentError as exc:
+            return texts.user_message(exc)
+        return await self.change(admin_id, texts.model_switched(model), model_name=model)
+
+    async def switch_api_base(self, admin_id: str, text: str) -> str:
+        try:
+            api_base = parse_api_base(text)
+        except InvalidArgumentError as exc:
+            return texts.user_message(exc)
+        done = texts.api_base_switched(normalize_api_base(api_base), official=not api_base)
+        return await self.change(admin_id, done, custom_api_base=api_base)
+
+    async def change(self, admin_id: str, done: str, **values: object) -> str:
+        """Apply and save `values`; the reply for the admin (`done` says what changed)."""
+        async with self._lock:
+            logger.info(f"gemini-pic-gen: admin {admin_id} set {values}")
+            try:
+                await apply_and_save(self._config, values)
+            except ConfigSaveError as exc:
+                logger.error(f"gemini-pic-gen: {exc.detail}")
+                return texts.setting_not_saved(done, exc)
+        return texts.setting_saved(done)

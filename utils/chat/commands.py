@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import re
+from collections.abc import Mapping
+from typing import Any
 
 CMD_DRAW = "画图"
 CMD_EDIT = "改图"
@@ -23,3 +25,10 @@ def command_argument(message: str, command: str) -> str:
     """
     match = re.match(rf"\s*/?\s*{re.escape(command)}(?=\s|$)(.*)\Z", message, re.DOTALL)
     return match.group(1).strip() if match else ""
+
+
+def wake_prefix_of(config: Mapping[str, Any]) -> str:
+    """The prefix that wakes the bot (AstrBot's `wake_prefix`, default "/"), so the help text
+    shows commands that work; "" when it is switched off."""
+    prefixes = config.get("wake_prefix", ["/"])
+    return str(prefixes[0]) if isinstance(prefixes, list) and prefixes else ""

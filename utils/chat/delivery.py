@@ -41,8 +41,9 @@ def file_uri(remote_path: str) -> str:
     return PurePosixPath(remote_path).as_uri()
 
 
-async def push_images(paths: Sequence[Path], settings: Settings) -> list[str]:
-    """Upload each file to the receiver on the NapCat host; return the paths it reports."""
+async def push_images(paths: Sequence[Path], settings: Settings, time_left: float) -> list[str]:
+    """Upload each file to the receiver on the NapCat host; return the paths it reports.
+    Each transfer ends within the configured timeout and the `time_left` of the run."""
     try:
         return list(
             await asyncio.gather(
@@ -52,7 +53,7 @@ async def push_images(paths: Sequence[Path], settings: Settings) -> list[str]:
                         settings.nap_server_address,
                         settings.nap_server_port,
                         token=settings.nap_transfer_token or None,
-                        total_timeout=settings.nap_transfer_timeout,
+                        total_timeout=max(1.0, min(settings.nap_transfer_timeout, time_left)),
                     )
                     for path in paths
                 )

@@ -1,8 +1,12 @@
-"""What a chat request asks for (`DrawJob`), and the preset jobs of the commands."""
+"""What a chat request asks for (`DrawJob`, and the commands' presets) and how it ends
+(`DrawOutcome`)."""
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, field
+
+from ..imaging.references import References
+from ..ttp import GenerationResult
 
 
 @dataclass(frozen=True)
@@ -27,6 +31,20 @@ class DrawJob:
             return details
         extra = f" Additional details from the user: {details}" if details else ""
         return self.template.format(details=extra).strip()
+
+
+@dataclass(frozen=True)
+class DrawOutcome:
+    """A request's end: the result (images already sent), or the Chinese text for the user."""
+
+    result: GenerationResult | None
+    message: str = ""
+    note: str = ""  # delivery caveat for the model, e.g. the NapCat push fell back
+    references: References = field(default_factory=References)
+    # The picture was made (and paid for) but could not be sent: never draw it again.
+    undelivered: bool = False
+    # The model asked for reference pictures and the message held none.
+    no_reference_found: bool = False
 
 
 FIGURE_TEMPLATE = (

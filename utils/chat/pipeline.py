@@ -1,8 +1,8 @@
 """One request's whole life: checks -> reference images -> prompt -> generation -> delivery.
 
 The LLM tool and every command describe what they want as a `DrawJob` and hand it to
-`DrawPipeline.start()`. The `DrawRequest` that comes back carries the run's deadline and, once
-done, its `DrawOutcome`. Each request runs as a task of its own, so it can outlive the tool call
+`DrawPipeline.start()`. The `DrawRequest` that comes back carries the run's deadline; its
+`DrawOutcome` comes from `outcome_within()`. Each request runs as a task of its own, so it can outlive the tool call
 that started it: the tool waits for it as long as AstrBot lets the tool run, then detaches it,
 and a detached request sends its pictures (or one sentence on what went wrong) to the chat
 itself. `drain()` waits for the requests still running, so a reload or unload never cuts one off.
@@ -14,6 +14,8 @@ CPU workers, the key pool, the retry policy, the limiter, the translator and the
 from __future__ import annotations
 
 import asyncio
+import logging
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -33,12 +35,12 @@ from ..core.errors import (
     ReferenceImageError,
 )
 from ..core.image_options import resolve_aspect_ratio
-from ..core.keys import mask_key, redact_keys, redacted_traceback
+from ..core.keys import KeyRedactingFilter, mask_key, redact_keys, redacted_traceback
 from ..core.settings import Settings
 from ..core.workers import CpuPool
+from ..imaging.cleanup import CleanupTask
 from ..imaging.references import (
     ReferenceOptions,
-    References,
     image_components,
     references_for_request,
 )
@@ -49,28 +51,15 @@ from ..openrouter.retry_policy import RetryPolicy
 from ..ttp import GenerationRequest, GenerationResult, OpenRouterClient
 from . import texts
 from .delivery import push_images, send_onebot_images, should_push
-from .jobs import DrawJob
+from .jobs import DrawJob, DrawOutcome
 from .limits import Requester, RequestLimiter, check_group
+from .timing import run_budget, tool_timeout_of
 from .translate import PromptTranslator
 
 _LOG_PROMPT_CHARS = 300
 # How long terminate() waits at most for requests still running (each also ends on its own
 # deadline first): long enough for a slow 4K picture, short enough that a shutdown ends.
 DRAIN_LIMIT = 300.0
-
-
-@dataclass(frozen=True)
-class DrawOutcome:
-    """A request's end: the result (images already sent), or the Chinese text for the user."""
-
-    result: GenerationResult | None
-    message: str = ""
-    note: str = ""  # delivery caveat for the model, e.g. the NapCat push fell back
-    references: References = field(default_factory=References)
-    # The picture was made (and paid for) but could not be sent: never draw it again.
-    undelivered: bool = False
-    # The model asked for reference pictures and the message held none.
-    no_reference_found: bool = False
 
 
 @dataclass(eq=False)  # identity: the pipeline keeps running requests in a set
@@ -82,15 +71,15 @@ class DrawRequest:
     settings: Settings
     deadline: Deadline
     requester: Requester
+    tool_timeout: float  # AstrBot's tool-call timeout for this chat
     # The tool call that started it has returned: the request talks to the chat itself.
     detached: bool = False
     task: asyncio.Task[DrawOutcome] | None = field(default=None, repr=False)
 
-    async def wait(self, seconds: float) -> DrawOutcome | None:
-        """The outcome if the request ends within `seconds`, else None (it keeps running)."""
-        assert self.task is not None
-        done, _ = await asyncio.wait({self.task}, timeout=max(0.0, seconds))
-        return self.task.result() if done else None
+
+def _plugin_log() -> logging.Logger:
+    """The logger this plugin's modules log to: its own on 4.28, AstrBot's on 4.14."""
+    return logging.getLogger(logger.name)
 
 
 class DrawPipeline:
@@ -100,11 +89,13 @@ class DrawPipeline:
         self,
         context: Context,
         images_dir: Path,
+        settings: Callable[[], Settings],
         *,
         clock: Clock = SYSTEM_CLOCK,
         retry_policy: RetryPolicy | None = None,
     ) -> None:
         self._context = context
+        self._settings = settings  # the plugin's current config, read when needed
         self.clock = clock
         self.store = ImageStore(images_dir)
         self.limiter = RequestLimiter(clock=clock)
@@ -114,8 +105,21 @@ class DrawPipeline:
         self.models = ModelCatalog(clock=clock)
         self._session: aiohttp.ClientSession | None = None
         self._key_pool: KeyPool | None = None
+        self.cleanup = CleanupTask(self.store.directory, lambda: settings().retention_seconds)
         self._running: set[DrawRequest] = set()
+        self._startup_check: asyncio.Task[None] | None = None
+        self._redact_logs = KeyRedactingFilter(lambda: settings().api_keys)
         self._closed = False
+
+    def open(self) -> None:
+        """Start the background work: image cleanup, and a look at the configured model (it
+        may wait on the network, so it never holds up AstrBot's start). From now on every
+        record of the plugin's logger has its keys masked, tracebacks included."""
+        _plugin_log().addFilter(self._redact_logs)
+        self.cleanup.start()
+        self._startup_check = asyncio.create_task(
+            self.models.check_configured_model(self.http(), self._settings())
+        )
 
     # --- shared resources -------------------------------------------------------------------
 
@@ -149,38 +153,58 @@ class DrawPipeline:
         return self._closed
 
     async def close(self) -> None:
+        """Stop the background work, let the requests in flight finish, release everything."""
+        await self.cleanup.stop()
+        if self._startup_check is not None:
+            self._startup_check.cancel()
+        await self.drain()
         self._closed = True
         self.cpu.close()
         if self._session is not None and not self._session.closed:
             await self._session.close()
         self._session = None
         await self.translator.close()
+        _plugin_log().removeFilter(self._redact_logs)
 
     # --- one request --------------------------------------------------------------------------
 
-    def start(
-        self, event: AstrMessageEvent, job: DrawJob, settings: Settings, budget: float
-    ) -> DrawRequest:
+    def event_config(self, event: AstrMessageEvent) -> dict:
+        """AstrBot's config profile for the event's chat (empty when it cannot tell)."""
+        try:
+            return self._context.get_config(umo=event.unified_msg_origin)
+        except Exception:  # an unknown chat: AstrBot's defaults apply
+            return {}
+
+    def start(self, event: AstrMessageEvent, job: DrawJob, settings: Settings) -> DrawRequest:
+        tool_timeout = tool_timeout_of(self.event_config(event))
+        budget = run_budget(settings.request_timeout_budget_seconds, tool_timeout)
         request = DrawRequest(
             event=event,
             job=job,
             settings=settings,
             deadline=Deadline.start(budget, self.clock),
             requester=Requester.from_event(event),
+            tool_timeout=tool_timeout,
         )
         request.task = asyncio.create_task(self._run(request), name="gemini-pic-gen request")
         self._running.add(request)
         request.task.add_done_callback(lambda _: self._running.discard(request))
         return request
 
-    @staticmethod
-    def detach(request: DrawRequest) -> None:
-        """The tool call returns now; the rest of the request goes to the chat directly.
-
-        Called right after wait() found the request unfinished, with no await in between, so
-        the request sees the flag before it sends anything more.
-        """
+    async def outcome_within(self, request: DrawRequest, seconds: float) -> DrawOutcome | None:
+        """The outcome if it comes within `seconds`; else None, and the request goes on by
+        itself (detached), as it does when the caller is cancelled."""
+        assert request.task is not None
+        try:
+            done, _ = await asyncio.wait({request.task}, timeout=max(0.0, seconds))
+        except asyncio.CancelledError:  # AstrBot gave up on the call: the picture still comes
+            request.detached = True
+            raise
+        if done:
+            return request.task.result()
+        # No await since wait() returned: the request sees the flag before it sends more.
         request.detached = True
+        return None
 
     async def _run(self, request: DrawRequest) -> DrawOutcome:
         outcome = await self._outcome(request)
@@ -219,14 +243,13 @@ class DrawPipeline:
         references = await references_for_request(
             self.http(),
             event.get_messages(),
-            (event.message_str, job.prompt),
             job.use_images,
-            ReferenceOptions.from_settings(settings),
+            ReferenceOptions.from_settings(settings, request.deadline.remaining()),
             self.cpu,
         )
         if settings.progress_message:
             await self._progress(request)
-        prompt = await self._final_prompt(settings, job)
+        prompt = await self._final_prompt(settings, job, request.deadline)
         generation = GenerationRequest(prompt, ratio, references.data_urls)
         result = await self._generate(settings, pool, generation, request.deadline)
         try:
@@ -249,11 +272,12 @@ class DrawPipeline:
         except Exception as exc:  # a lost progress note must not cost the picture
             logger.warning(f"gemini-pic-gen: progress message not sent: {exc!r}")
 
-    async def _final_prompt(self, settings: Settings, job: DrawJob) -> str:
+    async def _final_prompt(self, settings: Settings, job: DrawJob, deadline: Deadline) -> str:
         details = job.prompt
         if details and settings.translate_prompt:
+            timeout = max(0.5, min(settings.translate_timeout, deadline.remaining()))
             outcome = await self.translator.translate(
-                details, timeout=settings.translate_timeout, proxy=settings.translate_proxy
+                details, timeout=timeout, proxy=settings.translate_proxy
             )
             if outcome.failed:
                 logger.warning(f"gemini-pic-gen: {outcome.note}; sending the original prompt")
@@ -292,7 +316,7 @@ class DrawPipeline:
         note = ""
         if should_push(settings, event.get_platform_name(), event):
             try:
-                remote_paths = await push_images(paths, settings)
+                remote_paths = await push_images(paths, settings, request.deadline.remaining())
                 await send_onebot_images(event, remote_paths)
                 logger.info(f"gemini-pic-gen: pushed {len(paths)} image(s) to NapCat host")
                 return ""

@@ -9,7 +9,6 @@ from __future__ import annotations
 
 import math
 import time
-from typing import TYPE_CHECKING
 
 from ..core.coerce import clip_text
 from ..core.errors import (
@@ -52,9 +51,7 @@ from .commands import (
     CMD_MODEL,
     CMD_SETTINGS,
 )
-
-if TYPE_CHECKING:  # the pipeline words its outcomes through this module
-    from .pipeline import DrawOutcome
+from .jobs import DrawOutcome
 
 _MAX_MODEL_TEXT = 200
 
@@ -135,8 +132,8 @@ _REFERENCE_PROBLEMS = {
 def _reference_message(error: ReferenceImageError) -> str:
     if error.reason == ReferenceImageError.MISSING:
         return (
-            "看起来你想修改一张图片，但我没有收到图片。"
-            "请把图片和修改要求一起发送，或回复（引用）那张图片再说要求。"
+            "这个指令需要一张图片，但我没有收到图片。"
+            "请把图片和指令一起发送，或回复（引用）那张图片再发指令。"
         )
     if error.reason == ReferenceImageError.UNUSABLE:
         return "参考图都无法读取（下载失败、太大或不是有效图片），请重新发送图片后再试。"
@@ -269,6 +266,13 @@ def tool_summary(outcome: DrawOutcome) -> str:
     if outcome.result.text:
         parts.append(f"模型附言：{outcome.result.text[:_MAX_MODEL_TEXT]}")
     return "".join(parts)
+
+
+def still_working() -> str:
+    """Handed to the model when the picture is not ready before AstrBot's tool timeout."""
+    return (
+        "图片还在生成中，完成后会自动发送到这个聊天，不需要再次调用画图工具。请告诉用户稍等片刻。"
+    )
 
 
 def command_reply(outcome: DrawOutcome) -> list[str]:

@@ -74,7 +74,7 @@ class ReferenceImageError(PicGenError):
     the request: the image is skipped and the user is told. MISSING and UNUSABLE stop it.
     """
 
-    MISSING = "missing"  # the request is clearly an edit but no image came with it
+    MISSING = "missing"  # a command that works on a picture (edit, figure) came without one
     UNUSABLE = "unusable"  # images came, none could be read
     TOO_MANY = "too_many"  # more images than the configured limit; the first ones are used
     TIMEOUT = "timeout"

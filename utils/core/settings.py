@@ -15,8 +15,6 @@ DEFAULT_MODEL = "google/gemini-2.5-flash-image"
 DEFAULT_NAP_PORT = 3658
 # Translation is a nicety: a slow translator must not eat into the image request's time.
 DEFAULT_TRANSLATE_TIMEOUT = 5.0
-# AstrBot cancels a tool call after 120 s by default; finish before that with a clear message.
-DEFAULT_TIME_BUDGET = 100.0
 DEFAULT_CONNECT_TIMEOUT = 10.0
 DEFAULT_READ_TIMEOUT = 60.0
 DEFAULT_MAX_REFERENCE_IMAGES = 4
@@ -93,7 +91,8 @@ class Settings:
     translate_proxy: str = ""
     progress_message: bool = True
     limits: LimitPolicy = field(default_factory=LimitPolicy)
-    request_timeout_budget_seconds: float = DEFAULT_TIME_BUDGET
+    # 0 = follow AstrBot's tool-call timeout (utils/chat/timing.run_budget).
+    request_timeout_budget_seconds: float = 0.0
     connect_timeout_seconds: float = DEFAULT_CONNECT_TIMEOUT
     read_timeout_seconds: float = DEFAULT_READ_TIMEOUT
     # '' = the model's default; otherwise one of aspect_ratio.ASPECT_RATIOS.
@@ -140,7 +139,7 @@ class Settings:
                 group_denylist=clean_ids(config.get("group_denylist")),
             ),
             request_timeout_budget_seconds=_as_float(
-                config.get("request_timeout_budget_seconds"), DEFAULT_TIME_BUDGET, 1, 3600
+                config.get("request_timeout_budget_seconds"), 0.0, 0, 3600
             ),
             connect_timeout_seconds=_as_float(
                 config.get("connect_timeout_seconds"), DEFAULT_CONNECT_TIMEOUT, 1, 120

@@ -53,17 +53,6 @@ _DOWNLOAD_REASONS = {
     "timeout": ReferenceImageError.TIMEOUT,
     "too_large": ReferenceImageError.TOO_LARGE,
 }
-# Wording that clearly points at an existing picture. Kept strict on purpose: a false positive
-# refuses a plain text-to-image request.
-_EDIT_REQUEST = re.compile(
-    r"(这|那|上面|上边|下面|刚才|刚刚|原|我的)[一]?[张幅个]?(图|照片|相片|头像|表情|截图)"
-    r"|把(这|那|图|照片|它)"
-    r"|修改|编辑|改成|改为|改一下|改下|改改|改图|[pP]成|[pP]图|[pP]一下|抠图|去掉背景|去背景|扩图|重新上色"
-    r"|\b(?:edit|modify|retouch)\b"
-    r"|\bthis (?:image|photo|picture|pic)\b"
-    r"|\bthe (?:attached|provided|uploaded|given|original|input|reference) (?:image|photo|picture)\b",
-    re.IGNORECASE,
-)
 
 
 @dataclass(frozen=True)
@@ -75,12 +64,13 @@ class ReferenceOptions:
     max_pixels: int = DEFAULT_MAX_PIXELS
 
     @classmethod
-    def from_settings(cls, settings: Settings) -> ReferenceOptions:
+    def from_settings(cls, settings: Settings, time_left: float) -> ReferenceOptions:
+        """Downloads end within their own timeout and the `time_left` of the run."""
         return cls(
             max_images=settings.max_reference_images,
             max_side=settings.reference_max_side,
             max_bytes=settings.download_max_bytes,
-            timeout=settings.download_timeout,
+            timeout=max(0.5, min(settings.download_timeout, time_left)),
         )
 
 
@@ -166,11 +156,6 @@ def source_of(image: Image) -> ImageSource | None:
         if is_http_url(value):
             return ImageSource("url", value)
     return None
-
-
-def looks_like_edit_request(*texts: str | None) -> bool:
-    """True when the words clearly refer to an existing picture to change."""
-    return any(text and _EDIT_REQUEST.search(text) for text in texts)
 
 
 # --- loading and preparing ----------------------------------------------------------------------
@@ -349,20 +334,16 @@ async def collect_references(
 async def references_for_request(
     session: aiohttp.ClientSession,
     chain: Iterable[BaseMessageComponent] | None,
-    texts: Iterable[str | None],
     use_images: bool,
     options: ReferenceOptions,
     pool: CpuPool,
 ) -> References:
-    """The reference images one request sends.
+    """The reference images one request sends (none found is fine: the text is drawn).
 
-    Raises ReferenceImageError when the words ask to change a picture but none came with the
-    message, or when images came and not one of them could be read.
+    Raises ReferenceImageError when images came and not one of them could be read.
     """
     components = image_components(chain)
     if not components:
-        if looks_like_edit_request(*texts):
-            raise ReferenceImageError("edit request without any image", ReferenceImageError.MISSING)
         return References()
     if not use_images:
         logger.info(f"use_reference_images is false: {len(components)} image(s) not sent")
