@@ -87,6 +87,7 @@ async def plugin_config(
     features switch them on. Translation, when on, only ever reaches the fake.
     """
     plugin = await astrbot.reload()
+    astrbot.platform.sent.clear()  # what earlier tests sent without an event
     config = plugin.config
     config.update(
         harness.plain_settings(fake.base_url, REAL_LOOKING_KEYS[0]),
