@@ -275,6 +275,17 @@ async def test_a_200_page_that_is_not_an_answer_is_read_only_in_part(
     assert texts == ["图像服务暂时不可用，请稍后再试。"]
 
 
+async def test_a_stream_of_endless_text_is_capped(astrbot, fake, plugin_config, virtual_time):
+    """100 events of 50 KB of text each: no event is big, their sum is more than the cap."""
+    head = chunks_of(completion(images=[]))[0]
+    text = {**head, "choices": [{"index": 0, "delta": {"content": "x" * 50_000}}]}
+    stream = event(head) + event(text) * 100
+    fake.default = lambda _r: Reply(raw_body=stream, content_type="text/event-stream")
+    texts = await virtual_time.run_tool(make_event(), image_description="a cat")
+    assert sequence(fake) == "AAA"
+    assert texts == ["图像服务暂时不可用，请稍后再试。"]
+
+
 # --- what the client hands on ---------------------------------------------------------------
 
 

@@ -541,10 +541,16 @@ class OpenRouterClient:
         framer = SseFramer(reader)
         chunks = StreamAssembler()
         writer = _Writer(self._cpu)
+        kept = 0  # bytes of event JSON taken in so far: the whole answer's text is capped too
         try:
             piece = first
             while piece and not chunks.done:
                 for event in framer.feed(piece):
+                    kept += len(event)
+                    if kept > SKELETON_CAP:
+                        raise UpstreamUnavailableError(
+                            f"stream holds more than {SKELETON_CAP} bytes besides its images", 200
+                        )
                     await self._take_event(event, chunks, response.headers)
                     if chunks.done:
                         break  # what a server sends after [DONE] is no concern of ours

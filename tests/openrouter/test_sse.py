@@ -12,7 +12,7 @@ import pytest
 from tests.fakes.openrouter import completion, data_url, error_body, make_png
 from tests.fakes.openrouter_stream import KEEPALIVE, chunks_of, render
 from tests.support import images as img
-from utils.imaging.store import ImageStore, decode_data_url
+from utils.imaging.store import ImageStore
 from utils.openrouter.answer_stream import DIVERT_AT, AnswerReader
 from utils.openrouter.answers import parse_answer
 from utils.openrouter.sse import DONE, SseFramer, StreamAssembler, looks_like_event_stream
@@ -45,19 +45,6 @@ def _read(store: ImageStore, stream: bytes, sizes: list[int]) -> tuple:
     return reader, chunks, framer
 
 
-def _images(reader: AnswerReader, urls) -> list[bytes]:
-    found = []
-    for url in urls:
-        taken = reader.take(url)
-        if taken is None:
-            found.append(decode_data_url(url))
-        else:
-            image, rest = taken
-            found.append(image.complete(rest).path.read_bytes())
-    reader.discard()
-    return found
-
-
 @pytest.mark.parametrize("sizes", [[1], [3, 7], [4096], [10**9]], ids=str)
 def test_a_stream_read_at_any_cut_gives_the_whole_answer(store, sizes):
     body = completion(images=[data_url(BIG), data_url(SMALL)], content="Here you go, twice.")
@@ -67,7 +54,7 @@ def test_a_stream_read_at_any_cut_gives_the_whole_answer(store, sizes):
     parsed = chunks.parsed()
     whole = parse_answer(body)  # the same completion, not streamed
     assert (parsed.text, parsed.finish_reasons) == (whole.text, whole.finish_reasons)
-    assert _images(reader, parsed.image_urls) == [BIG, SMALL]
+    assert img.streamed_images(reader, parsed.image_urls) == [BIG, SMALL]
     assert parsed.text == "Here you go, twice."
     assert parsed.finish_reasons == ("stop",)
     assert chunks.done and chunks.finished and not framer.in_event
@@ -168,5 +155,5 @@ def test_random_cuts_of_a_stream_with_two_big_pictures(store):
     for _ in range(5):
         sizes = [rng.randint(1, 70_000) for _ in range(20)]
         reader, chunks, _ = _read(store, stream, sizes)
-        assert _images(reader, chunks.parsed().image_urls) == [BIG, big2]
+        assert img.streamed_images(reader, chunks.parsed().image_urls) == [BIG, big2]
     assert not any(p.name.startswith(".") for p in store.directory.iterdir())
