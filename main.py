@@ -10,7 +10,7 @@ from pathlib import Path
 
 from astrbot.api import logger
 from astrbot.api.event import AstrMessageEvent, MessageChain, filter
-from astrbot.api.star import Context, Star
+from astrbot.api.star import Context, Star, StarTools
 
 from .utils.chat import texts
 from .utils.chat.admin import SettingsEditor
@@ -23,6 +23,7 @@ from .utils.chat.commands import (
     CMD_KEYS,
     CMD_MODEL,
     CMD_SETTINGS,
+    CMD_STATS,
     command_argument,
     wake_prefix_of,
 )
@@ -33,6 +34,7 @@ from .utils.core.clock import SYSTEM_CLOCK, Clock
 from .utils.core.coerce import coerce_bool, coerce_text
 from .utils.core.settings import Settings
 from .utils.openrouter.retry_policy import RetryPolicy
+from .utils.spend.service import SpendService
 
 PLUGIN_DIR = Path(__file__).resolve().parent
 
@@ -49,16 +51,25 @@ class GeminiImagePlugin(Star):
         """AstrBot passes context and config; tests may add a virtual clock and a retry policy."""
         super().__init__(context)
         self.config = config if config is not None else {}
+        # The spend ledger lives in AstrBot's data directory for the plugin: it outlives reloads.
+        self.spend = SpendService(StarTools.get_data_dir(), self.settings, clock=clock)
         self.pipeline = DrawPipeline(
-            context, PLUGIN_DIR / "images", self.settings, clock=clock, retry_policy=retry_policy
+            context,
+            PLUGIN_DIR / "images",
+            self.settings,
+            clock=clock,
+            retry_policy=retry_policy,
+            spend=self.spend.guard,
         )
         self.editor = SettingsEditor(self.config)
 
     async def initialize(self) -> None:
         self.pipeline.open()
+        await self.spend.start(self.context, self.pipeline)
 
     async def terminate(self) -> None:
         await self.pipeline.close()  # requests in flight finish and deliver first
+        await self.spend.stop()  # after them: they are recorded too
 
     def settings(self) -> Settings:
         return Settings.from_config(self.config)
@@ -154,6 +165,12 @@ class GeminiImagePlugin(Star):
         settings = self.settings()
         rows = self.pipeline.key_pool(settings).snapshot() if settings.api_keys else []
         await self._reply(event, texts.format_pool_status(rows, settings.model))
+
+    @filter.permission_type(filter.PermissionType.ADMIN)
+    @filter.command(CMD_STATS)
+    async def cmd_stats(self, event: AstrMessageEvent) -> None:
+        """（管理员）画图统计：今天和近 7 天的图片数与花费（按群、用户、模型），各密钥剩余额度"""
+        await self._reply(event, await self.spend.report_text(self.pipeline.http()))
 
     # --- plumbing -------------------------------------------------------------------------------
 

@@ -97,18 +97,18 @@ async def plugin_config(
     yield config
 
 
-@pytest_asyncio.fixture
-async def virtual_time(astrbot, plugin_config) -> AsyncIterator[VirtualTime]:
-    """A plugin instance on a recording clock without jitter: backoffs and cooldowns are
-    asserted exactly and cost no real time. Run the tool with `virtual_time.run_tool`."""
-    clock = FakeClock()
-    policy = tuned_policy(astrbot, clock=clock, rng=lambda: 0.0)
-    async with astrbot.instance(clock=clock, retry_policy=policy) as plugin:
-        yield VirtualTime(clock, plugin, astrbot)
-
-
 @pytest.fixture
 def plugin_log(astrbot) -> Iterator[list[logging.LogRecord]]:
     """Records of the plugin's own logger (AstrBot's loggers do not propagate to caplog)."""
     with captured_log() as records:
         yield records.records
+
+
+@pytest_asyncio.fixture
+async def virtual_time(astrbot, plugin_config) -> AsyncIterator[VirtualTime]:
+    """A second plugin instance on a recording clock, its retry policy without jitter;
+    run its tool with `virtual_time.run_tool()`, its handlers through `virtual_time.plugin`."""
+    clock = FakeClock()
+    policy = tuned_policy(astrbot, clock=clock, rng=lambda: 0.0)
+    async with astrbot.instance(clock=clock, retry_policy=policy) as plugin:
+        yield VirtualTime(clock, plugin, astrbot)

@@ -11,16 +11,12 @@ from __future__ import annotations
 import asyncio
 import itertools
 import time
-from collections.abc import AsyncIterator, Callable
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
-from unittest.mock import AsyncMock
 
 import pytest
-import pytest_asyncio
 from astrbot.core import astrbot_config
-from astrbot.core.pipeline.context import PipelineContext
-from astrbot.core.pipeline.scheduler import PipelineScheduler
 
 from tests.fakes.openrouter import (
     FakeOpenRouter,
@@ -456,22 +452,6 @@ async def test_twenty_concurrent_calls_with_one_rate_limited_key(astrbot, fake, 
 # --- the admin command, dispatched by AstrBot's own pipeline ----------------------------------------
 
 
-@pytest_asyncio.fixture
-async def pipeline(astrbot) -> AsyncIterator[PipelineScheduler]:
-    """AstrBot's message pipeline (waking, permission, handler, respond stages) over the plugin.
-
-    The result-decorating stage asks the provider manager for a TTS provider; the harness's
-    manager is a MagicMock, so that one lookup answers None for the duration of the test.
-    """
-    manager = astrbot.context.provider_manager
-    saved = manager.get_using_provider_async
-    manager.get_using_provider_async = AsyncMock(return_value=None)
-    scheduler = PipelineScheduler(PipelineContext(astrbot_config, astrbot.manager, "default"))
-    await scheduler.initialize()
-    yield scheduler
-    manager.get_using_provider_async = saved
-
-
 ADMIN_ID = "astrbot"  # AstrBot's default admins_id
 
 
@@ -497,17 +477,17 @@ async def test_admin_command_shows_the_pool(astrbot, fake, plugin_config, virtua
 
 
 @pytest.mark.parametrize("command", ["/gemini_keys", "/画图密钥"])
-async def test_admin_command_is_refused_to_members(astrbot, fake, plugin_config, pipeline, command):
+async def test_admin_command_is_refused_to_members(astrbot, fake, plugin_config, command):
     event = make_event(command, sender_id="10001")
-    await pipeline.execute(event)
+    await astrbot.dispatch(event)
     assert "权限不足" in event.sent_text()
     assert "sk-or" not in event.sent_text()
 
 
 @pytest.mark.parametrize("command", ["/gemini_keys", "/画图密钥"])
-async def test_admin_command_without_keys(astrbot, fake, plugin_config, pipeline, command):
+async def test_admin_command_without_keys(astrbot, fake, plugin_config, command):
     plugin_config["openrouter_api_keys"] = ["YOUR_API_KEY"]
     event = make_event(command, sender_id=ADMIN_ID)
-    await pipeline.execute(event)
+    await astrbot.dispatch(event)
     assert event.sent_text() == "OpenRouter 密钥池为空：插件配置中还没有可用的 API 密钥。"
     assert fake.requests == []

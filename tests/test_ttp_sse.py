@@ -8,7 +8,6 @@ stop. A request is never sent a second time while the first may still be running
 from __future__ import annotations
 
 import asyncio
-import json
 from pathlib import Path
 
 import aiohttp
@@ -314,10 +313,9 @@ async def test_the_result_carries_usage_and_the_generation_id(fake, tmp_path, st
         cpu.close()
     assert result.usage is not None
     assert (result.usage.prompt_tokens, result.usage.completion_tokens) == (10, 1290)
-    assert result.usage.cost == 0.039 and result.usage.raw["total_tokens"] == 1300
+    assert result.usage.cost == 0.039
     assert result.generation_id == "gen-x1"
     assert result.key_mask == "sk-or-…a1a1"
-    assert json.loads(json.dumps(result.usage.raw)) == body["usage"]
 
 
 async def test_a_stream_outliving_the_budget_is_closed(astrbot, fake, plugin_config):

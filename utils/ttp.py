@@ -50,7 +50,6 @@ from .imaging.store import ImageStore, SavedImage
 from .openrouter.answer_stream import AnswerReader
 from .openrouter.answers import (
     ParsedAnswer,
-    Usage,
     classify_error,
     classify_error_object,
     parse_answer,
@@ -64,6 +63,7 @@ from .openrouter.retry_policy import (
     retry_after_of,
 )
 from .openrouter.sse import DONE, SseFramer, StreamAssembler, looks_like_event_stream
+from .openrouter.usage import Usage
 
 T = TypeVar("T")
 ATTRIBUTION_HEADERS = {
@@ -102,8 +102,7 @@ class GenerationResult:
     key_mask: str
     # Images of the answer that failed validation and were dropped (the rest are delivered).
     discarded: int = 0
-    # The answer's `usage` (tokens, OpenRouter's `cost` in USD), when it had one.
-    usage: Usage | None = None
+    usage: Usage | None = None  # what the service reported the generation cost
     # OpenRouter's id of the generation (X-Generation-Id, else the answer's `id`).
     generation_id: str = ""
 
@@ -115,7 +114,6 @@ class Answer:
 
     parsed: ParsedAnswer
     streamed: AnswerReader
-    usage: Usage | None = None
     generation_id: str = ""
 
 
@@ -369,7 +367,7 @@ class OpenRouterClient:
             self._settings.model,
             key_mask,
             discarded=len(failures),
-            usage=answer.usage,
+            usage=parsed.usage,
             generation_id=answer.generation_id,
         )
 
@@ -499,12 +497,7 @@ class OpenRouterClient:
                 200, skeleton, response.headers, self._settings.model, self._policy.clock.wall()
             )
         answer_id = data.get("id") if isinstance(data.get("id"), str) else ""
-        return Answer(
-            parsed,
-            reader,
-            Usage.from_json(data.get("usage")),
-            _generation_id(response.headers, answer_id),
-        )
+        return Answer(parsed, reader, _generation_id(response.headers, answer_id))
 
     async def _read_plain(
         self, reader: AnswerReader, body: _BodyReader, first: bytes
@@ -568,10 +561,7 @@ class OpenRouterClient:
         if chunks.ended_in_error:
             raise UpstreamUnavailableError("stream finished with an error and no detail", 200)
         return Answer(
-            chunks.parsed(),
-            reader,
-            chunks.usage,
-            _generation_id(response.headers, chunks.generation_id),
+            chunks.parsed(), reader, _generation_id(response.headers, chunks.generation_id)
         )
 
     async def _take_event(

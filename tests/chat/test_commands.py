@@ -24,15 +24,6 @@ ADMIN_ID = "80001"
 PROGRESS = "🎨 收到，正在"
 
 
-def _texts(event) -> list[str]:
-    """The text of each message sent, in order."""
-    return [
-        "".join(c.text for c in chain.chain if isinstance(c, Plain))
-        for chain in event.sent
-        if any(isinstance(c, Plain) for c in chain.chain)
-    ]
-
-
 @pytest.fixture
 def picture(tmp_path: Path) -> Path:
     path = tmp_path / "photo.png"
@@ -75,7 +66,7 @@ async def test_draw_command_generates_and_sends(astrbot, fake, plugin_config):
 
 async def test_draw_without_description_shows_usage(astrbot, fake, plugin_config):
     event = await astrbot.dispatch(make_event("/画图"))
-    assert _texts(event) == ["用法：/画图 <图片描述>，例如 /画图 一只在月球上看书的猫"]
+    assert event.sent_texts() == ["用法：/画图 <图片描述>，例如 /画图 一只在月球上看书的猫"]
     assert fake.requests == []
 
 
@@ -88,7 +79,7 @@ async def test_message_without_wake_prefix_is_not_a_command(astrbot, fake, plugi
 async def test_upstream_failure_is_told_in_chinese(astrbot, fake, plugin_config):
     fake.enqueue(FakeReply.error(402, "Insufficient credits"))
     event = await astrbot.dispatch(make_event("/画图 a cat"))
-    assert _texts(event) == ["OpenRouter 账户额度已用完，请管理员充值或更换密钥。"]
+    assert event.sent_texts() == ["OpenRouter 账户额度已用完，请管理员充值或更换密钥。"]
     assert event.sent_images() == []
 
 
@@ -134,7 +125,7 @@ async def test_edit_without_an_image_says_so(astrbot, fake, plugin_config):
     plugin_config["progress_message"] = True
     quoted = Reply(id="42", chain=[Plain("just text")], sender_id="555")
     event = await astrbot.dispatch(make_event("/改图 make it blue", [quoted]))
-    [text] = _texts(event)
+    [text] = event.sent_texts()
     assert "没有收到图片" in text and "回复（引用）" in text
     assert fake.requests == []
 
@@ -145,7 +136,7 @@ async def test_edit_with_an_unreadable_image_says_so(astrbot, fake, plugin_confi
     event = await astrbot.dispatch(
         make_event("/改图 make it blue", [Image.fromFileSystem(str(broken))])
     )
-    [text] = _texts(event)
+    [text] = event.sent_texts()
     assert "参考图都无法读取" in text
     assert fake.requests == []
 
@@ -172,13 +163,13 @@ async def test_figure_extra_words_are_translated_and_appended(
 
 async def test_figure_without_an_image_says_so(astrbot, fake, plugin_config):
     event = await astrbot.dispatch(make_event("/手办化 穿着盔甲"))
-    assert "没有收到图片" in _texts(event)[0]
+    assert "没有收到图片" in event.sent_texts()[0]
     assert fake.requests == []
 
 
 async def test_help_lists_every_command(astrbot, fake, plugin_config):
     event = await astrbot.dispatch(make_event("/画图帮助"))
-    [text] = _texts(event)
+    [text] = event.sent_texts()
     for command in (
         "/画图 ",
         "/改图 ",
@@ -198,7 +189,7 @@ async def test_help_lists_every_command(astrbot, fake, plugin_config):
 async def test_progress_message_once_before_the_image(astrbot, fake, plugin_config):
     plugin_config["progress_message"] = True
     event = await astrbot.dispatch(make_event("/画图 a cat"))
-    assert _texts(event) == ["🎨 收到，正在生成图片，请稍候…"]
+    assert event.sent_texts() == ["🎨 收到，正在生成图片，请稍候…"]
     assert [type(c).__name__ for chain in event.sent for c in chain.chain] == ["Plain", "Image"]
 
 
@@ -206,16 +197,16 @@ async def test_progress_message_for_the_tool_and_for_edits(astrbot, fake, plugin
     plugin_config["progress_message"] = True
     event = make_event()
     await astrbot.run_tool(event, image_description="a cat")
-    assert _texts(event) == ["🎨 收到，正在生成图片，请稍候…"]
+    assert event.sent_texts() == ["🎨 收到，正在生成图片，请稍候…"]
     edit = await astrbot.dispatch(
         make_event("/改图 add a hat", [Image.fromFileSystem(str(picture))])
     )
-    assert _texts(edit) == ["🎨 收到，正在修改图片，请稍候…"]
+    assert edit.sent_texts() == ["🎨 收到，正在修改图片，请稍候…"]
 
 
 async def test_progress_message_can_be_switched_off(astrbot, fake, plugin_config):
     event = await astrbot.dispatch(make_event("/画图 a cat"))
-    assert _texts(event) == []
+    assert event.sent_texts() == []
     assert len(event.sent_images()) == 1
 
 
@@ -224,7 +215,7 @@ async def test_no_progress_message_on_a_fast_failure(astrbot, fake, plugin_confi
     plugin_config["progress_message"] = True
     plugin_config["openrouter_api_keys"] = keys
     event = await astrbot.dispatch(make_event("/画图 a cat"))
-    [text] = _texts(event)
+    [text] = event.sent_texts()
     assert "密钥" in text and PROGRESS not in text
     tool_event = make_event()
     texts = await astrbot.run_tool(tool_event)  # no description at all
@@ -236,7 +227,7 @@ async def test_progress_message_then_error_when_upstream_fails(astrbot, fake, pl
     plugin_config["progress_message"] = True
     fake.enqueue(FakeReply.error(402, "Insufficient credits"))
     event = await astrbot.dispatch(make_event("/画图 a cat"))
-    assert _texts(event) == [
+    assert event.sent_texts() == [
         "🎨 收到，正在生成图片，请稍候…",
         "OpenRouter 账户额度已用完，请管理员充值或更换密钥。",
     ]
@@ -251,7 +242,7 @@ async def test_progress_message_then_error_when_upstream_fails(astrbot, fake, pl
 async def test_admin_commands_refuse_members(astrbot, fake, plugin_config, config_file, text):
     before = config_file.read_bytes()
     event = await astrbot.dispatch(make_event(text, sender_id="10001"))
-    [reply] = _texts(event)
+    [reply] = event.sent_texts()
     assert "权限不足" in reply
     assert plugin_config["model_name"] == "google/gemini-2.5-flash-image"
     assert plugin_config["custom_api_base"] == fake.base_url
@@ -265,7 +256,7 @@ async def test_admin_switches_the_model_and_it_is_saved(
     event = await astrbot.dispatch(
         make_event("/画图模型 google/gemini-3-pro-image-preview", sender_id=admin)
     )
-    assert _texts(event) == [
+    assert event.sent_texts() == [
         "已将图像模型切换为 google/gemini-3-pro-image-preview，"
         "已保存到插件配置（网页面板中同步可见）。"
     ]
@@ -279,11 +270,11 @@ async def test_admin_switches_the_model_and_it_is_saved(
 async def test_admin_model_argument_is_checked(astrbot, fake, plugin_config, admin, config_file):
     before = config_file.read_bytes()
     event = await astrbot.dispatch(make_event("/画图模型 双子座 模型", sender_id=admin))
-    assert "模型 ID 格式不对" in _texts(event)[0]
+    assert "模型 ID 格式不对" in event.sent_texts()[0]
     assert plugin_config["model_name"] == "google/gemini-2.5-flash-image"
     assert config_file.read_bytes() == before
     shown = await astrbot.dispatch(make_event("/画图模型", sender_id=admin))
-    assert "当前图像模型：google/gemini-2.5-flash-image" in _texts(shown)[0]
+    assert "当前图像模型：google/gemini-2.5-flash-image" in shown.sent_texts()[0]
 
 
 async def test_admin_switches_the_api_base_and_back(
@@ -291,17 +282,17 @@ async def test_admin_switches_the_api_base_and_back(
 ):
     new_base = fake.base_url + "/v1/"
     event = await astrbot.dispatch(make_event(f"/画图接口 {new_base}", sender_id=admin))
-    assert f"已将 API 地址切换为 {fake.base_url}，已保存" in _texts(event)[0]
+    assert f"已将 API 地址切换为 {fake.base_url}，已保存" in event.sent_texts()[0]
     assert _on_disk(config_file)["custom_api_base"] == fake.base_url + "/v1"
     await astrbot.dispatch(make_event("/画图 a cat"))
     assert [r.path for r in fake.chat_requests()] == ["/api/v1/chat/completions"]
 
     bad = await astrbot.dispatch(make_event("/画图接口 ftp://files.example", sender_id=admin))
-    assert "API 地址格式不对" in _texts(bad)[0]
+    assert "API 地址格式不对" in bad.sent_texts()[0]
     assert _on_disk(config_file)["custom_api_base"] == fake.base_url + "/v1"
 
     reset = await astrbot.dispatch(make_event("/画图接口 默认", sender_id=admin))
-    assert "https://openrouter.ai/api（OpenRouter 官方）" in _texts(reset)[0]
+    assert "https://openrouter.ai/api（OpenRouter 官方）" in reset.sent_texts()[0]
     assert _on_disk(config_file)["custom_api_base"] == ""
     assert plugin_config["custom_api_base"] == ""
 
@@ -311,7 +302,7 @@ async def test_admin_sees_settings_with_keys_masked(astrbot, fake, plugin_config
     plugin_config["translate_proxy"] = "http://user:hunter2@127.0.0.1:7890"
     plugin_config["group_denylist"] = ["555"]
     event = await astrbot.dispatch(make_event("/画图配置", sender_id=admin))
-    [text] = _texts(event)
+    [text] = event.sent_texts()
     assert "模型：google/gemini-2.5-flash-image" in text
     assert f"API 地址：{fake.base_url}" in text
     assert "API 密钥（2 个）：sk-or-…a1a1、sk-or-…b2b2" in text
@@ -331,7 +322,7 @@ async def test_admin_is_told_when_saving_fails(astrbot, fake, plugin_config, adm
     finally:
         shutil.rmtree(config_file)
         config_file.write_bytes(saved)
-    assert _texts(event) == [
+    assert event.sent_texts() == [
         "已将图像模型切换为 google/gemini-x。"
         "设置已立即生效，但保存到配置文件失败，插件重载后会恢复原设置，请查看日志。"
     ]
@@ -345,5 +336,5 @@ async def test_help_shows_the_configured_wake_prefix(astrbot, fake, plugin_confi
         event = await astrbot.dispatch(make_event("#画图帮助"))
     finally:
         astrbot_config["wake_prefix"] = prefixes
-    [text] = _texts(event)
+    [text] = event.sent_texts()
     assert "#画图 <描述>" in text and "/画图" not in text

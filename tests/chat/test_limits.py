@@ -6,7 +6,6 @@ import asyncio
 import json
 
 import pytest
-import pytest_asyncio
 
 from tests.fakes.clock import FakeClock
 from tests.fakes.openrouter import Reply as FakeReply
@@ -104,18 +103,10 @@ def test_messages_are_clear_chinese():
 # --- through AstrBot ------------------------------------------------------------------------------
 
 
-@pytest_asyncio.fixture
-async def on_clock(astrbot, plugin_config):
-    """A plugin instance on a hand-moved clock (the constructor takes it)."""
-    clock = FakeClock()
-    async with astrbot.instance(clock=clock) as plugin:
-        yield clock, plugin
-
-
-async def test_user_limit_through_commands(astrbot, fake, plugin_config, on_clock):
+async def test_user_limit_through_commands(astrbot, fake, plugin_config, virtual_time):
     """The instance's command handler is called directly: AstrBot dispatches to the instance it
     built, whose clock cannot be moved (dispatch itself is tested with the allow/deny lists)."""
-    clock, plugin = on_clock
+    clock, plugin = virtual_time.clock, virtual_time.plugin
     plugin_config["user_requests_per_minute"] = 1
     plugin_config["progress_message"] = True
 
@@ -139,8 +130,8 @@ async def test_user_limit_through_commands(astrbot, fake, plugin_config, on_cloc
     assert [r.prompt for r in fake.chat_requests()] == ["a cat", "a bird"]
 
 
-async def test_group_limit_through_the_tool(astrbot, fake, plugin_config, on_clock):
-    clock, plugin = on_clock
+async def test_group_limit_through_the_tool(astrbot, fake, plugin_config, virtual_time):
+    clock, plugin = virtual_time.clock, virtual_time.plugin
     plugin_config["group_requests_per_minute"] = 2
     for sender in ("401", "402"):
         event = make_event(sender_id=sender, group_id="777")

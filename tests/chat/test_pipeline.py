@@ -14,12 +14,16 @@ from tests.support.harness import image_path, make_event
 
 @pytest.fixture
 def tool_timeout() -> Iterator[None]:
-    """AstrBot's tool-call timeout set to 3 s in its config, where the plugin reads it."""
-    misc = astrbot_config["agent_runner"]["config"]["misc"]
-    saved = misc.get("tool_call_timeout")
-    misc["tool_call_timeout"] = 3
+    """AstrBot's tool-call timeout set to 3 s where this AstrBot keeps it (4.28+:
+    agent_runner.config.misc; 4.14: provider_settings): the plugin reads either."""
+    if "agent_runner" in astrbot_config:
+        section = astrbot_config["agent_runner"]["config"]["misc"]
+    else:
+        section = astrbot_config["provider_settings"]
+    saved = section.get("tool_call_timeout")
+    section["tool_call_timeout"] = 3
     yield
-    misc["tool_call_timeout"] = saved
+    section["tool_call_timeout"] = saved
 
 
 def slow_success(delay: float):

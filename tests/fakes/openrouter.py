@@ -16,6 +16,7 @@ from __future__ import annotations
 
 import asyncio
 import base64
+import dataclasses
 import hashlib
 import io
 import json
@@ -38,6 +39,9 @@ IMAGE_MODELS = (
     "google/gemini-3.1-flash-image-preview",
 )
 TEXT_MODELS = ("openai/gpt-4o-mini",)
+# usage.cost (USD) of a generated answer unless a test says otherwise; OpenRouter's order of
+# magnitude for one 1K picture.
+DEFAULT_COST = 0.039
 
 
 def make_png(prompt: str, size: tuple[int, int] = (64, 64)) -> bytes:
@@ -67,8 +71,9 @@ def completion(
     finish_reason: str = "stop",
     native_finish_reason: str | None = None,
     model: str = IMAGE_MODELS[0],
+    cost: float | None = DEFAULT_COST,
 ) -> dict[str, Any]:
-    """A chat completion body in OpenRouter's shape."""
+    """A chat completion body in OpenRouter's shape; `cost` None leaves usage.cost out."""
     message: dict[str, Any] = {"role": "assistant", "content": content}
     if images is not None:
         message["images"] = [{"type": "image_url", "image_url": {"url": u}} for u in images]
@@ -81,7 +86,37 @@ def completion(
         "created": int(time.time()),
         "model": model,
         "choices": [choice],
-        "usage": {"prompt_tokens": 10, "completion_tokens": 1290, "total_tokens": 1300},
+        "usage": _usage(cost),
+    }
+
+
+def _usage(cost: float | None) -> dict[str, Any]:
+    usage: dict[str, Any] = {"prompt_tokens": 10, "completion_tokens": 1290, "total_tokens": 1300}
+    if cost is not None:
+        usage["cost"] = cost
+    return usage
+
+
+def key_info(
+    *,
+    limit: float | None = 10.0,
+    limit_remaining: float | None = 7.5,
+    usage: float = 2.5,
+    usage_daily: float = 0.5,
+    label: str = "sk-or-v1-abc...xyz",
+    is_free_tier: bool = False,
+) -> dict[str, Any]:
+    """The `data` of GET /api/v1/key."""
+    return {
+        "label": label,
+        "limit": limit,
+        "limit_remaining": limit_remaining,
+        "usage": usage,
+        "usage_daily": usage_daily,
+        "usage_weekly": usage,
+        "usage_monthly": usage,
+        "is_free_tier": is_free_tier,
+        "limit_reset": None,
     }
 
 
@@ -182,6 +217,7 @@ class FakeOpenRouter(LoopbackServer):
         self.files: dict[str, ServedFile] = {}
         # Streamed answers the client closed before their end.
         self.aborted_streams: list[RecordedRequest] = []
+        self._reset_spend()
         # 'hang' replies wait on this; reset() and stop() release them so that no handler
         # outlives its test (or holds up the server's shutdown).
         self._hangs_released = asyncio.Event()
@@ -208,6 +244,16 @@ class FakeOpenRouter(LoopbackServer):
             self.models_gate.set()
         self.models_gate = None
         self.files.clear()
+        self._reset_spend()
+
+    def _reset_spend(self) -> None:
+        # False: every completion answer loses usage.cost (a gateway that reports no cost).
+        self.report_cost = True
+        # GET /api/v1/key: `key_infos[key]` (else key_info()) as data; `key_replies[key]` (else
+        # `key_reply`) replaces the answer with a fault (an error status, HTML, a hang).
+        self.key_infos: dict[str, dict[str, Any]] = {}
+        self.key_replies: dict[str, Reply] = {}
+        self.key_reply: Reply | None = None
 
     def enqueue(self, *replies: Reply) -> None:
         self.script.extend(replies)
@@ -221,6 +267,9 @@ class FakeOpenRouter(LoopbackServer):
 
     def chat_requests(self) -> list[RecordedRequest]:
         return [r for r in self.requests if r.path.endswith("/chat/completions")]
+
+    def key_requests(self) -> list[RecordedRequest]:
+        return [r for r in self.requests if r.path.endswith("/v1/key")]
 
     def serve(self, name: str, body: bytes, **kw: Any) -> str:
         """Serve body at /files/<name>; return its URL."""
@@ -236,6 +285,7 @@ class FakeOpenRouter(LoopbackServer):
     def routes(self, app: web.Application) -> None:
         app.router.add_post("/api/v1/chat/completions", self._chat)
         app.router.add_get("/api/v1/models", self._models)
+        app.router.add_get("/api/v1/key", self._key)
         app.router.add_get("/files/{name}", self._file)
 
     async def stop(self) -> None:
@@ -253,6 +303,16 @@ class FakeOpenRouter(LoopbackServer):
                 error_body(self.models_status, "down"), status=self.models_status
             )
         return web.json_response({"data": self.models})
+
+    async def _key(self, request: web.Request) -> web.StreamResponse:
+        recorded = RecordedRequest(
+            "GET", request.path, dict(request.headers), None, time.monotonic()
+        )
+        self.requests.append(recorded)
+        fault = self.key_replies.get(recorded.key, self.key_reply)
+        if fault is not None:
+            return await self._send(request, fault)
+        return web.json_response({"data": self.key_infos.get(recorded.key, key_info())})
 
     async def _file(self, request: web.Request) -> web.StreamResponse:
         self.requests.append(
@@ -290,6 +350,8 @@ class FakeOpenRouter(LoopbackServer):
             reply = self.default(recorded)
         else:
             reply = self.success_for(recorded)
+        if not self.report_cost:
+            reply = _without_cost(reply)
         if recorded.streamed and self._streams(reply):
             return await self._send_stream(request, reply, recorded)
         return await self._send(request, reply)
@@ -358,6 +420,14 @@ class FakeOpenRouter(LoopbackServer):
         await response.write(body)
         await response.write_eof()
         return response
+
+
+def _without_cost(reply: Reply) -> Reply:
+    body = reply.json_body
+    if isinstance(body, dict) and isinstance(body.get("usage"), dict):
+        usage = {k: v for k, v in body["usage"].items() if k != "cost"}
+        return dataclasses.replace(reply, json_body={**body, "usage": usage})
+    return reply
 
 
 class FakeInThread:

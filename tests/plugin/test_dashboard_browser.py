@@ -12,6 +12,7 @@ Screenshots land in tests/artifacts/ (git-ignored).
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import json
 import os
 import re
@@ -105,12 +106,16 @@ class Panel:
         return (await self.server.plugin_config_view())["config"]
 
 
-@pytest_asyncio.fixture(scope="module", loop_scope="session")
-async def panel_module(tmp_path_factory: pytest.TempPathFactory) -> AsyncIterator[Panel]:
+@contextlib.asynccontextmanager
+async def open_panel(
+    make_server: Callable[[FakeChatLLM, FakeOpenRouter], AstrBotServer], *, height: int = 1000
+) -> AsyncIterator[Panel]:
+    """Start the fakes, then the server made for them (it needs their ports), and log a
+    headless Chromium in; stop all of it afterwards."""
     llm, openrouter = FakeChatLLM(), FakeOpenRouter()
     await llm.start()
     await openrouter.start()
-    server = AstrBotServer(tmp_path_factory.mktemp("astrbot-browser"), llm_base_url=llm.base_url)
+    server = make_server(llm, openrouter)
     playwright = await playwright_api.async_playwright().start()
     browser = None
     try:
@@ -119,7 +124,7 @@ async def panel_module(tmp_path_factory: pytest.TempPathFactory) -> AsyncIterato
             executable_path=str(CHROMIUM), headless=True, args=CHROMIUM_FLAGS
         )
         context = await browser.new_context(
-            locale="zh-CN", viewport={"width": 1400, "height": 1000}
+            locale="zh-CN", viewport={"width": 1400, "height": height}
         )
         context.set_default_timeout(UI_TIMEOUT_MS)
         # The panel links a few CDN scripts; nothing may leave this machine.
@@ -135,6 +140,13 @@ async def panel_module(tmp_path_factory: pytest.TempPathFactory) -> AsyncIterato
         await server.stop()
         await llm.stop()
         await openrouter.stop()
+
+
+@pytest_asyncio.fixture(scope="module", loop_scope="session")
+async def panel_module(tmp_path_factory: pytest.TempPathFactory) -> AsyncIterator[Panel]:
+    root = tmp_path_factory.mktemp("astrbot-browser")
+    async with open_panel(lambda llm, _: AstrBotServer(root, llm_base_url=llm.base_url)) as panel:
+        yield panel
 
 
 async def _abort(route: Any) -> None:

@@ -74,6 +74,14 @@ class RecordingEvent(AstrMessageEvent):
     def sent_text(self) -> str:
         return "".join(c.text for chain in self.sent for c in chain.chain if isinstance(c, Plain))
 
+    def sent_texts(self) -> list[str]:
+        """The text of each message sent that has text, in order."""
+        return [
+            "".join(c.text for c in chain.chain if isinstance(c, Plain))
+            for chain in self.sent
+            if any(isinstance(c, Plain) for c in chain.chain)
+        ]
+
 
 def image_path(image: Image) -> Path:
     """Where a sent Image component's file is (`file_image()` stores a file:// URI)."""

@@ -1,4 +1,4 @@
-"""A plugin instance on a recording clock, for tests of retries, cooldowns and budgets."""
+"""A plugin instance on a virtual clock: waits are recorded and take no time."""
 
 from __future__ import annotations
 

@@ -14,6 +14,7 @@ CMD_MODEL = "画图模型"
 CMD_API_BASE = "画图接口"
 CMD_SETTINGS = "画图配置"
 CMD_KEYS = "画图密钥"
+CMD_STATS = "画图统计"
 
 
 def command_argument(message: str, command: str) -> str:

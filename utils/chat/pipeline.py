@@ -8,7 +8,8 @@ and a detached request sends its pictures (or one sentence on what went wrong) t
 itself. `drain()` waits for the requests still running, so a reload or unload never cuts one off.
 
 The pipeline also owns what all requests of one plugin instance share: the HTTP session, the
-CPU workers, the key pool, the retry policy, the limiter, the translator and the model catalog.
+CPU workers, the key pool, the retry policy, the limiter, the daily caps (the spend guard over
+the ledger), the translator and the model catalog.
 """
 
 from __future__ import annotations
@@ -48,6 +49,7 @@ from ..imaging.store import ImageStore
 from ..openrouter.key_pool import KeyPool
 from ..openrouter.model_catalog import ModelCatalog
 from ..openrouter.retry_policy import RetryPolicy
+from ..spend.guard import Reservation, SpendGuard, record_of
 from ..ttp import GenerationRequest, GenerationResult, OpenRouterClient
 from . import texts
 from .delivery import push_images, send_onebot_images, should_push
@@ -93,12 +95,15 @@ class DrawPipeline:
         *,
         clock: Clock = SYSTEM_CLOCK,
         retry_policy: RetryPolicy | None = None,
+        spend: SpendGuard | None = None,
     ) -> None:
         self._context = context
         self._settings = settings  # the plugin's current config, read when needed
         self.clock = clock
         self.store = ImageStore(images_dir)
         self.limiter = RequestLimiter(clock=clock)
+        # Daily caps and the ledger; without one, nothing is capped or recorded.
+        self.spend = spend or SpendGuard(None, clock)
         self.translator = PromptTranslator()
         self.retry_policy = retry_policy or RetryPolicy(clock=clock)
         self.cpu = CpuPool()  # Pillow/base64 work of every request, off the event loop
@@ -238,20 +243,26 @@ class DrawPipeline:
         pool.check_usable(self.retry_policy.max_cooldown_wait)
         if job.needs_image and not image_components(event.get_messages()):
             raise ReferenceImageError("command needs an image", ReferenceImageError.MISSING)
-        self.limiter.acquire(request.requester, settings.limits)
-
-        references = await references_for_request(
-            self.http(),
-            event.get_messages(),
-            job.use_images,
-            ReferenceOptions.from_settings(settings, request.deadline.remaining()),
-            self.cpu,
-        )
-        if settings.progress_message:
-            await self._progress(request)
-        prompt = await self._final_prompt(settings, job, request.deadline)
-        generation = GenerationRequest(prompt, ratio, references.data_urls)
-        result = await self._generate(settings, pool, generation, request.deadline)
+        # Today's caps, before anything is downloaded or sent upstream; holds one picture.
+        reservation = await self.spend.reserve(request.requester, settings.spend)
+        try:
+            self.limiter.acquire(request.requester, settings.limits)
+            references = await references_for_request(
+                self.http(),
+                event.get_messages(),
+                job.use_images,
+                ReferenceOptions.from_settings(settings, request.deadline.remaining()),
+                self.cpu,
+            )
+            if settings.progress_message:
+                await self._progress(request)
+            prompt = await self._final_prompt(settings, job, request.deadline)
+            generation = GenerationRequest(prompt, ratio, references.data_urls)
+            result = await self._generate(settings, pool, generation, request.deadline)
+        except BaseException:
+            reservation.release()  # nothing was made (or paid for, as far as we can tell)
+            raise
+        await self._record(request, reservation, result)
         try:
             note = await self._deliver(request, result)
         except DeliveryError as exc:
@@ -265,6 +276,12 @@ class DrawPipeline:
             references=references,
             no_reference_found=job.asked_for_images and not references.found,
         )
+
+    async def _record(
+        self, request: DrawRequest, reservation: Reservation, result: GenerationResult
+    ) -> None:
+        """The generation goes into the ledger before delivery: it is paid for either way."""
+        await reservation.commit(record_of(request.requester, result, self.clock.wall()))
 
     async def _progress(self, request: DrawRequest) -> None:
         try:

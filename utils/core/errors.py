@@ -67,6 +67,32 @@ class RateLimitHit(PicGenError):
         self.retry_after = retry_after
 
 
+class DailyCapReached(PicGenError):
+    """Today's recorded pictures or spend reached a daily cap of this plugin's config.
+
+    `cap` is one of the constants below (each is the cap's config key); `limit` is pictures for
+    the count caps and USD for the budgets; `used` is what today has recorded (plus, for counts,
+    the requests in flight); `resets_at` is the next local midnight as epoch seconds.
+    """
+
+    USER_COUNT = "user_daily_limit"
+    GROUP_COUNT = "group_daily_limit"
+    USER_BUDGET = "user_daily_budget_usd"
+    GROUP_BUDGET = "group_daily_budget_usd"
+    BOT_BUDGET = "daily_budget_usd"
+
+    def __init__(self, detail: str, cap: str, limit: float, used: float, resets_at: float) -> None:
+        super().__init__(detail)
+        self.cap = cap
+        self.limit = limit
+        self.used = used
+        self.resets_at = resets_at
+
+
+class LedgerError(PicGenError):
+    """The spend ledger could not be read or written (closed, disk full, damaged file)."""
+
+
 class ReferenceImageError(PicGenError):
     """A reference image could not be used, or an edit request carried none.
 

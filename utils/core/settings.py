@@ -44,6 +44,34 @@ class LimitPolicy:
     group_denylist: frozenset[str] = frozenset()
 
 
+DEFAULT_LEDGER_RETENTION_DAYS = 30
+
+
+@dataclass(frozen=True)
+class SpendPolicy:
+    """Daily caps (0 = no cap), counted per local calendar day, and how long the ledger keeps."""
+
+    user_daily_limit: int = 0  # pictures per user per day
+    group_daily_limit: int = 0  # pictures per group per day
+    user_daily_budget_usd: float = 0.0
+    group_daily_budget_usd: float = 0.0
+    daily_budget_usd: float = 0.0  # the whole bot
+    caps_apply_to_admins: bool = False
+    ledger_retention_days: int = DEFAULT_LEDGER_RETENTION_DAYS
+
+    @property
+    def any_cap(self) -> bool:
+        return any(
+            (
+                self.user_daily_limit,
+                self.group_daily_limit,
+                self.user_daily_budget_usd,
+                self.group_daily_budget_usd,
+                self.daily_budget_usd,
+            )
+        )
+
+
 def normalize_api_base(value: object) -> str:
     """Accept `https://host/api`, `https://host/api/v1` or a full endpoint; return the part before /v1."""
     base = str(value or "").strip().rstrip("/")
@@ -103,6 +131,7 @@ class Settings:
     download_max_bytes: int = DEFAULT_DOWNLOAD_MAX_MB * _MIB
     download_timeout: float = DEFAULT_DOWNLOAD_TIMEOUT
     retention_seconds: float = DEFAULT_RETENTION_MINUTES * 60.0
+    spend: SpendPolicy = field(default_factory=SpendPolicy)
 
     @property
     def chat_completions_url(self) -> str:
@@ -166,4 +195,19 @@ class Settings:
                 config.get("image_retention_minutes"), DEFAULT_RETENTION_MINUTES, 1, 7 * 24 * 60
             )
             * 60.0,
+            spend=SpendPolicy(
+                user_daily_limit=_as_int(config.get("user_daily_limit"), 0, 0, 1_000_000),
+                group_daily_limit=_as_int(config.get("group_daily_limit"), 0, 0, 1_000_000),
+                user_daily_budget_usd=_as_float(
+                    config.get("user_daily_budget_usd"), 0.0, 0.0, 1_000_000.0
+                ),
+                group_daily_budget_usd=_as_float(
+                    config.get("group_daily_budget_usd"), 0.0, 0.0, 1_000_000.0
+                ),
+                daily_budget_usd=_as_float(config.get("daily_budget_usd"), 0.0, 0.0, 1_000_000.0),
+                caps_apply_to_admins=coerce_bool(config.get("caps_apply_to_admins"), default=False),
+                ledger_retention_days=_as_int(
+                    config.get("ledger_retention_days"), DEFAULT_LEDGER_RETENTION_DAYS, 1, 3650
+                ),
+            ),
         )

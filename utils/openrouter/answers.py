@@ -22,6 +22,7 @@ from ..core.errors import (
     UpstreamUnavailableError,
 )
 from .retry_policy import parse_retry_after
+from .usage import Usage, usage_of
 
 # finish_reason / native_finish_reason values meaning "declined to draw" (OpenRouter's
 # normalised value and Gemini's own, lower-cased).
@@ -49,46 +50,11 @@ class ParsedAnswer:
     image_urls: tuple[str, ...] = ()
     text: str = ""
     finish_reasons: tuple[str, ...] = field(default_factory=tuple)
+    usage: Usage | None = None  # tokens and cost, when the answer reports them
 
     @property
     def refused(self) -> bool:
         return bool(REFUSAL_REASONS.intersection(self.finish_reasons))
-
-
-def _number(value: object) -> float | None:
-    if isinstance(value, bool) or not isinstance(value, (int, float)):
-        return None
-    return float(value)
-
-
-@dataclass(frozen=True)
-class Usage:
-    """The `usage` object of an answer (the last chunk of a stream): token counts and, from
-    OpenRouter, `cost` in USD. `raw` keeps the whole object for whoever needs more."""
-
-    prompt_tokens: int | None = None
-    completion_tokens: int | None = None
-    total_tokens: int | None = None
-    cost: float | None = None
-    raw: Mapping[str, Any] = field(default_factory=dict)
-
-    @classmethod
-    def from_json(cls, value: object) -> Usage | None:
-        """None unless `value` is a JSON object."""
-        if not isinstance(value, Mapping):
-            return None
-
-        def count(name: str) -> int | None:
-            number = _number(value.get(name))
-            return None if number is None else int(number)
-
-        return cls(
-            prompt_tokens=count("prompt_tokens"),
-            completion_tokens=count("completion_tokens"),
-            total_tokens=count("total_tokens"),
-            cost=_number(value.get("cost")),
-            raw=dict(value),
-        )
 
 
 def _image_part_url(part: object) -> str | None:
@@ -147,10 +113,12 @@ def parse_answer(payload: Mapping[str, Any]) -> ParsedAnswer:
         message = choice.get("message")
         if isinstance(message, Mapping):
             messages.append(message)
-    return parse_messages(messages, reasons)
+    return parse_messages(messages, reasons, usage_of(payload))
 
 
-def parse_messages(messages: Iterable[Mapping[str, Any]], reasons: Iterable[str]) -> ParsedAnswer:
+def parse_messages(
+    messages: Iterable[Mapping[str, Any]], reasons: Iterable[str], usage: Usage | None = None
+) -> ParsedAnswer:
     """parse_answer for messages already taken out of their choices (or put together from the
     deltas of a stream); `reasons` are the finish reasons, lower-cased."""
     urls: list[str] = []
@@ -163,7 +131,7 @@ def parse_messages(messages: Iterable[Mapping[str, Any]], reasons: Iterable[str]
                 urls.append(url)
         _read_content(message.get("content"), urls, texts)
     unique = tuple(dict.fromkeys(urls))
-    return ParsedAnswer(unique, "\n".join(texts), tuple(reasons))
+    return ParsedAnswer(unique, "\n".join(texts), tuple(reasons), usage)
 
 
 def _error_object(body: bytes) -> tuple[dict[str, Any], bool]:

@@ -20,7 +20,8 @@ from collections.abc import Mapping
 from typing import Any
 
 from .answer_stream import AnswerReader
-from .answers import ParsedAnswer, Usage, parse_messages
+from .answers import ParsedAnswer, parse_messages
+from .usage import Usage, usage_of
 
 DONE = b"[DONE]"
 # A field name longer than this is no field of ours: the line is skipped.
@@ -155,8 +156,8 @@ class StreamAssembler:
             return {"message": "stream chunk is not a JSON object"}
         if isinstance(chunk.get("id"), str) and not self.generation_id:
             self.generation_id = chunk["id"][:200]
-        usage = Usage.from_json(chunk.get("usage"))
-        if usage is not None:
+        usage = usage_of(chunk)
+        if usage is not None:  # the last chunk that carries one has it
             self.usage = usage
         for choice in chunk.get("choices") or ():
             if isinstance(choice, Mapping):
@@ -201,4 +202,4 @@ class StreamAssembler:
     def parsed(self) -> ParsedAnswer:
         content: list[Any] = [{"type": "text", "text": "".join(self._texts)}, *self._parts]
         message = {"content": content, "images": self._images}
-        return parse_messages([message], self._reasons)
+        return parse_messages([message], self._reasons, self.usage)

@@ -1,0 +1,122 @@
+"""The dashboard page's JSON from a real ledger; its routes inside the real AstrBot."""
+
+from __future__ import annotations
+
+import asyncio
+from pathlib import Path
+
+import pytest
+
+from tests.fakes.openrouter import make_png
+from tests.spend.conftest import DAY, NOON, entry
+from tests.support.harness import PLUGIN_DIR_NAME
+from utils.core.errors import LedgerError
+from utils.core.settings import SpendPolicy
+from utils.openrouter.key_pool import KeyState, KeyStatus
+from utils.openrouter.usage import KeyInfo, KeyReport
+from utils.spend.dashboard import (
+    PAGE_NAME,
+    DashboardSource,
+    SpendDashboard,
+    keys_json,
+    pages_supported,
+)
+from utils.spend.ledger import Ledger
+
+ROWS = [
+    KeyStatus("sk-or-…a1a1", KeyState.OK, None, 3, 1, 0, ""),
+    KeyStatus("sk-or-…b2b2", KeyState.COOLING_DOWN, NOON + 60, 0, 2, 1, "HTTP 429"),
+]
+REPORTS = [
+    KeyReport("sk-or-…a1a1", KeyInfo("", 10.0, 4.0, 6.0, 1.0, False)),
+    KeyReport("sk-or-…b2b2"),
+]
+
+
+def source(ledger: Ledger, images: Path, clock) -> DashboardSource:
+    async def reports() -> list[KeyReport]:
+        return REPORTS
+
+    return DashboardSource(
+        ledger=ledger,
+        images_dir=images,
+        policy=lambda: SpendPolicy(group_daily_limit=30),
+        key_status=lambda: ROWS,
+        key_reports=reports,
+        run_blocking=asyncio.to_thread,
+        clock=clock,
+    )
+
+
+async def test_overview_of_the_ledger(ledger: Ledger, tmp_path: Path, clock):
+    await ledger.record(entry(cost=0.04))
+    await ledger.record(entry(user="b", pictures=2, cost=None))
+    await ledger.record(entry(NOON - 2 * DAY, cost=0.5))
+    data = await SpendDashboard(source(ledger, tmp_path, clock)).overview(days=3)
+    assert [(d["day"], d["pictures"]) for d in data["days"]] == [
+        ("2026-11-28", 1),
+        ("2026-11-29", 0),
+        ("2026-11-30", 3),
+    ]
+    assert data["today_totals"] == {"generations": 2, "pictures": 3, "cost": 0.04, "unknown": 1}
+    assert data["week_totals"]["cost"] == 0.54
+    assert [u["user_id"] for u in data["top_users"]] == ["b", "10001"]
+    assert data["top_groups"] == [
+        {
+            "platform": "aiocqhttp",
+            "group_id": "20002",
+            "generations": 2,
+            "pictures": 3,
+            "cost": 0.04,
+            "unknown": 1,
+        }
+    ]
+    assert data["caps"]["group_daily_limit"] == 30
+    assert data["in_flight"] == 1
+
+
+async def test_keys_merge_the_pool_with_what_the_service_said(ledger, tmp_path, clock):
+    data = await SpendDashboard(source(ledger, tmp_path, clock)).keys()
+    first, second = data["keys"]
+    assert (first["state"], first["limit_remaining"], first["known"]) == ("ok", 4.0, True)
+    assert (second["state"], second["until"], second["known"]) == ("cooling down", NOON + 60, False)
+    assert second["limit"] is None and second["in_flight"] == 1
+
+
+def test_keys_match_by_mask_when_the_lists_differ():
+    merged = keys_json(ROWS, [REPORTS[0]])
+    assert merged[0]["known"] and not merged[1]["known"]
+
+
+async def test_latest_shows_only_our_pictures_that_are_still_kept(ledger, tmp_path, clock):
+    (tmp_path / "gemini_image_kept.png").write_bytes(make_png("kept", size=(640, 480)))
+    (tmp_path / "gemini_image_broken.png").write_bytes(b"not a picture")
+    (tmp_path / "secret.png").write_bytes(make_png("not ours"))
+    await ledger.record(entry(NOON - 60, files=("gemini_image_kept.png", "gemini_image_gone.png")))
+    await ledger.record(
+        entry(NOON, files=("../secret.png", "secret.png", "gemini_image_broken.png"))
+    )
+    data = await SpendDashboard(source(ledger, tmp_path, clock)).latest()
+    [picture] = data["pictures"]
+    assert picture["thumb"].startswith("data:image/jpeg;base64,")
+    assert picture["at"] == NOON - 60 and picture["cost"] == 0.04
+
+
+async def test_an_unloaded_instance_answers_ledger_error(ledger, tmp_path, clock):
+    dashboard = SpendDashboard(source(ledger, tmp_path, clock))
+    dashboard.close()
+    for call in (dashboard.overview(), dashboard.keys(), dashboard.latest()):
+        with pytest.raises(LedgerError):
+            await call
+
+
+async def test_routes_exist_only_where_astrbot_has_plugin_pages(astrbot):
+    routes = [api[0] for api in astrbot.context.registered_web_apis]
+    ours = [r for r in routes if r.startswith(f"/{PLUGIN_DIR_NAME}/")]
+    if pages_supported():
+        assert sorted(ours) == sorted(
+            f"/{PLUGIN_DIR_NAME}/{PAGE_NAME}/{name}" for name in ("overview", "keys", "latest")
+        )
+    else:  # AstrBot 4.14: no Pages, nothing registered, the plugin still loads
+        assert ours == []
+    assert (astrbot.plugin_dir / "pages" / PAGE_NAME / "index.html").is_file()

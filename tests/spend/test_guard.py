@@ -1,0 +1,214 @@
+"""Daily caps: every cap refuses once reached, with its message; bursts at a count cap."""
+
+from __future__ import annotations
+
+import asyncio
+from dataclasses import dataclass, replace
+from pathlib import Path
+
+import pytest
+
+from tests.fakes.clock import FakeClock
+from tests.spend.conftest import DAY, NOON, entry
+from tests.support.logs import captured_log
+from utils.chat.texts import user_message
+from utils.core.errors import DailyCapReached
+from utils.core.settings import Settings, SpendPolicy
+from utils.spend.days import next_midnight
+from utils.spend.guard import SpendGuard
+from utils.spend.ledger import Ledger
+
+
+@dataclass(frozen=True)
+class Who:
+    platform: str = "aiocqhttp"
+    user_id: str = "10001"
+    group_id: str = "20002"
+    is_admin: bool = False
+
+
+MEMBER = Who()
+ADMIN = Who(user_id="80001", is_admin=True)
+RESET = "12-01 00:00"  # the local midnight after NOON (2026-11-30 12:00)
+
+
+@pytest.fixture
+def guard(ledger: Ledger, clock: FakeClock) -> SpendGuard:
+    return SpendGuard(ledger, clock)
+
+
+async def refused(guard: SpendGuard, who: Who, policy: SpendPolicy) -> DailyCapReached:
+    before = guard.in_flight
+    with pytest.raises(DailyCapReached) as caught:
+        await guard.reserve(who, policy)
+    assert guard.in_flight == before  # a refusal holds nothing
+    return caught.value
+
+
+CAPS = [
+    # (policy, rows recorded today that reach it, cap, words of the message)
+    (
+        SpendPolicy(user_daily_limit=2),
+        [entry(), entry()],
+        DailyCapReached.USER_COUNT,
+        "你今天的画图数量已达上限（每人每天最多 2 张）",
+    ),
+    (
+        SpendPolicy(group_daily_limit=3),
+        [entry(user="a", pictures=2), entry(user="b")],
+        DailyCapReached.GROUP_COUNT,
+        "本群今天的画图数量已达上限（每群每天最多 3 张）",
+    ),
+    (
+        SpendPolicy(user_daily_budget_usd=0.08),
+        [entry(cost=0.05), entry(cost=0.03)],
+        DailyCapReached.USER_BUDGET,
+        "你今天的画图花费已达上限（每人每天 $0.08）",
+    ),
+    (
+        SpendPolicy(group_daily_budget_usd=0.5),
+        [entry(user="a", cost=0.3), entry(user="b", cost=0.2)],
+        DailyCapReached.GROUP_BUDGET,
+        "本群今天的画图花费已达上限（每群每天 $0.50）",
+    ),
+    (
+        SpendPolicy(daily_budget_usd=2.0),
+        [entry(user="x", group="other", cost=1.5), entry(user="y", group="", cost=0.5)],
+        DailyCapReached.BOT_BUDGET,
+        "机器人今天的画图总花费已达上限（每天共 $2.00）",
+    ),
+]
+
+
+@pytest.mark.parametrize(("policy", "rows", "cap", "words"), CAPS, ids=[c[2] for c in CAPS])
+async def test_every_cap_refuses_once_reached_with_its_message(
+    guard: SpendGuard, ledger: Ledger, policy, rows, cap, words
+):
+    for row in rows[:-1]:
+        await ledger.record(row)
+    (await guard.reserve(MEMBER, policy)).release()  # one short of the cap: allowed
+    await ledger.record(rows[-1])
+
+    error = await refused(guard, MEMBER, policy)
+    assert error.cap == cap
+    assert error.resets_at == next_midnight(NOON)
+    text = user_message(error)
+    assert words in text
+    assert f"将在 {RESET} 重置" in text
+
+
+async def test_yesterdays_rows_do_not_count(guard: SpendGuard, ledger: Ledger):
+    policy = SpendPolicy(user_daily_limit=1, daily_budget_usd=1.0)
+    await ledger.record(entry(NOON - DAY, cost=5.0))
+    (await guard.reserve(MEMBER, policy)).release()
+
+
+async def test_admins_are_exempt_unless_caps_apply_to_them(guard: SpendGuard, ledger: Ledger):
+    await ledger.record(entry(user=ADMIN.user_id, cost=3.0))
+    policy = SpendPolicy(user_daily_limit=1, daily_budget_usd=1.0)
+    (await guard.reserve(ADMIN, policy)).release()
+    error = await refused(guard, ADMIN, replace(policy, caps_apply_to_admins=True))
+    assert error.cap == DailyCapReached.USER_COUNT
+
+
+async def test_group_caps_do_not_apply_in_private_chats(guard: SpendGuard, ledger: Ledger):
+    private = replace(MEMBER, group_id="")
+    policy = SpendPolicy(group_daily_limit=1, group_daily_budget_usd=0.01)
+    await ledger.record(entry(group=""))
+    (await guard.reserve(private, policy)).release()
+    (await guard.reserve(MEMBER, policy)).release()  # a private picture is no group's
+    await ledger.record(entry())
+    assert (await refused(guard, MEMBER, policy)).cap == DailyCapReached.GROUP_COUNT
+    (await guard.reserve(private, policy)).release()
+
+
+async def test_unknown_cost_counts_pictures_but_never_blocks_by_itself(
+    guard: SpendGuard, ledger: Ledger
+):
+    for _ in range(5):
+        await ledger.record(entry(cost=None))
+    money = SpendPolicy(
+        user_daily_budget_usd=0.01, group_daily_budget_usd=0.01, daily_budget_usd=0.01
+    )
+    (await guard.reserve(MEMBER, money)).release()
+    error = await refused(guard, MEMBER, replace(money, user_daily_limit=5))
+    assert error.cap == DailyCapReached.USER_COUNT and error.used == 5
+
+
+async def test_a_burst_at_a_count_cap_gets_exactly_the_pictures_left(
+    guard: SpendGuard, ledger: Ledger
+):
+    policy = SpendPolicy(user_daily_limit=5)
+    await ledger.record(entry())
+    await ledger.record(entry())  # 3 left
+
+    async def one() -> str:
+        try:
+            reservation = await guard.reserve(MEMBER, policy)
+        except DailyCapReached:
+            return "refused"
+        await asyncio.sleep(0)  # the generation
+        await reservation.commit(entry())
+        return "drawn"
+
+    outcomes = await asyncio.gather(*(one() for _ in range(20)))
+    assert outcomes.count("drawn") == 3
+    today = await ledger.summary("2026-11-30", "2026-11-30")
+    assert today.totals.pictures == 5
+    assert guard.in_flight == 0
+
+
+async def test_in_flight_requests_hold_their_picture_until_released(guard: SpendGuard):
+    policy = SpendPolicy(user_daily_limit=2, group_daily_limit=3)
+    first = await guard.reserve(MEMBER, policy)
+    second = await guard.reserve(MEMBER, policy)
+    error = await refused(guard, MEMBER, policy)
+    assert error.cap == DailyCapReached.USER_COUNT and error.used == 2
+    other = await guard.reserve(replace(MEMBER, user_id="10002"), policy)
+    assert (await refused(guard, replace(MEMBER, user_id="10003"), policy)).cap == (
+        DailyCapReached.GROUP_COUNT
+    )
+    first.release()
+    first.release()  # idempotent
+    third = await guard.reserve(MEMBER, policy)
+    for reservation in (second, other, third):
+        reservation.release()
+    assert guard.in_flight == 0
+
+
+async def test_an_admins_picture_counts_for_the_group(guard: SpendGuard):
+    policy = SpendPolicy(group_daily_limit=1)
+    held = await guard.reserve(ADMIN, policy)
+    assert (await refused(guard, MEMBER, policy)).cap == DailyCapReached.GROUP_COUNT
+    held.release()
+
+
+async def test_an_unreadable_ledger_refuses_nothing_and_says_so(tmp_path: Path, clock: FakeClock):
+    closed = Ledger(tmp_path, clock=clock)  # never opened
+    guard = SpendGuard(closed, clock)
+    with captured_log() as log:
+        reservation = await guard.reserve(MEMBER, SpendPolicy(user_daily_limit=1))
+        await reservation.commit(entry())
+    assert "daily caps not checked" in log.text
+    assert "generation not recorded" in log.text
+    assert guard.in_flight == 0
+
+
+def test_settings_read_the_caps_from_the_config():
+    settings = Settings.from_config(
+        {
+            "user_daily_limit": "10",
+            "group_daily_limit": 50,
+            "user_daily_budget_usd": "0.5",
+            "group_daily_budget_usd": 2,
+            "daily_budget_usd": 5.5,
+            "caps_apply_to_admins": "true",
+            "ledger_retention_days": 7,
+        }
+    )
+    assert settings.spend == SpendPolicy(10, 50, 0.5, 2.0, 5.5, True, 7)
+    defaults = Settings.from_config({}).spend
+    assert defaults == SpendPolicy() and not defaults.any_cap
+    assert defaults.ledger_retention_days == 30
+    broken = Settings.from_config({"user_daily_limit": -3, "daily_budget_usd": "lots"}).spend
+    assert (broken.user_daily_limit, broken.daily_budget_usd) == (0, 0.0)
