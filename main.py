@@ -83,6 +83,7 @@ class GeminiImagePlugin(Star):
         image_description: str = "",
         use_reference_images: bool | None = None,
         aspect_ratio: str = "",
+        image_size: str = "",
         **extra: object,
     ) -> str:
         """使用 Gemini 图像模型根据文字描述生成图片，或根据用户发送/引用的图片进行修改。生成的图片会直接发送给用户。
@@ -90,7 +91,8 @@ class GeminiImagePlugin(Star):
         Args:
             image_description(string): 要生成或修改的图片内容的详细描述，保留用户原话中需要画进图里的文字
             use_reference_images(boolean): 是否使用用户消息及其引用消息中的图片作为参考图，默认为 true；纯文字生图时填 false
-            aspect_ratio(string): 可选，图片宽高比，只能是 1:1、2:3、3:2、3:4、4:3、4:5、5:4、9:16、16:9、21:9 之一；用户没有指定比例时不要填写
+            aspect_ratio(string): 可选，图片宽高比，只能是 1:1、2:3、3:2、3:4、4:3、4:5、5:4、9:16、16:9、21:9、1:4、4:1、1:8、8:1 之一（后四种只有部分模型支持）；用户没有指定比例时不要填写
+            image_size(string): 可选，图片尺寸，只能是 1K、2K、4K 之一（长边约 1024、2048、4096 像素，越大越慢越贵）；只有用户要求高清、2K、4K 等尺寸时才填写
         """
         if extra:
             logger.debug(f"gemini-pic-gen ignored unexpected arguments: {sorted(extra)}")
@@ -100,6 +102,7 @@ class GeminiImagePlugin(Star):
             use_images=use_images,
             asked_for_images=use_images and use_reference_images is not None,
             aspect_ratio=coerce_text(aspect_ratio),
+            image_size=coerce_text(image_size),
         )
         request = self.pipeline.start(event, job, self.settings())
         outcome = await self.pipeline.outcome_within(request, answer_within(request.tool_timeout))
@@ -137,10 +140,12 @@ class GeminiImagePlugin(Star):
     @filter.permission_type(filter.PermissionType.ADMIN)
     @filter.command(CMD_MODEL)
     async def cmd_model(self, event: AstrMessageEvent) -> None:
-        """（管理员）切换图像模型：/画图模型 <模型ID>"""
+        """（管理员）切换图像模型：/画图模型 <模型ID>；不带参数时列出图像模型、能力和价格"""
         value = command_argument(event.message_str, CMD_MODEL)
         if not value:
-            return await self._reply(event, texts.current_model(self.settings().model))
+            settings = self.settings()
+            models, listed = await self.pipeline.image_models(settings)
+            return await self._reply(event, texts.image_model_list(models, settings.model, listed))
         await self._reply(event, await self.editor.switch_model(event.get_sender_id(), value))
 
     @filter.permission_type(filter.PermissionType.ADMIN)

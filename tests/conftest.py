@@ -17,12 +17,14 @@ import pytest  # noqa: E402
 import pytest_asyncio  # noqa: E402
 
 from tests.fakes.clock import FakeClock  # noqa: E402
+from tests.fakes.napcat import REMOTE_NAPCAT, FakeNapCat  # noqa: E402
 from tests.fakes.openrouter import FakeOpenRouter  # noqa: E402
 from tests.fakes.translate import FakeTranslate  # noqa: E402
 from tests.support import harness  # noqa: E402  (imports AstrBot in the order it needs)
 from tests.support.keys import REAL_LOOKING_KEYS  # noqa: E402
 from tests.support.logs import captured_log  # noqa: E402
 from tests.support.virtual_time import VirtualTime, tuned_policy  # noqa: E402
+from utils.file_send_server import Receiver  # noqa: E402
 
 
 @pytest.fixture(scope="session")
@@ -95,6 +97,32 @@ async def plugin_config(
         translate_timeout=5,
     )
     yield config
+
+
+@pytest_asyncio.fixture
+async def napcat() -> AsyncIterator[FakeNapCat]:
+    """A fake NapCat OneBot HTTP API for AstrBot's real QQ event (harness.make_qq_event)."""
+    server = FakeNapCat()
+    await server.start()
+    yield server
+    await server.stop()
+
+
+@pytest_asyncio.fixture
+async def receiver(tmp_path: Path) -> AsyncIterator[Receiver]:
+    """The file receiver users run on a remote NapCat host (token "s3cret-token")."""
+    server = Receiver(tmp_path / "napcat-inbox", host=REMOTE_NAPCAT, port=0, token="s3cret-token")
+    await server.start()
+    yield server
+    await server.close()
+
+
+@pytest.fixture(scope="session")
+def photo_4k() -> bytes:
+    """A 4096x4096 photo-like PNG of about 29 MB (a 4K answer), made once per session."""
+    from tests.support.images import photo_png
+
+    return photo_png((4096, 4096))
 
 
 @pytest.fixture

@@ -92,6 +92,8 @@ class GenerationRequest:
     aspect_ratio: str | None = None
     # Reference images as data URLs, in the order they are sent.
     images: tuple[str, ...] = ()
+    # "1K", "2K" or "4K"; None = the model's default (see openrouter/capabilities.py).
+    image_size: str | None = None
 
 
 @dataclass(frozen=True)
@@ -309,8 +311,16 @@ class OpenRouterClient:
             # Streamed: the connection stays alive while the model works (see the module doc).
             "stream": True,
         }
-        if request.aspect_ratio:
-            payload["image_config"] = {"aspect_ratio": request.aspect_ratio}
+        image_config = {
+            key: value
+            for key, value in (
+                ("aspect_ratio", request.aspect_ratio),
+                ("image_size", request.image_size),
+            )
+            if value
+        }
+        if image_config:
+            payload["image_config"] = image_config
         return payload
 
     async def generate(self, request: GenerationRequest, deadline: Deadline) -> GenerationResult:

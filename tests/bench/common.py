@@ -20,6 +20,8 @@ BENCH_DIR = Path(__file__).resolve().parent
 BENCH_KEY = "sk-or-v1-" + "d4" * 32
 # Answer bodies the fake process serves, by name; the figure each one belongs to.
 SMALL, MEDIUM, LARGE = "small.json", "png1500k.json", "png8m.json"
+# A 4K answer: a 4096x4096 photo-like PNG of about 29 MB (39 MB of base64).
+HUGE = "png4k.json"
 
 if str(REPO_ROOT) not in sys.path:
     sys.path.insert(0, str(REPO_ROOT))
@@ -27,11 +29,14 @@ if str(REPO_ROOT) not in sys.path:
 from tests.support.astrbot_env import use_temp_root  # noqa: E402
 
 
-def prompt(body: str, delay: float = 0.0, tag: object = "", plain: bool = False) -> str:
-    """The prompt that makes the fake process answer with `body` after `delay` seconds: as an
-    event stream (what OpenRouter does for the plugin's stream requests), or with `plain` as
-    one JSON body (a gateway that does not stream)."""
-    return f"bench body={body} delay={delay:.3f} tag={tag} plain={int(plain)}"
+def prompt(
+    body: str, delay: float = 0.0, tag: object = "", tail: float = 0.0, plain: bool = False
+) -> str:
+    """The prompt that makes the fake process answer with `body` after `delay` seconds (and a
+    pause of `tail` seconds before the last 64 KB): as an event stream (what OpenRouter does
+    for the plugin's stream requests), or with `plain` as one JSON body (a gateway that does
+    not stream)."""
+    return f"bench body={body} delay={delay:.3f} tail={tail:.3f} tag={tag} plain={int(plain)}"
 
 
 def prompt_fields(text: str) -> dict[str, str]:
@@ -49,6 +54,7 @@ def png_of_size(target: int) -> bytes:
 def write_bodies(directory: Path) -> dict[str, int]:
     """Write the answer bodies; return the size of the PNG inside each."""
     from tests.fakes.openrouter import completion, data_url, make_png
+    from tests.support import images
 
     directory.mkdir(parents=True, exist_ok=True)
     sizes = {}
@@ -56,6 +62,7 @@ def write_bodies(directory: Path) -> dict[str, int]:
         (SMALL, make_png("warm-up")),
         (MEDIUM, png_of_size(1_500_000)),
         (LARGE, png_of_size(8_000_000)),
+        (HUGE, images.photo_png((4096, 4096))),
     ):
         body = completion(images=[data_url(png)], content="Here you go.")
         (directory / name).write_bytes(json.dumps(body).encode())

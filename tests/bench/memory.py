@@ -1,11 +1,14 @@
 """Peak memory of one tool call, in a process of its own (started by run.py).
 
-    python tests/bench/memory.py <fake base url> <runs> [plain]
+    python tests/bench/memory.py <fake base url> <runs> <job>...
 
-Prints one JSON object: the peak RSS growth (bytes) of each run, the answer streamed as
-OpenRouter streams it, or with `plain` sent as one JSON body. Between runs the process gives
-freed heap back to the system (malloc_trim) and resets its high-water mark (clear_refs), so one
-run's allocations can neither hide nor inflate the next run's peak.
+A job is `tool:<body>` (a tool call answered with that body as an event stream, the way
+OpenRouter streams it; the delivery limit set high so that only receiving and storing count),
+`plain:<body>` (the same answered as one JSON body, a gateway that does not stream) or
+`reencode:<body>` (the delivery re-encode of that body's picture under the default limit).
+Prints one JSON object: the peak RSS growth (bytes) of each run of each job. Between runs the
+process gives freed heap back to the system (malloc_trim) and resets its high-water mark
+(clear_refs), so one run's allocations can neither hide nor inflate the next run's peak.
 """
 
 from __future__ import annotations
@@ -20,7 +23,7 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[2]))
 
-from tests.bench.common import LARGE, MEDIUM, SMALL, BenchAstrBot, prompt
+from tests.bench.common import MEDIUM, SMALL, BenchAstrBot, prompt
 
 _KIB = 1024
 
@@ -50,30 +53,64 @@ def reset_peak() -> bool:
     return True
 
 
-async def measure(base_url: str, runs: int, plain: bool = False) -> dict[str, object]:
+class Peak:
+    """The peak RSS growth of the block it wraps."""
+
+    def __enter__(self) -> Peak:
+        _settle()
+        self.resettable = reset_peak()
+        self.before = _status("VmRSS") if self.resettable else _status("VmHWM")
+        self.growth = 0
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.growth = _status("VmHWM") - self.before
+
+
+async def measure(base_url: str, runs: int, jobs: list[str]) -> dict[str, object]:
+    from utils.core.settings import Settings
+    from utils.imaging.outgoing import fit_for_sending
+    from utils.imaging.store import SavedImage, inspect_file
+
     bot = BenchAstrBot("astrbot-bench-mem-")
     await bot.start(base_url)
+    # Receiving alone: no delivery re-encode inside the tool call.
+    bot.loaded.plugin.config["send_image_max_mb"] = 100
+    store = bot.loaded.plugin.pipeline.store
+    limit = Settings.from_config({}).send_image_max_bytes
     try:
         # Warm-up: lazy imports, Pillow plugins, the connection, AstrBot's caches.
         for body in (SMALL, MEDIUM, SMALL):
             (await bot.generate(prompt(body))).unlink()
-        growth = []
+        growth: dict[str, list[int]] = {}
         resettable = True
-        for n in range(runs):
-            _settle()
-            resettable = reset_peak()
-            before = _status("VmRSS") if resettable else _status("VmHWM")
-            path = await bot.generate(prompt(LARGE, tag=n, plain=plain))
-            growth.append(_status("VmHWM") - before)
-            path.unlink()
-            if not resettable:
-                break  # the next run's peak would be hidden by this one's
+        for job in jobs:
+            kind, body = job.split(":", 1)
+            growth[job] = []
+            source = await bot.generate(prompt(body)) if kind == "reencode" else None
+            for n in range(runs):
+                if source is None:
+                    with Peak() as peak:
+                        path = await bot.generate(prompt(body, tag=n, plain=kind == "plain"))
+                else:
+                    info = inspect_file(source)
+                    saved = SavedImage(
+                        source, info.format, info.width, info.height, source.stat().st_size
+                    )
+                    with Peak() as peak:
+                        path = fit_for_sending(saved, store, limit).sent.path
+                path.unlink()
+                growth[job].append(peak.growth)
+                resettable = peak.resettable
+                if not resettable:
+                    break  # the next run's peak would be hidden by this one's
+            if source is not None:
+                source.unlink()
         return {"growth": growth, "reset": resettable}
     finally:
         await bot.stop()
 
 
 if __name__ == "__main__":
-    plain = sys.argv[3:] == ["plain"]
-    result = asyncio.run(measure(sys.argv[1], int(sys.argv[2]), plain))
+    result = asyncio.run(measure(sys.argv[1], int(sys.argv[2]), sys.argv[3:]))
     print(json.dumps(result), flush=True)

@@ -30,6 +30,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parents[2]))
 
 from tests.bench.common import (
     BENCH_DIR,
+    HUGE,
     LARGE,
     MEDIUM,
     REPO_ROOT,
@@ -49,6 +50,12 @@ STAGGER = 0.001
 CLEANUP_FILES = 10_000
 TRANSFER_BYTES = 50 * 1024 * 1024
 STALL_TARGET_MS = 10.0
+# The fake pauses this long before a 4K answer's last 64 KB: the plugin has caught up when the
+# last byte arrives, as with a real network (slower than decoding).
+TAIL_PAUSE = 0.3
+# Not from the issue: the delivery re-encode (decode, a few JPEG tries, a file write) should
+# stay well inside the tool's time budget.
+HANDED_TARGET_MS = 2000.0
 MB = 1_000_000
 T = TypeVar("T")
 
@@ -219,33 +226,111 @@ async def start_staggered(bot: BenchAstrBot, events: list, texts: list[str]) -> 
 # --- 4. memory -----------------------------------------------------------------------------------
 
 
-async def start_memory_worker(base_url: str, plain: bool = False) -> asyncio.subprocess.Process:
+async def start_memory_worker(base_url: str) -> asyncio.subprocess.Process:
     return await asyncio.create_subprocess_exec(
         sys.executable,
         str(BENCH_DIR / "memory.py"),
         base_url,
         str(RUNS),
-        *(["plain"] if plain else []),
+        *MEMORY_JOBS,
         stdout=asyncio.subprocess.PIPE,
         env=env_for_child(),
     )
 
 
-async def memory(worker: asyncio.subprocess.Process, png_size: int, plain: bool = False) -> Row:
+MEMORY_JOBS = (f"tool:{LARGE}", f"plain:{LARGE}", f"tool:{HUGE}", f"reencode:{HUGE}")
+
+
+async def memory(worker: asyncio.subprocess.Process, sizes: dict[str, int]) -> tuple[Row, ...]:
     out, _ = await worker.communicate()
     lines = out.decode().strip().splitlines()
     if worker.returncode != 0 or not lines:
         raise RuntimeError(f"memory worker failed ({worker.returncode}): {out[-2000:]!r}")
     result = json.loads(lines[-1])
-    growth = result["growth"]
-    ratios = [g / png_size for g in growth]
     note = "" if result["reset"] else " (no clear_refs: one run)"
-    detail = f"peak +{statistics.median(growth) / MB:.1f} MB for a {png_size / MB:.1f} MB PNG{note}"
-    if plain:
-        name = "memory: peak RSS growth / PNG size (8 MB PNG, plain JSON answer)"
-        return Row("4b", name, ratios, 1.5, detail=detail)
-    name = "memory: peak RSS growth / PNG size (8 MB PNG, streamed answer)"
-    return Row("4", name, ratios, 1.5, detail=detail)
+
+    def row(number: str, name: str, job: str, target: float, extra: str = "") -> Row:
+        growth = result["growth"][job]
+        png_size = sizes[job.split(":", 1)[1]]
+        detail = (
+            f"peak +{statistics.median(growth) / MB:.1f} MB for a {png_size / MB:.1f} MB PNG"
+            f"{extra}{note}"
+        )
+        return Row(number, name, [g / png_size for g in growth], target, detail=detail)
+
+    pixels = 4096 * 4096 * 4  # Pillow keeps RGB at 4 bytes a pixel
+    return (
+        row("4", "memory: peak RSS growth / PNG size (8 MB PNG, streamed)", f"tool:{LARGE}", 1.5),
+        row("4b", "memory: the same, answered as plain JSON", f"plain:{LARGE}", 1.5),
+        row("8", "4K answer: peak RSS growth / PNG size", f"tool:{HUGE}", 0.5),
+        row(
+            "8b",
+            "4K re-encode for delivery: peak RSS growth / PNG size",
+            f"reencode:{HUGE}",
+            2.5,
+            f"; the decoded pixels alone are {pixels / MB:.1f} MB ({pixels / sizes[HUGE]:.2f})",
+        ),
+    )
+
+
+# --- 9-11. a 4K answer through the tool -----------------------------------------------------------
+
+
+async def big_answer(bot: BenchAstrBot, fake_base_url: str, png_size: int) -> tuple[Row, Row, Row]:
+    """Loop stall, last byte -> picture handed to the platform, and delivered bytes."""
+    import aiohttp
+
+    from tests.support.harness import make_event
+    from tests.support.probes import LagProbe
+
+    last_byte_url = fake_base_url.removesuffix("/api") + "/bench/last-byte"
+    stalls, handed, ratios = [], [], []
+    async with aiohttp.ClientSession() as session:
+        for n in range(RUNS + 1):  # one warm-up
+            event = make_event("画一张 4K 的图")
+            handed_at: list[float] = []
+            record = event.send
+
+            async def send(chain, record=record, handed_at=handed_at) -> None:
+                if any(type(c).__name__ == "Image" for c in chain.chain):
+                    handed_at.append(time.monotonic())  # CLOCK_MONOTONIC: system-wide
+                await record(chain)
+
+            event.send = send
+            with LagProbe(0.001) as probe:
+                path = await bot.generate_for(event, prompt(HUGE, tail=TAIL_PAUSE, tag=n))
+            async with session.get(last_byte_url) as response:
+                last_byte = (await response.json())["at"]
+            if n:
+                stalls.append(probe.longest * 1000)
+                handed.append((handed_at[0] - last_byte) * 1000)
+                ratios.append(path.stat().st_size / png_size)
+            clear_images(bot)
+    limit = bot.loaded.plugin.settings().send_image_max_bytes
+    stall = Row(
+        "9",
+        "4K answer: loop stall during the tool call",
+        stalls,
+        STALL_TARGET_MS,
+        unit="ms",
+        detail=f"{png_size / MB:.1f} MB PNG, 1 ms probe",
+    )
+    latency = Row(
+        "10",
+        "4K answer: last byte -> picture handed to the platform",
+        handed,
+        HANDED_TARGET_MS,
+        unit="ms",
+        detail="validation, storage, delivery re-encode",
+    )
+    delivered = Row(
+        "11",
+        "4K answer: delivered bytes / original bytes",
+        ratios,
+        round(limit / png_size, 3),
+        detail=f"send_image_max_mb {limit / 2**20:g} (the target: limit / original)",
+    )
+    return stall, latency, delivered
 
 
 # --- 5. upload -----------------------------------------------------------------------------------
@@ -439,18 +524,17 @@ async def main() -> int:
             bot = BenchAstrBot("astrbot-bench-")
             try:
                 await bot.start(fake.base_url)
-                memory_rows = [await memory(worker, sizes[LARGE])]
-                # One worker at a time: two would share the two cores while measuring.
-                worker = await start_memory_worker(fake.base_url, plain=True)
-                memory_rows.append(await memory(worker, sizes[LARGE], plain=True))
+                memory_rows = await memory(worker, sizes)
                 for _ in range(3):  # warm-up: imports, connection, caches
                     (await bot.generate(prompt(SMALL))).unlink()
                 rows = [await overhead(bot, fake.base_url, work)]
                 rows.extend(await concurrency(bot))
-                rows.extend(memory_rows)
+                rows.extend(memory_rows[:2])
                 rows.append(await upload(bot, work))
                 rows.extend(await transfer(work))
                 rows.append(await cleanup(bot, work))
+                rows.extend(memory_rows[2:])
+                rows.extend(await big_answer(bot, fake.base_url, sizes[HUGE]))
             finally:
                 if worker.returncode is None:
                     worker.kill()
@@ -459,7 +543,8 @@ async def main() -> int:
         shutil.rmtree(work, ignore_errors=True)
     header = (
         f"make bench: median of {RUNS} runs ({OVERHEAD_RUNS} for 1 and 6), min-max shown; "
-        f"1.5 MB PNG = {sizes[MEDIUM] / MB:.2f} MB; {os.cpu_count()} CPUs; "
+        f"1.5 MB PNG = {sizes[MEDIUM] / MB:.2f} MB, 4K PNG = {sizes[HUGE] / MB:.1f} MB; "
+        f"{os.cpu_count()} CPUs; "
         f"{time.perf_counter() - began:.0f} s"
     )
     print_table(rows, header)

@@ -4,36 +4,13 @@ from __future__ import annotations
 
 import base64
 import socket
-from collections.abc import AsyncIterator
 from pathlib import Path
 
 import pytest
-import pytest_asyncio
 
-from tests.fakes.napcat import FakeNapCat
+from tests.fakes.napcat import REMOTE_NAPCAT
 from tests.fakes.openrouter import png_prompt
 from tests.support.harness import make_event, make_qq_event
-from utils.file_send_server import Receiver
-
-# Any 127/8 address is loopback on Linux, but only 127.0.0.1 and localhost count as "same host"
-# for the plugin: this address makes it push files like it would to a remote NapCat host.
-REMOTE_NAPCAT = "127.0.0.2"
-
-
-@pytest_asyncio.fixture
-async def napcat() -> AsyncIterator[FakeNapCat]:
-    server = FakeNapCat()
-    await server.start()
-    yield server
-    await server.stop()
-
-
-@pytest_asyncio.fixture
-async def receiver(tmp_path: Path) -> AsyncIterator[Receiver]:
-    server = Receiver(tmp_path / "napcat-inbox", host=REMOTE_NAPCAT, port=0, token="s3cret-token")
-    await server.start()
-    yield server
-    await server.close()
 
 
 def _free_port() -> int:

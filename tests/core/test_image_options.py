@@ -1,4 +1,5 @@
-"""Aspect ratio: a configured default, a tool argument that overrides it, checked values."""
+"""Aspect ratio and image size: a configured default, a tool argument that overrides it,
+checked values. (Which model takes which: tests/openrouter/test_capabilities.py.)"""
 
 from __future__ import annotations
 
@@ -8,9 +9,19 @@ import pytest
 from astrbot.core.provider.register import llm_tools
 
 from tests.support.harness import TOOL_NAME, make_event
-from utils.core.image_options import ASPECT_RATIOS, normalize_aspect_ratio
+from utils.chat.texts import user_message
+from utils.core.errors import InvalidArgumentError
+from utils.core.image_options import (
+    ASPECT_RATIOS,
+    IMAGE_SIZES,
+    normalize_aspect_ratio,
+    normalize_image_size,
+    resolve_image_size,
+)
 
 DOCUMENTED = ["1:1", "2:3", "3:2", "3:4", "4:3", "4:5", "5:4", "9:16", "16:9", "21:9"]
+# Gemini 3.1 Flash Image's tall and wide strips.
+EXTENDED = ["1:4", "4:1", "1:8", "8:1"]
 
 
 def _sent_ratio(fake) -> str | None:
@@ -18,7 +29,7 @@ def _sent_ratio(fake) -> str | None:
     return (request.body.get("image_config") or {}).get("aspect_ratio")
 
 
-async def test_the_tool_offers_an_optional_aspect_ratio(astrbot):
+async def test_the_tool_offers_an_optional_aspect_ratio_and_size(astrbot):
     [schema] = [
         s["function"]
         for s in llm_tools.get_full_tool_set().openai_schema()
@@ -26,15 +37,21 @@ async def test_the_tool_offers_an_optional_aspect_ratio(astrbot):
     ]
     prop = schema["parameters"]["properties"]["aspect_ratio"]
     assert prop["type"] == "string"
-    assert "16:9" in prop["description"] and "21:9" in prop["description"]
+    assert all(ratio in prop["description"] for ratio in DOCUMENTED + EXTENDED)
     assert "aspect_ratio" not in schema["parameters"].get("required", [])
+    size = schema["parameters"]["properties"]["image_size"]
+    assert size["type"] == "string"
+    assert all(s in size["description"] for s in IMAGE_SIZES)
+    assert "image_size" not in schema["parameters"].get("required", [])
 
 
 async def test_the_config_default_is_empty_and_offers_every_ratio(astrbot):
     schema = json.loads((astrbot.plugin_dir / "_conf_schema.json").read_text(encoding="utf-8"))
     assert schema["aspect_ratio"]["default"] == ""
-    assert schema["aspect_ratio"]["options"] == ["", *DOCUMENTED]
-    assert list(ASPECT_RATIOS) == DOCUMENTED
+    assert schema["aspect_ratio"]["options"] == ["", *DOCUMENTED, *EXTENDED]
+    assert list(ASPECT_RATIOS) == DOCUMENTED + EXTENDED
+    assert schema["image_size"]["default"] == ""
+    assert schema["image_size"]["options"] == ["", "1K", "2K", "4K"]
 
 
 async def test_no_ratio_leaves_it_to_the_model(astrbot, fake, plugin_config):
@@ -58,14 +75,14 @@ async def test_the_tool_argument_overrides_the_config(astrbot, fake, plugin_conf
     assert _sent_ratio(fake) == sent
 
 
-@pytest.mark.parametrize("argument", ["7:3", "wide", "16:10", "1:1:1"])
+@pytest.mark.parametrize("argument", ["7:3", "wide", "16:10", "1:1:1", "1:16"])
 async def test_an_invalid_ratio_is_explained_without_a_request(
     astrbot, fake, plugin_config, argument
 ):
     texts = await astrbot.run_tool(make_event(), image_description="a cat", aspect_ratio=argument)
     assert fake.chat_requests() == []
     assert "不支持的宽高比" in texts[0]
-    assert all(ratio in texts[0] for ratio in DOCUMENTED)
+    assert all(ratio in texts[0] for ratio in DOCUMENTED + EXTENDED)
 
 
 async def test_a_hand_edited_invalid_config_value_falls_back_to_the_model_default(
@@ -85,7 +102,47 @@ async def test_a_hand_edited_invalid_config_value_falls_back_to_the_model_defaul
         ("auto", ""),
         ("默认", ""),
         ("2:1", None),
+        ("1 x 8", "1:8"),
+        ("4：1", "4:1"),
     ],
 )
 def test_normalize(value, expected):
     assert normalize_aspect_ratio(value) == expected
+
+
+@pytest.mark.parametrize(
+    ("value", "expected"),
+    [
+        ("4K", "4K"),
+        ("4k", "4K"),
+        (" 2k ", "2K"),
+        ("1 K", "1K"),
+        ("2048", "2K"),
+        ("4096px", "4K"),
+        ("", ""),
+        (None, ""),
+        ("默认", ""),
+        ("8K", None),
+        ("0.5K", None),
+        ("3K", None),
+        ("1080p", None),
+        ("huge", None),
+    ],
+)
+def test_normalize_image_size(value, expected):
+    assert normalize_image_size(value) == expected
+
+
+def test_an_invalid_size_is_refused_with_its_data_and_one_chinese_sentence():
+    with pytest.raises(InvalidArgumentError) as caught:
+        resolve_image_size("8K", "")
+    error = caught.value
+    assert (error.argument, error.value, error.allowed) == ("image_size", "8K", IMAGE_SIZES)
+    text = user_message(error)
+    assert "不支持的图片尺寸“8K”" in text and all(s in text for s in IMAGE_SIZES)
+
+
+@pytest.mark.parametrize(("argument", "default", "chosen"), [("4k", "2K", "4K"), ("", "2K", "2K")])
+def test_the_size_argument_overrides_the_default(argument, default, chosen):
+    assert resolve_image_size(argument, default) == chosen
+    assert resolve_image_size("", "") is None

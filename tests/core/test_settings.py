@@ -15,6 +15,9 @@ CORE_DEFAULTS = {
     "image_download_max_mb": 20,
     "image_download_timeout": 15,
     "image_retention_minutes": 15,
+    "image_size": "",
+    "send_image_max_mb": 5,
+    "send_original_file": False,
 }
 
 
@@ -46,6 +49,9 @@ def test_defaults_when_keys_are_missing():
     assert settings.download_max_bytes == 20 * 1024 * 1024
     assert settings.download_timeout == 15.0
     assert settings.retention_seconds == 15 * 60
+    assert settings.image_size == ""
+    assert settings.send_image_max_bytes == 5 * 1024 * 1024
+    assert settings.send_original_file is False
 
 
 @pytest.mark.parametrize(
@@ -64,6 +70,14 @@ def test_defaults_when_keys_are_missing():
         ({"image_retention_minutes": None}, "retention_seconds", 900.0),
         ({"aspect_ratio": "16：9"}, "aspect_ratio", "16:9"),
         ({"aspect_ratio": "banana"}, "aspect_ratio", ""),
+        ({"aspect_ratio": "1x8"}, "aspect_ratio", "1:8"),
+        ({"image_size": "4k"}, "image_size", "4K"),
+        ({"image_size": " 2K "}, "image_size", "2K"),
+        ({"image_size": "8K"}, "image_size", ""),
+        ({"send_image_max_mb": 0}, "send_image_max_bytes", 1024 * 1024),
+        ({"send_image_max_mb": "12"}, "send_image_max_bytes", 12 * 1024 * 1024),
+        ({"send_image_max_mb": "lots"}, "send_image_max_bytes", 5 * 1024 * 1024),
+        ({"send_original_file": "true"}, "send_original_file", True),
     ],
 )
 def test_values_are_read_leniently_and_clamped(config, field, expected):

@@ -8,6 +8,10 @@ from aiohttp import web
 
 from tests.fakes.loopback import LoopbackServer
 
+# Any 127/8 address is loopback on Linux, but only 127.0.0.1 and localhost count as "same host"
+# for the plugin: this address makes it push files like it would to a remote NapCat host.
+REMOTE_NAPCAT = "127.0.0.2"
+
 
 class FakeNapCat(LoopbackServer):
     def __init__(self) -> None:
@@ -25,6 +29,15 @@ class FakeNapCat(LoopbackServer):
             for _, params in self.calls
             for segment in params.get("message", [])
             if segment.get("type") == "image"
+        ]
+
+    def files_sent(self) -> list[dict[str, Any]]:
+        """The `data` of every file segment sent, in order."""
+        return [
+            segment["data"]
+            for _, params in self.calls
+            for segment in params.get("message", [])
+            if segment.get("type") == "file"
         ]
 
     def routes(self, app: web.Application) -> None:

@@ -42,6 +42,30 @@ TEXT_MODELS = ("openai/gpt-4o-mini",)
 # usage.cost (USD) of a generated answer unless a test says otherwise; OpenRouter's order of
 # magnitude for one 1K picture.
 DEFAULT_COST = 0.039
+_TAIL = 64 * 1024  # what Reply.tail_pause holds back
+# Listed only when the client asks for every output modality (OpenRouter lists text-output
+# models by default).
+IMAGE_ONLY_MODELS = ("black-forest-labs/flux.2-pro",)
+# Shaped like OpenRouter's entries (names and Gemini prices as listed there in 2026; the
+# others made up). Prices are USD per token; `request` per request.
+_LISTING: dict[str, dict[str, Any]] = {
+    IMAGE_MODELS[0]: {
+        "name": "Google: Nano Banana (Gemini 2.5 Flash Image)",
+        "pricing": {"prompt": "0.0000003", "completion": "0.0000025", "image": "0.0000003"},
+    },
+    IMAGE_MODELS[1]: {
+        "name": "Google: Nano Banana Pro (Gemini 3 Pro Image Preview)",
+        "pricing": {"prompt": "0.000002", "completion": "0.000012", "image": "0.000002"},
+    },
+    IMAGE_MODELS[2]: {
+        "name": "Google: Nano Banana 2 (Gemini 3.1 Flash Image Preview)",
+        "pricing": {"prompt": "0.0000005", "completion": "0.000003", "image_output": "0.00006"},
+    },
+    IMAGE_ONLY_MODELS[0]: {
+        "name": "Black Forest Labs: FLUX.2 Pro",
+        "pricing": {"prompt": "0", "completion": "0", "request": "0.03"},
+    },
+}
 
 
 def make_png(prompt: str, size: tuple[int, int] = (64, 64)) -> bytes:
@@ -137,7 +161,9 @@ class Reply:
     `delay`: how long the model works. A plain answer comes after it; a stream opens at once
     and sends a keep-alive comment every `keepalive` seconds meanwhile. `stream=False` answers
     a stream request with plain JSON (a gateway that does not stream). A `raw_body` whose
-    content type is text/event-stream is sent as a stream as it is."""
+    content type is text/event-stream is sent as a stream as it is. `tail_pause`: wait that
+    long before the body's last 64 KB, so the client has caught up when the last byte arrives
+    (as with a real, slower network)."""
 
     status: int = 200
     json_body: Any = None
@@ -145,6 +171,7 @@ class Reply:
     headers: dict[str, str] = field(default_factory=dict)
     delay: float = 0.0
     action: str | None = None
+    tail_pause: float = 0.0
     content_type: str = "application/json"
     stream: bool | None = None
     keepalive: float = 1.0
@@ -218,6 +245,8 @@ class FakeOpenRouter(LoopbackServer):
         # Streamed answers the client closed before their end.
         self.aborted_streams: list[RecordedRequest] = []
         self._reset_spend()
+        # time.monotonic() when the last answer's last byte was written (system-wide clock).
+        self.last_byte_at = 0.0
         # 'hang' replies wait on this; reset() and stop() release them so that no handler
         # outlives its test (or holds up the server's shutdown).
         self._hangs_released = asyncio.Event()
@@ -226,10 +255,19 @@ class FakeOpenRouter(LoopbackServer):
 
     @staticmethod
     def default_models() -> list[dict[str, Any]]:
-        return [
-            {"id": m, "architecture": {"output_modalities": ["image", "text"]}}
-            for m in IMAGE_MODELS
-        ] + [{"id": m, "architecture": {"output_modalities": ["text"]}} for m in TEXT_MODELS]
+        def entry(model: str, inputs: list[str], outputs: list[str]) -> dict[str, Any]:
+            return {
+                "id": model,
+                "architecture": {"input_modalities": inputs, "output_modalities": outputs},
+                "supported_parameters": ["max_tokens", "temperature"],
+                **_LISTING.get(model, {}),
+            }
+
+        return (
+            [entry(m, ["image", "text"], ["image", "text"]) for m in IMAGE_MODELS]
+            + [entry(m, ["text", "image"], ["image"]) for m in IMAGE_ONLY_MODELS]
+            + [entry(m, ["text", "image"], ["text"]) for m in TEXT_MODELS]
+        )
 
     def reset(self) -> None:
         self.requests.clear()
@@ -302,7 +340,22 @@ class FakeOpenRouter(LoopbackServer):
             return web.json_response(
                 error_body(self.models_status, "down"), status=self.models_status
             )
-        return web.json_response({"data": self.models})
+        return web.json_response({"data": self._listed(request.query.get("output_modalities"))})
+
+    def _listed(self, wanted: str | None) -> list[dict[str, Any]]:
+        """OpenRouter's filter: text-output models by default, `all`, or any of a list."""
+        if wanted == "all":
+            return self.models
+        kinds = set((wanted or "text").split(","))
+
+        def outputs(entry: dict[str, Any]) -> set[str] | None:
+            architecture = entry.get("architecture")
+            found = (
+                architecture.get("output_modalities") if isinstance(architecture, dict) else None
+            )
+            return set(found) if isinstance(found, list) else None
+
+        return [e for e in self.models if outputs(e) is None or outputs(e) & kinds]
 
     async def _key(self, request: web.Request) -> web.StreamResponse:
         recorded = RecordedRequest(
@@ -361,6 +414,9 @@ class FakeOpenRouter(LoopbackServer):
         image = make_png(recorded.prompt)
         return Reply(json_body=completion(images=[data_url(image)], content="Here you go."))
 
+    def _last_byte_written(self) -> None:
+        self.last_byte_at = time.monotonic()
+
     def _aborted(self, recorded: RecordedRequest) -> None:
         if any(r is recorded for r in self.requests):  # not a stream of a test already over
             self.aborted_streams.append(recorded)
@@ -389,6 +445,8 @@ class FakeOpenRouter(LoopbackServer):
             wait_released=self._hangs_released.wait,
             on_abort=lambda: self._aborted(recorded),
             headers=reply.headers,
+            tail_pause=reply.tail_pause,
+            on_last_byte=self._last_byte_written,
         )
 
     async def _send(self, request: web.Request, reply: Reply) -> web.StreamResponse:
@@ -417,7 +475,12 @@ class FakeOpenRouter(LoopbackServer):
             assert request.transport is not None
             request.transport.close()
             return response
+        if reply.tail_pause and len(body) > _TAIL:
+            await response.write(body[:-_TAIL])
+            await asyncio.sleep(reply.tail_pause)
+            body = body[-_TAIL:]
         await response.write(body)
+        self.last_byte_at = time.monotonic()
         await response.write_eof()
         return response
 

@@ -24,6 +24,7 @@ from aiohttp import web
 
 KEEPALIVE = b": OPENROUTER PROCESSING\n\n"
 DONE_EVENT = b"data: [DONE]\n\n"
+_TAIL = 64 * 1024  # what a tail pause holds back
 
 
 class StreamFault:
@@ -112,10 +113,13 @@ async def send_stream(
     wait_released: Callable[[], Awaitable[Any]],
     on_abort: Callable[[], None],
     headers: Mapping[str, str] | None = None,
+    tail_pause: float = 0.0,
+    on_last_byte: Callable[[], None] = lambda: None,
 ) -> web.StreamResponse:
     """Answer with `stream`: open at once, keep-alives every `keepalive` s for `latency` s,
-    then the events in writes of `write_size` bytes. `on_abort` is called when the client
-    closes the stream before its end (what stops a generation upstream)."""
+    then the events in writes of `write_size` bytes (with a pause of `tail_pause` s before the
+    last 64 KB). `on_abort` is called when the client closes the stream before its end (what
+    stops a generation upstream), `on_last_byte` once the last byte is written."""
     response = web.StreamResponse(status=200, headers=dict(headers or {}))
     response.content_type = "text/event-stream"
     response.headers["Cache-Control"] = "no-cache"
@@ -135,13 +139,18 @@ async def send_stream(
             await response.write(KEEPALIVE)
         stop = _fault_position(stream) if fault in (StreamFault.CUT, StreamFault.STALL) else None
         data = stream if stop is None else stream[:stop]
-        for start in range(0, len(data), write_size):
-            await response.write(data[start : start + write_size])
+        tail = _TAIL if tail_pause and stop is None and len(data) > _TAIL else 0
+        for start in range(0, len(data) - tail, write_size):
+            await response.write(data[start : min(start + write_size, len(data) - tail)])
             await asyncio.sleep(0)  # one network write each
+        if tail:
+            await asyncio.sleep(tail_pause)
+            await response.write(data[-tail:])
         if stop is not None:
             if fault != StreamFault.STALL or await _silence(request, wait_released(), on_abort):
                 _close(request)
             return response
+        on_last_byte()
         await response.write_eof()
     except ConnectionResetError:
         on_abort()  # the client gave up (a cap, a timeout, a cancelled call)

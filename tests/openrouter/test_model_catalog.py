@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import json
 import logging
 import time
 
@@ -15,7 +16,7 @@ from tests.support.harness import make_event
 from tests.support.logs import captured_log
 from utils.core.errors import ModelUnavailableError
 from utils.core.settings import Settings
-from utils.openrouter.model_catalog import ModelCatalog
+from utils.openrouter.model_catalog import ModelCatalog, ModelPrice, parse_models
 
 RETIRED = "google/gemini-2.5-flash-image-preview:free"
 
@@ -132,3 +133,52 @@ async def test_start_up_never_waits_for_the_model_list(astrbot, fake):
     assert not fake.models_gate.is_set()
     await plugin.terminate()  # cancels the pending check
     fake.models_gate.set()
+
+
+# --- what the list says about each model ----------------------------------------------------------
+
+
+def test_names_modalities_and_prices_are_read():
+    body = json.dumps(
+        {
+            "data": [
+                {
+                    "id": "google/gemini-3-pro-image-preview",
+                    "name": " Google: Nano Banana Pro ",
+                    "architecture": {
+                        "input_modalities": ["image", "text"],
+                        "output_modalities": ["image", "text"],
+                    },
+                    "pricing": {"prompt": "0.000002", "completion": "0.000012", "request": "0"},
+                    "supported_parameters": ["max_tokens", "seed"],
+                },
+                {"id": "router/auto", "pricing": {"prompt": "-1", "completion": "x"}},
+                {"id": "text/only", "architecture": {"input_modalities": ["text"]}},
+            ]
+        }
+    ).encode()
+    models = parse_models(body)
+    pro = models["google/gemini-3-pro-image-preview"]
+    assert pro.name == "Google: Nano Banana Pro"
+    assert pro.takes_images is True and pro.makes_images
+    assert pro.price == ModelPrice(prompt=2e-6, completion=1.2e-5, request=0.0)
+    # A list of parameter names says nothing about image_config values.
+    assert pro.image_sizes is None and pro.aspect_ratios is None
+    assert models["router/auto"].price == ModelPrice()  # "varies" and garbage: not known
+    assert not models["router/auto"].price.known
+    assert models["text/only"].takes_images is False
+    assert models["router/auto"].takes_images is None
+
+
+def test_declared_image_config_values_are_read_canonically():
+    entry = {
+        "id": "acme/painter",
+        "architecture": {"output_modalities": ["image"]},
+        "supported_parameters": {
+            "resolution": {"type": "enum", "values": ["0.5K", "1k", "2K", "4K", "4K"]},
+            "aspect_ratio": {"type": "enum", "values": ["1:1", "16:9", "9:21", "8:1"]},
+        },
+    }
+    [info] = parse_models(json.dumps({"data": [entry]}).encode()).values()
+    assert info.image_sizes == ("1K", "2K", "4K")  # 0.5K is no size we send
+    assert info.aspect_ratios == ("1:1", "16:9", "8:1")

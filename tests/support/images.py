@@ -54,6 +54,28 @@ def noisy_png(size: tuple[int, int] = (1024, 1024)) -> bytes:
     return out.getvalue()
 
 
+def photo_like(size: tuple[int, int] = (4096, 4096)) -> Image.Image:
+    """Pixels that compress like a generated photo: smooth gradients under fine grain."""
+    grain = Image.effect_noise(size, 22)
+    horizontal = Image.linear_gradient("L").resize(size)
+    radial = Image.radial_gradient("L").resize(size)
+    return Image.merge(
+        "RGB",
+        (
+            Image.blend(horizontal, grain, 0.4),
+            Image.blend(radial, grain, 0.4),
+            Image.blend(horizontal.transpose(Image.Transpose.ROTATE_180), grain, 0.28),
+        ),
+    )
+
+
+def photo_png(size: tuple[int, int] = (4096, 4096)) -> bytes:
+    """A 4K answer's picture: about 29 MB of PNG at 4096x4096 (takes ~5 s to encode)."""
+    out = io.BytesIO()
+    photo_like(size).save(out, "PNG")
+    return out.getvalue()
+
+
 def png_with_text(png: bytes, key: str, value: str) -> bytes:
     """Insert a tEXt chunk after IHDR without re-encoding (cheap for big images)."""
     payload = key.encode("latin-1") + b"\0" + value.encode("latin-1", "replace")

@@ -19,6 +19,27 @@ from ..file_send_server import FileTransferError, send_file
 
 LOCAL_NAP_HOSTS = frozenset({"", "localhost", "127.0.0.1", "::1", "0.0.0.0"})
 QQ_PLATFORM = "aiocqhttp"
+# Adapters that send a File component as a file (AstrBot 4.28 source, checked 2026-11).
+FILE_PLATFORMS = frozenset(
+    {
+        "aiocqhttp",
+        "dingtalk",
+        "discord",
+        "kook",
+        "lark",
+        "line",
+        "mattermost",
+        "misskey",
+        "qq_official",
+        "satori",
+        "slack",
+        "telegram",
+        "webchat",
+        "wecom",
+        "wecom_ai_bot",
+        "weixin_oc",
+    }
+)
 
 
 def nap_target(settings: Settings) -> str:
@@ -65,7 +86,19 @@ async def push_images(paths: Sequence[Path], settings: Settings, time_left: floa
 
 async def send_onebot_images(event: Any, remote_paths: Sequence[str]) -> None:
     """Send images by path through the OneBot API of the event's bot (NapCat reads the files)."""
-    message = [{"type": "image", "data": {"file": file_uri(p)}} for p in remote_paths]
+    await _send_onebot(
+        event, [{"type": "image", "data": {"file": file_uri(p)}} for p in remote_paths]
+    )
+
+
+async def send_onebot_file(event: Any, remote_path: str, name: str) -> None:
+    """Send one file by path through the bot's OneBot API (a file segment goes out alone)."""
+    await _send_onebot(
+        event, [{"type": "file", "data": {"file": file_uri(remote_path), "name": name}}]
+    )
+
+
+async def _send_onebot(event: Any, message: list[dict[str, Any]]) -> None:
     group_id = event.get_group_id()
     try:
         if group_id:

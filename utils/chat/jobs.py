@@ -5,7 +5,9 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 
+from ..imaging.outgoing import Outgoing
 from ..imaging.references import References
+from ..openrouter.capabilities import ResolvedImageOptions
 from ..ttp import GenerationResult
 
 
@@ -24,6 +26,7 @@ class DrawJob:
     asked_for_images: bool = False  # the chat model said explicitly that it wants references
     needs_image: bool = False  # commands that only make sense with an image (edit, figure)
     aspect_ratio: str = ""  # '' = the configured default
+    image_size: str = ""  # '' = the configured default ("1K", "2K", "4K", any case)
     action: str = "draw"  # what the progress message names: "draw", "edit" or "figure"
 
     def render(self, details: str) -> str:
@@ -45,6 +48,12 @@ class DrawOutcome:
     undelivered: bool = False
     # The model asked for reference pictures and the message held none.
     no_reference_found: bool = False
+    # The size and ratio sent, and what had to change to fit the model.
+    options: ResolvedImageOptions | None = None
+    # Each picture as it went out (re-encoded when above send_image_max_mb).
+    outgoing: tuple[Outgoing, ...] = ()
+    # Whether the originals of re-encoded pictures went out as files (None: not asked for).
+    originals_sent: bool | None = None
 
 
 FIGURE_TEMPLATE = (

@@ -23,7 +23,7 @@ from pathlib import Path
 import aiohttp
 from astrbot.api import logger
 from astrbot.api.event import AstrMessageEvent, MessageChain
-from astrbot.api.message_components import Image
+from astrbot.api.message_components import File, Image
 from astrbot.api.star import Context
 
 from ..core.clock import SYSTEM_CLOCK, Clock, Deadline
@@ -35,24 +35,35 @@ from ..core.errors import (
     PicGenError,
     ReferenceImageError,
 )
-from ..core.image_options import resolve_aspect_ratio
 from ..core.keys import KeyRedactingFilter, mask_key, redact_keys, redacted_traceback
 from ..core.settings import Settings
 from ..core.workers import CpuPool
 from ..imaging.cleanup import CleanupTask
+from ..imaging.outgoing import Outgoing, prepare_outgoing
 from ..imaging.references import (
     ReferenceOptions,
     image_components,
     references_for_request,
 )
-from ..imaging.store import ImageStore
+from ..imaging.store import ImageStore, SavedImage
+from ..openrouter.capabilities import (
+    ModelSummary,
+    image_model_summaries,
+    resolve_request_options,
+)
 from ..openrouter.key_pool import KeyPool
 from ..openrouter.model_catalog import ModelCatalog
 from ..openrouter.retry_policy import RetryPolicy
 from ..spend.guard import Reservation, SpendGuard, record_of
 from ..ttp import GenerationRequest, GenerationResult, OpenRouterClient
 from . import texts
-from .delivery import push_images, send_onebot_images, should_push
+from .delivery import (
+    FILE_PLATFORMS,
+    push_images,
+    send_onebot_file,
+    send_onebot_images,
+    should_push,
+)
 from .jobs import DrawJob, DrawOutcome
 from .limits import Requester, RequestLimiter, check_group
 from .timing import run_budget, tool_timeout_of
@@ -62,6 +73,15 @@ _LOG_PROMPT_CHARS = 300
 # How long terminate() waits at most for requests still running (each also ends on its own
 # deadline first): long enough for a slow 4K picture, short enough that a shutdown ends.
 DRAIN_LIMIT = 300.0
+
+
+@dataclass(frozen=True)
+class Delivered:
+    """What delivery did: a fallback note, the pictures as sent, the originals as files."""
+
+    note: str = ""
+    outgoing: tuple[Outgoing, ...] = ()
+    originals_sent: bool | None = None
 
 
 @dataclass(eq=False)  # identity: the pipeline keeps running requests in a set
@@ -143,6 +163,11 @@ class DrawPipeline:
                 f"gemini-pic-gen: key pool built with {len(settings.api_keys)} key(s): {masked}"
             )
         return self._key_pool
+
+    async def image_models(self, settings: Settings) -> tuple[list[ModelSummary], bool]:
+        """The image models for /画图模型, and whether they come from the model list."""
+        listed = await self.models.models(self.http(), settings)
+        return image_model_summaries(listed), bool(listed)
 
     async def drain(self, limit: float = DRAIN_LIMIT) -> None:
         """Wait for the requests still running (each ends on its own deadline anyway)."""
@@ -237,7 +262,17 @@ class DrawPipeline:
         check_group(request.requester, settings.limits)
         if not job.prompt and job.template is None:
             raise MissingPromptError("empty prompt")
-        ratio = resolve_aspect_ratio(job.aspect_ratio, settings.aspect_ratio)
+        # What the model cannot draw is mapped or refused here, before anything is sent.
+        options = resolve_request_options(
+            settings.model,
+            job.image_size,
+            settings.image_size,
+            job.aspect_ratio,
+            settings.aspect_ratio,
+            self.models.cached(settings),
+        )
+        if options.silent:
+            logger.info(f"gemini-pic-gen: configured image options fitted to the model: {options}")
         pool = self.key_pool(settings)
         # Every key invalid, or all cooling down for long: no progress note, no downloads.
         pool.check_usable(self.retry_policy.max_cooldown_wait)
@@ -257,24 +292,33 @@ class DrawPipeline:
             if settings.progress_message:
                 await self._progress(request)
             prompt = await self._final_prompt(settings, job, request.deadline)
-            generation = GenerationRequest(prompt, ratio, references.data_urls)
+            generation = GenerationRequest(
+                prompt, options.aspect_ratio, references.data_urls, image_size=options.image_size
+            )
             result = await self._generate(settings, pool, generation, request.deadline)
         except BaseException:
             reservation.release()  # nothing was made (or paid for, as far as we can tell)
             raise
         await self._record(request, reservation, result)
         try:
-            note = await self._deliver(request, result)
+            delivered = await self._deliver(request, result)
         except DeliveryError as exc:
             logger.error(f"gemini-pic-gen: {len(result.images)} image(s) made, not sent: {exc}")
             return DrawOutcome(
-                result, texts.user_message(exc), references=references, undelivered=True
+                result,
+                texts.user_message(exc),
+                references=references,
+                undelivered=True,
+                options=options,
             )
         return DrawOutcome(
             result,
-            note=note,
+            note=delivered.note,
             references=references,
             no_reference_found=job.asked_for_images and not references.found,
+            options=options,
+            outgoing=delivered.outgoing,
+            originals_sent=delivered.originals_sent,
         )
 
     async def _record(
@@ -324,19 +368,41 @@ class DrawPipeline:
 
     # --- delivery -----------------------------------------------------------------------------
 
-    async def _deliver(self, request: DrawRequest, result: GenerationResult) -> str:
-        """Send the images; return a note for the model when delivery had to fall back."""
+    async def _deliver(self, request: DrawRequest, result: GenerationResult) -> Delivered:
+        """Send the images (re-encoded where above the limit), then the originals as files
+        when asked; a note for the model when delivery had to fall back."""
+        settings = request.settings
+        outgoing = tuple(
+            await prepare_outgoing(
+                result.images, self.store, settings.send_image_max_bytes, self.cpu
+            )
+        )
+        for item in outgoing:
+            if item.reencoded is not None:
+                logger.info(
+                    f"gemini-pic-gen: {item.original.path.name} ({item.original.size} bytes) "
+                    f"sent as {item.reencoded.path.name} ({item.reencoded.size} bytes, "
+                    f"{item.reencoded.width}x{item.reencoded.height})"
+                )
+        mode, note = await self._send_pictures(request, [item.sent.path for item in outgoing])
+        originals = [item.original for item in outgoing if item.reencoded is not None]
+        sent: bool | None = None
+        if settings.send_original_file and originals:
+            sent = await self._send_originals(request, originals, mode)
+        return Delivered(note, outgoing, sent)
+
+    async def _send_pictures(self, request: DrawRequest, paths: list[Path]) -> tuple[str, str]:
+        """(how they went: "file_service", "pushed" or "inline"; a fallback note)."""
         settings, event = request.settings, request.event
-        paths = [image.path for image in result.images]
         if settings.use_file_service and await self._send_file_service_links(request, paths):
-            return ""
+            return "file_service", ""
         note = ""
         if should_push(settings, event.get_platform_name(), event):
             try:
                 remote_paths = await push_images(paths, settings, request.deadline.remaining())
                 await send_onebot_images(event, remote_paths)
                 logger.info(f"gemini-pic-gen: pushed {len(paths)} image(s) to NapCat host")
-                return ""
+                return "pushed", ""
             except DeliveryError as exc:
                 logger.warning(f"NapCat push to {exc.target} failed ({exc.detail}); sending inline")
                 note = texts.delivery_fallback_note()
@@ -344,7 +410,31 @@ class DrawPipeline:
         for path in paths:
             chain.file_image(str(path))
         await self._send(request, chain)
-        return note
+        return "inline", note
+
+    async def _send_originals(
+        self, request: DrawRequest, originals: list[SavedImage], mode: str
+    ) -> bool:
+        """The originals of re-encoded pictures as files, the way the pictures went. Never
+        raises: the pictures are out already; False if a file could not be sent."""
+        event = request.event
+        if mode == "file_service" or event.get_platform_name() not in FILE_PLATFORMS:
+            return False  # a link-only setup or a platform without files
+        try:
+            if mode == "pushed":
+                remote_paths = await push_images(
+                    [o.path for o in originals], request.settings, request.deadline.remaining()
+                )
+                for original, remote in zip(originals, remote_paths, strict=True):
+                    await send_onebot_file(event, remote, original.path.name)
+            else:
+                for original in originals:
+                    chain = MessageChain([File(name=original.path.name, file=str(original.path))])
+                    await self._send(request, chain)
+        except DeliveryError as exc:
+            logger.warning(f"gemini-pic-gen: original picture not sent as a file: {exc.detail}")
+            return False
+        return True
 
     async def _send_file_service_links(self, request: DrawRequest, paths: list[Path]) -> bool:
         if not self._context.get_config().get("callback_api_base"):

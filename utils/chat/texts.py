@@ -10,6 +10,7 @@ from __future__ import annotations
 import math
 import time
 from collections.abc import Sequence
+from typing import TYPE_CHECKING
 
 from ..core.coerce import clip_text
 from ..core.errors import (
@@ -36,6 +37,7 @@ from ..core.errors import (
     RateLimitHit,
     ReferenceImageError,
     RefusalError,
+    UnsupportedImageOptionError,
     UpstreamError,
     UpstreamTimeoutError,
     UpstreamUnavailableError,
@@ -58,6 +60,11 @@ from .commands import (
     CMD_STATS,
 )
 from .jobs import DrawOutcome
+
+if TYPE_CHECKING:  # data types worded here, imported for annotations only
+    from ..imaging.outgoing import Outgoing
+    from ..openrouter.capabilities import ModelSummary, ResolvedImageOptions
+    from ..openrouter.model_catalog import ModelPrice
 
 _MAX_MODEL_TEXT = 200
 
@@ -84,6 +91,11 @@ def _invalid_argument(error: InvalidArgumentError) -> str:
             f"不支持的宽高比“{error.value}”。可用的宽高比有：{'、'.join(error.allowed)}；"
             "不填则使用默认比例。"
         )
+    if error.argument == InvalidArgumentError.IMAGE_SIZE:
+        return (
+            f"不支持的图片尺寸“{error.value}”。可用的尺寸有：{'、'.join(error.allowed)}"
+            "（不区分大小写）；不填则使用模型的默认尺寸。"
+        )
     if error.argument == InvalidArgumentError.MODEL_ID:
         return "模型 ID 格式不对：应形如 google/gemini-2.5-flash-image，不能包含空格或中文。"
     if error.argument == InvalidArgumentError.API_BASE:
@@ -92,6 +104,24 @@ def _invalid_argument(error: InvalidArgumentError) -> str:
             "填“默认”恢复 OpenRouter 官方地址。"
         )
     return f"参数“{error.value}”无法使用。"
+
+
+_OPTION_NAMES = {
+    InvalidArgumentError.IMAGE_SIZE: "图片尺寸",
+    InvalidArgumentError.ASPECT_RATIO: "宽高比",
+}
+
+
+def _unsupported_option(error: UnsupportedImageOptionError) -> str:
+    """A valid value the model cannot draw, with nothing near enough: one sentence."""
+    name = _OPTION_NAMES.get(error.option, error.option)
+    can = f"（它支持：{'、'.join(error.supported)}）" if error.supported else ""
+    other = (
+        f"，或请管理员换用支持 {error.value} 的模型 {'、'.join(error.models[:2])}"
+        if error.models
+        else ""
+    )
+    return f"当前图像模型 {error.model} 不支持{name} {error.value}{can}，请换一个{name}{other}。"
 
 
 def _cause(error: PicGenError) -> str:
@@ -157,6 +187,8 @@ def user_message(error: BaseException) -> str:
         return "请告诉我要画什么：图片描述不能为空。"
     if isinstance(error, InvalidArgumentError):
         return _invalid_argument(error)
+    if isinstance(error, UnsupportedImageOptionError):
+        return _unsupported_option(error)
     if isinstance(error, ConfigSaveError):
         return "设置已立即生效，但保存到配置文件失败，插件重载后会恢复原设置，请查看日志。"
     if isinstance(error, GroupNotAllowed):
@@ -247,12 +279,18 @@ def delivery_fallback_note() -> str:
 
 
 def outcome_remarks(outcome: DrawOutcome) -> list[str]:
-    """What the user should hear besides the images: skipped references, dropped images."""
+    """What the user should hear besides the images: skipped references, dropped images, a size
+    or ratio the model could not do, originals that were asked for as files."""
     remarks = [user_message(problem) for problem in outcome.references.problems]
     if outcome.result is not None and outcome.result.discarded:
         remarks.append(f"另有 {outcome.result.discarded} 张返回的图片数据损坏，已丢弃。")
+    options = options_note(outcome.options)
+    if options:
+        remarks.append(options)
     if outcome.note:
         remarks.append(outcome.note)
+    if outcome.originals_sent is False:
+        remarks.append("原图没能作为文件发送（当前平台不支持发送文件或发送失败）。")
     return remarks
 
 
@@ -271,6 +309,7 @@ def tool_summary(outcome: DrawOutcome) -> str:
     if outcome.no_reference_found:
         parts.append("用户的消息和引用消息里没有找到图片，已只按文字描述生成。")
     parts.extend(outcome_remarks(outcome))
+    parts.extend(reencoded_notes(outcome.outgoing, outcome.originals_sent))
     if outcome.result.text:
         parts.append(f"模型附言：{outcome.result.text[:_MAX_MODEL_TEXT]}")
     return "".join(parts)
@@ -293,6 +332,120 @@ def command_reply(outcome: DrawOutcome) -> list[str]:
 def detached_report(outcome: DrawOutcome) -> list[str]:
     """What a request that outlived its tool call tells the chat itself when it ends."""
     return command_reply(outcome)
+
+
+# --- image sizes, ratios and the image models ------------------------------------------------------
+
+
+def options_note(options: ResolvedImageOptions | None) -> str:
+    """What changed to fit the model's sizes and ratios ('' when nothing did)."""
+    if options is None or not options.adjustments:
+        return ""
+    parts = []
+    for change in options.adjustments:
+        if change.option == InvalidArgumentError.IMAGE_SIZE and not change.sent:
+            fixed = options.capabilities.fixed_size
+            parts.append(f"不能选择尺寸（固定约 {fixed}），没有按 {change.asked} 生成")
+        else:
+            name = _OPTION_NAMES.get(change.option, change.option)
+            parts.append(f"不支持{name} {change.asked}，已改用最接近的 {change.sent}")
+    return f"注意：当前图像模型 {options.model} " + "；".join(parts) + "。"
+
+
+# What each known model is good at, by family (capabilities.family_of).
+_MODEL_BLURBS = {
+    "google/gemini-2.5-flash-image": "快、便宜，适合日常画图和改图",
+    "google/gemini-3-pro-image": "质量最好、图里的文字最准，适合海报和精细作品；最贵也最慢",
+    "google/gemini-3.1-flash-image": "接近 Pro 的质量，更快更便宜，要 4K 时性价比最高",
+}
+_STRIPS = ("1:4", "4:1", "1:8", "8:1")
+
+
+def _per_million(value: float) -> str:
+    return f"${value * 1_000_000:.3g}/百万 token"
+
+
+def price_text(price: ModelPrice | None) -> str:
+    """What the model list says a model costs ('' when it says nothing)."""
+    if price is None or not price.known:
+        return ""
+    parts = []
+    if price.prompt is not None:
+        parts.append(f"输入 {_per_million(price.prompt)}")
+    if price.completion is not None:
+        parts.append(f"输出 {_per_million(price.completion)}")
+    if price.image_output is not None:
+        parts.append(f"图片输出 {_per_million(price.image_output)}")
+    if price.request:
+        parts.append(f"每次请求 ${price.request:.3g}")
+    return "，".join(parts)
+
+
+def _model_abilities(summary: ModelSummary) -> str:
+    caps = summary.capabilities
+    if caps.sizes is None:
+        sizes = "尺寸未知"
+    elif not caps.sizes:
+        sizes = f"尺寸固定约 {caps.fixed_size}"
+    else:
+        sizes = "尺寸 " + "/".join(caps.sizes)
+    if caps.ratios is None:
+        ratios = "宽高比未知"
+    else:
+        ratios = f"{len(caps.ratios)} 种宽高比"
+        strips = [r for r in _STRIPS if r in caps.ratios]
+        if strips:
+            ratios += "（含 " + "、".join(strips) + "）"
+    edits = {True: "可改图", False: "只能文生图", None: ""}[summary.edits]
+    return "，".join(p for p in (sizes, ratios, edits) if p)
+
+
+def image_model_list(
+    summaries: list[ModelSummary], current: str, from_list: bool, limit: int = 20
+) -> str:
+    """/画图模型 without an argument: the image models, what they can do, and their price."""
+    lines = [
+        f"当前图像模型：{current}",
+        "可用的图像模型：" if from_list else "已知的图像模型（未能获取模型列表）：",
+    ]
+    for summary in summaries[:limit]:
+        mark = "👉 " if summary.id == current else "· "
+        lines.append(mark + summary.id + (f"（{summary.name}）" if summary.name else ""))
+        details = [_model_abilities(summary), _MODEL_BLURBS.get(summary.family, "")]
+        price = price_text(summary.price)
+        details.append(f"价格：{price}" if price else "")
+        lines.append("   " + "；".join(d for d in details if d))
+    if len(summaries) > limit:
+        lines.append(f"……另有 {len(summaries) - limit} 个图像模型未列出。")
+    lines.append(
+        f"切换：/{CMD_MODEL} <模型ID>。在对话中说“画一张 4K 的……”即可要求 4K（需模型支持）。"
+    )
+    return "\n".join(lines)
+
+
+# --- big pictures ----------------------------------------------------------------------------------
+
+
+def _mb(size: int) -> str:
+    return f"{size / 1048576:.1f} MB"  # MiB, like the config's MB limits
+
+
+def reencoded_notes(outgoing: tuple[Outgoing, ...], originals_sent: bool | None) -> list[str]:
+    """For the chat model: pictures that went out re-encoded (too big to send as they were)."""
+    notes = []
+    for item in outgoing:
+        sent = item.reencoded
+        if sent is None:
+            continue
+        notes.append(
+            f"原图 {_mb(item.original.size)} 太大，已转成 {sent.width}×{sent.height} 的"
+            f"高质量 JPEG（{_mb(sent.size)}）发送。"
+        )
+        if item.over_limit:
+            notes.append("压缩到最小仍超过发送上限，可能发送失败。")
+    if notes and originals_sent:
+        notes.append("原图也已作为文件发送。")
+    return notes
 
 
 # --- admin commands ---------------------------------------------------------------------------
@@ -327,6 +480,10 @@ def describe_settings(settings: Settings) -> str:
         caps_line(settings.spend),
         f"花费记录保留：{settings.spend.ledger_retention_days} 天",
         f"NapCat 主机：{settings.nap_server_address or 'localhost'}:{settings.nap_server_port}",
+        f"默认尺寸：{settings.image_size or '由模型决定'}，默认宽高比：{settings.aspect_ratio or '由模型决定'}",
+        f"发送图片上限：{_mb(settings.send_image_max_bytes)}（超过时压缩成 JPEG 发送"
+        + ("，并把原图作为文件发送" if settings.send_original_file else "")
+        + "）",
     ]
     return "\n".join(lines)
 
@@ -356,10 +513,6 @@ def format_pool_status(rows: list[KeyStatus], model: str = "") -> str:
         )
     lines.append("（成功/失败为本次启动或修改密钥配置以来的请求次数）")
     return "\n".join(lines)
-
-
-def current_model(model: str) -> str:
-    return f"当前图像模型：{model}\n用法：/{CMD_MODEL} <模型ID>"
 
 
 def current_api_base(api_base: str) -> str:
@@ -403,7 +556,7 @@ def help_text(settings: Settings, prefix: str = "/") -> str:
         f"{p}{CMD_FIGURE} [补充描述] —— 把图片里的角色做成手办照片（同样需要附图或回复带图消息）",
         f"{p}{CMD_HELP} —— 显示本帮助",
         "管理员指令：",
-        f"{p}{CMD_MODEL} <模型ID> —— 切换图像模型并保存",
+        f"{p}{CMD_MODEL} [模型ID] —— 切换图像模型并保存；不带参数时列出图像模型、能力和价格",
         f"{p}{CMD_API_BASE} <地址|默认> —— 切换 API 地址并保存",
         f"{p}{CMD_SETTINGS} —— 查看当前设置（密钥已打码）",
         f"{p}{CMD_KEYS} —— 查看密钥池状态：是否正常、冷却到何时、成功与失败次数",

@@ -34,6 +34,7 @@ class InvalidArgumentError(PicGenError):
     """
 
     ASPECT_RATIO = "aspect_ratio"
+    IMAGE_SIZE = "image_size"
     MODEL_ID = "model_id"
     API_BASE = "api_base"
 
@@ -44,6 +45,30 @@ class InvalidArgumentError(PicGenError):
         self.argument = argument
         self.value = value
         self.allowed = allowed
+
+
+class UnsupportedImageOptionError(PicGenError):
+    """A valid size or ratio the chosen model cannot draw, with nothing near enough to use.
+
+    `option` is InvalidArgumentError.ASPECT_RATIO or .IMAGE_SIZE; `supported` is what the model
+    takes; `models` names known models that take `value`.
+    """
+
+    def __init__(
+        self,
+        detail: str,
+        model: str,
+        option: str,
+        value: str,
+        supported: tuple[str, ...],
+        models: tuple[str, ...] = (),
+    ) -> None:
+        super().__init__(detail)
+        self.model = model
+        self.option = option
+        self.value = value
+        self.supported = supported
+        self.models = models
 
 
 class ConfigSaveError(PicGenError):

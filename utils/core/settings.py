@@ -7,7 +7,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from .coerce import coerce_bool
-from .image_options import normalize_aspect_ratio
+from .image_options import normalize_aspect_ratio, normalize_image_size
 from .keys import collect_api_keys
 
 DEFAULT_API_BASE = "https://openrouter.ai/api"
@@ -22,6 +22,11 @@ DEFAULT_REFERENCE_MAX_SIDE = 2048
 DEFAULT_DOWNLOAD_MAX_MB = 20
 DEFAULT_DOWNLOAD_TIMEOUT = 15.0
 DEFAULT_RETENTION_MINUTES = 15
+# Pictures above this go out as a JPEG re-encode. AstrBot's QQ adapter inlines every image as
+# base64 into NapCat's websocket; pictures above ~5 MB often time out or fail with "rich media
+# transfer failed" (NapCat / NcatBot reports, 2025-2026), while a 4096x4096 JPEG of quality 85-90
+# fits 5 MB. See README "大图片与 4K".
+DEFAULT_SEND_IMAGE_MAX_MB = 5
 _MIB = 1024 * 1024
 
 
@@ -132,6 +137,11 @@ class Settings:
     download_timeout: float = DEFAULT_DOWNLOAD_TIMEOUT
     retention_seconds: float = DEFAULT_RETENTION_MINUTES * 60.0
     spend: SpendPolicy = field(default_factory=SpendPolicy)
+    # '' = the model's default; otherwise one of image_options.IMAGE_SIZES.
+    image_size: str = ""
+    send_image_max_bytes: int = DEFAULT_SEND_IMAGE_MAX_MB * _MIB
+    # Also send the original as a file when a re-encode went out instead.
+    send_original_file: bool = False
 
     @property
     def chat_completions_url(self) -> str:
@@ -210,4 +220,10 @@ class Settings:
                     config.get("ledger_retention_days"), DEFAULT_LEDGER_RETENTION_DAYS, 1, 3650
                 ),
             ),
+            image_size=normalize_image_size(config.get("image_size")) or "",
+            send_image_max_bytes=_as_int(
+                config.get("send_image_max_mb"), DEFAULT_SEND_IMAGE_MAX_MB, 1, 100
+            )
+            * _MIB,
+            send_original_file=coerce_bool(config.get("send_original_file"), default=False),
         )

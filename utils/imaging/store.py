@@ -360,9 +360,13 @@ class ImageStore:
     def save_data_url(self, url: str) -> SavedImage:
         return self.save(decode_data_url(url))
 
-    def begin(self, check_png: bool = False) -> PendingImage:
-        """A new image written in pieces (see PendingImage). Blocking."""
-        return PendingImage(self, check_png)
+    def begin(self, check_png: bool = False, stem: str | None = None) -> PendingImage:
+        """A new image written in pieces (see PendingImage). Blocking.
+
+        `stem` names it after another of our images (a re-encode beside its original); by
+        default it gets a new unique name.
+        """
+        return PendingImage(self, check_png, stem)
 
     def path_of(self, name: str) -> Path:
         """The path of one of our images; refuses any name that could point elsewhere."""
@@ -378,11 +382,13 @@ class PendingImage:
     Blocking, like the rest of this module.
     """
 
-    def __init__(self, store: ImageStore, check_png: bool = False) -> None:
+    def __init__(self, store: ImageStore, check_png: bool = False, stem: str | None = None) -> None:
         self._store = store
         # Checked while written, so that commit() need not read the file again.
         self._png = PngCheck() if check_png else None
-        self._stem = f"{FILE_PREFIX}{time.strftime('%Y%m%d%H%M%S')}_{uuid.uuid4().hex[:16]}"
+        if stem is not None and not is_own_image_name(f"{stem}.png"):
+            raise InvalidImageError(f"not an image name of ours: {stem[:80]!r}")
+        self._stem = stem or f"{FILE_PREFIX}{time.strftime('%Y%m%d%H%M%S')}_{uuid.uuid4().hex[:16]}"
         self.temp = store.directory / f".{self._stem}{TEMP_SUFFIX}"
         # O_EXCL: never write through a file (or symlink) someone put at the temp name.
         flags = os.O_WRONLY | os.O_CREAT | os.O_EXCL
@@ -402,6 +408,16 @@ class PendingImage:
         self.size += len(data)
         if self._png is not None:
             self._png.feed(data)
+
+    def write_with(self, save: Callable[[BinaryIO], object]) -> None:
+        """Let `save` write the image through the file itself: encoders that get a real file
+        (Pillow's) write it from C without holding the GIL the event loop needs. Only for an
+        image not written to otherwise; not PNG-checked (commit with an ImageInfo)."""
+        if self._file is None or self.size or self._png is not None:
+            raise ValueError("write_with needs a fresh, unchecked image")
+        save(self._file)
+        self._file.flush()
+        self.size = os.fstat(self._file.fileno()).st_size
 
     def commit(self, info: ImageInfo | None = None) -> SavedImage:
         """Validate (unless `info` says it was checked already) and publish under its own name."""

@@ -1,14 +1,16 @@
 """Which models the service lists, and which of them can output images (GET <base>/v1/models).
 
-Used to turn a 404 into "this model id is unknown or retired; these image models exist", and to
-warn at start when the configured model is not an image model. Never required: when the list
-cannot be had, everything works as before, only without suggestions.
+Used to turn a 404 into "this model id is unknown or retired; these image models exist", to
+warn at start when the configured model is not an image model, and for what the image models can
+do and cost (utils/openrouter/capabilities.py). Never required: when the list cannot be had,
+everything works as before, only without suggestions, prices and listed capabilities.
 """
 
 from __future__ import annotations
 
 import asyncio
 import json
+from collections.abc import Callable
 from dataclasses import dataclass
 
 import aiohttp
@@ -16,12 +18,33 @@ from astrbot.api import logger
 
 from ..core.clock import SYSTEM_CLOCK, Clock
 from ..core.errors import ModelUnavailableError
+from ..core.image_options import normalize_aspect_ratio, normalize_image_size
 from ..core.settings import Settings
 
 CACHE_TTL = 600.0
 FETCH_TIMEOUT = 8.0
 # Models the user is most likely to want first when suggestions are listed.
 _PREFERRED_PREFIX = "google/gemini"
+# OpenRouter lists only models with text output unless asked for all (image-only models too).
+LIST_QUERY = {"output_modalities": "all"}
+
+
+@dataclass(frozen=True)
+class ModelPrice:
+    """What the list says a model costs, in USD: per token, `request` per request.
+
+    None where the list does not say (or says -1, OpenRouter's "varies" for router models).
+    """
+
+    prompt: float | None = None
+    completion: float | None = None
+    image_input: float | None = None  # the list's `image`: per input image token
+    image_output: float | None = None  # per output image token, where listed
+    request: float | None = None
+
+    @property
+    def known(self) -> bool:
+        return any(v is not None for v in (self.prompt, self.completion, self.image_output))
 
 
 @dataclass(frozen=True)
@@ -29,10 +52,65 @@ class ModelInfo:
     id: str
     # None when the service does not say (some gateways list bare ids).
     output_modalities: tuple[str, ...] | None
+    name: str = ""
+    input_modalities: tuple[str, ...] | None = None
+    price: ModelPrice | None = None
+    # The values the list declares for image_config (None: it does not say). OpenRouter's chat
+    # model list does not; an entry shaped like its image model list (`supported_parameters` as
+    # {name: {"type": "enum", "values": [...]}}) does, and so may a gateway.
+    image_sizes: tuple[str, ...] | None = None
+    aspect_ratios: tuple[str, ...] | None = None
 
     @property
     def makes_images(self) -> bool:
         return self.output_modalities is not None and "image" in self.output_modalities
+
+    @property
+    def takes_images(self) -> bool | None:
+        """Whether it reads input images (needed for editing); None when the list does not say."""
+        if self.input_modalities is None:
+            return None
+        return "image" in self.input_modalities
+
+
+def _modalities(value: object) -> tuple[str, ...] | None:
+    return tuple(str(m).lower() for m in value) if isinstance(value, list) else None
+
+
+def _per_unit(value: object) -> float | None:
+    try:
+        number = float(str(value))
+    except (TypeError, ValueError):
+        return None
+    return number if number >= 0 and number == number else None
+
+
+def _price(pricing: object) -> ModelPrice | None:
+    if not isinstance(pricing, dict):
+        return None
+    return ModelPrice(
+        prompt=_per_unit(pricing.get("prompt")),
+        completion=_per_unit(pricing.get("completion")),
+        image_input=_per_unit(pricing.get("image")),
+        image_output=_per_unit(pricing.get("image_output")),
+        request=_per_unit(pricing.get("request")),
+    )
+
+
+def _declared(
+    parameters: object, names: tuple[str, ...], normalize: Callable[[object], str | None]
+) -> tuple[str, ...] | None:
+    """The values a dict-shaped `supported_parameters` declares for one option, canonical and
+    deduplicated; values we do not know are left out. None when it declares nothing."""
+    if not isinstance(parameters, dict):
+        return None
+    for name in names:
+        spec = parameters.get(name)
+        values = spec.get("values") if isinstance(spec, dict) else spec
+        if isinstance(values, list):
+            found = (normalize(v) for v in values if isinstance(v, str))
+            return tuple(dict.fromkeys(v for v in found if v))
+    return None
 
 
 def parse_models(body: bytes) -> dict[str, ModelInfo]:
@@ -46,13 +124,19 @@ def parse_models(body: bytes) -> dict[str, ModelInfo]:
         if not isinstance(entry, dict) or not isinstance(entry.get("id"), str):
             continue
         architecture = entry.get("architecture")
-        modalities = (
-            architecture.get("output_modalities") if isinstance(architecture, dict) else None
+        if not isinstance(architecture, dict):
+            architecture = {}
+        parameters = entry.get("supported_parameters")
+        name = entry.get("name")
+        models[entry["id"]] = ModelInfo(
+            entry["id"],
+            _modalities(architecture.get("output_modalities")),
+            name=name.strip() if isinstance(name, str) else "",
+            input_modalities=_modalities(architecture.get("input_modalities")),
+            price=_price(entry.get("pricing")),
+            image_sizes=_declared(parameters, ("image_size", "resolution"), normalize_image_size),
+            aspect_ratios=_declared(parameters, ("aspect_ratio",), normalize_aspect_ratio),
         )
-        outputs = (
-            tuple(str(m).lower() for m in modalities) if isinstance(modalities, list) else None
-        )
-        models[entry["id"]] = ModelInfo(entry["id"], outputs)
     return models
 
 
@@ -80,6 +164,12 @@ class ModelCatalog:
         """Drop the cached lists (the next look-up fetches again)."""
         self._cache.clear()
 
+    def cached(self, settings: Settings) -> dict[str, ModelInfo] | None:
+        """The list fetched last for this API base, however old; None if none was. Never waits:
+        a request uses it for capabilities without fetching (the start-up check fetches it)."""
+        cached = self._cache.get(settings.models_url)
+        return cached[1] if cached else None
+
     async def models(
         self, session: aiohttp.ClientSession, settings: Settings
     ) -> dict[str, ModelInfo] | None:
@@ -103,7 +193,10 @@ class ModelCatalog:
         # OpenRouter lists models without a key; compatible gateways often want one.
         headers = {"Authorization": f"Bearer {settings.api_keys[0]}"} if settings.api_keys else {}
         async with session.get(
-            url, headers=headers, timeout=aiohttp.ClientTimeout(total=self._timeout)
+            url,
+            params=LIST_QUERY,
+            headers=headers,
+            timeout=aiohttp.ClientTimeout(total=self._timeout),
         ) as response:
             if response.status != 200:
                 raise ValueError(f"HTTP {response.status}")
