@@ -21,15 +21,10 @@ from tests.fakes.napcat import REMOTE_NAPCAT, FakeNapCat  # noqa: E402
 from tests.fakes.openrouter import FakeOpenRouter  # noqa: E402
 from tests.fakes.translate import FakeTranslate  # noqa: E402
 from tests.support import harness  # noqa: E402  (imports AstrBot in the order it needs)
+from tests.support.keys import REAL_LOOKING_KEYS  # noqa: E402
 from tests.support.logs import captured_log  # noqa: E402
 from tests.support.virtual_time import VirtualTime, tuned_policy  # noqa: E402
 from utils.file_send_server import Receiver  # noqa: E402
-
-REAL_LOOKING_KEYS = (
-    "sk-or-v1-" + "a1" * 32,
-    "sk-or-v1-" + "b2" * 32,
-    "sk-or-v1-" + "c3" * 32,
-)
 
 
 @pytest.fixture(scope="session")
@@ -94,6 +89,7 @@ async def plugin_config(
     features switch them on. Translation, when on, only ever reaches the fake.
     """
     plugin = await astrbot.reload()
+    astrbot.platform.sent.clear()  # what earlier tests sent without an event
     config = plugin.config
     config.update(
         harness.plain_settings(fake.base_url, REAL_LOOKING_KEYS[0]),

@@ -18,7 +18,6 @@ from pathlib import Path
 import pytest
 from astrbot.core import astrbot_config
 
-from tests.conftest import REAL_LOOKING_KEYS
 from tests.fakes.openrouter import (
     FakeOpenRouter,
     RecordedRequest,
@@ -28,31 +27,15 @@ from tests.fakes.openrouter import (
     png_prompt,
 )
 from tests.support.harness import make_event
+from tests.support.keys import REAL_LOOKING_KEYS, assert_no_key_leaked, sequence, use_keys
 from tests.support.virtual_time import tuned_policy
 
-LABEL = {key: "ABC"[i] for i, key in enumerate(REAL_LOOKING_KEYS)}
 MODERATION_REASONS = ["violence", "self-harm"]
-
-
-def sequence(fake: FakeOpenRouter) -> str:
-    """The keys of the chat requests the fake server saw, in order, as letters."""
-    return "".join(LABEL.get(r.key, "?") for r in fake.chat_requests())
 
 
 def sent_image_prompt(file_uri: str) -> str | None:
     """The prompt the fake server wrote into the image the plugin sent."""
     return png_prompt(Path("/" + file_uri.removeprefix("file:///").lstrip("/")).read_bytes())
-
-
-def assert_no_key_leaked(*texts: str) -> None:
-    for text in texts:
-        for key in REAL_LOOKING_KEYS:
-            assert key not in text
-            assert key[9:30] not in text  # not even a chunk of the secret part
-
-
-def use_keys(config: dict, count: int) -> None:
-    config["openrouter_api_keys"] = list(REAL_LOOKING_KEYS[:count])
 
 
 # --- the fault matrix ---------------------------------------------------------------------------
@@ -159,7 +142,7 @@ MATRIX = [
     Case("503 Retry-After 7", 3, "always", "AAABBBCCC", (7,) * 8, "暂时不可用（HTTP 503）"),
     Case("dropped connection", 3, "always", "AAABBBCCC", TRANSIENT_3, "暂时不可用"),
     Case("truncated body", 3, "once", "AA", (2,), "ok"),
-    Case("truncated body", 3, "always", "AAABBBCCC", TRANSIENT_3, "暂时不可用"),
+    Case("truncated body", 3, "always", "AAABBBCCC", TRANSIENT_3, "连接中断"),
     Case("malformed JSON", 3, "once", "AA", (2,), "ok"),
     Case("200 with error", 3, "once", "AA", (2,), "ok"),
 ]
@@ -255,10 +238,13 @@ async def test_hung_upstream_ends_within_a_small_budget(astrbot, fake, plugin_co
     assert_no_key_leaked(texts[0], caplog.text)
 
 
-async def test_hung_upstream_costs_one_read_timeout_per_try(astrbot, fake, plugin_config):
-    """Real clock: the per-try read timeout cuts each hung try; tries then run out, not time."""
+async def test_a_hung_upstream_is_never_sent_the_request_twice(astrbot, fake, plugin_config):
+    """Real clock: no answer at all, not even headers. The request may still be running (a
+    gateway that does not stream answers only when the picture is done, and bills it in
+    full), so it is waited for until the budget ends instead of being sent again; the idle
+    limit only applies once an answer has started."""
     plugin_config.update(
-        max_retry_attempts=2, read_timeout_seconds=1, request_timeout_budget_seconds=30
+        max_retry_attempts=3, read_timeout_seconds=1, request_timeout_budget_seconds=3
     )
     fake.default = lambda _r: Reply(action="hang")
     policy = tuned_policy(astrbot, base_delay=0.05, max_delay=0.2, min_attempt_seconds=0.5)
@@ -268,10 +254,9 @@ async def test_hung_upstream_costs_one_read_timeout_per_try(astrbot, fake, plugi
             make_event(), image_description="a cat", timeout=30, plugin=plugin
         )
 
-    assert sequence(fake) == "AA"
-    assert texts == ["图像服务响应超时，请稍后再试。"]
-    first, second = fake.chat_requests()
-    assert second.at - first.at >= 1.0  # one read timeout, then the backoff
+    assert sequence(fake) == "A"
+    assert texts[0].startswith("图片生成超时：3 秒内没有拿到结果")
+    assert "响应超时" in texts[0]
 
 
 async def test_backoff_in_real_time_with_small_delays(astrbot, fake, plugin_config):
@@ -344,6 +329,79 @@ async def test_a_rate_limited_key_gets_one_probe_after_its_cooldown(
     virtual_time.advance(61)  # the default 60 s cooldown is over
     await virtual_time.run_tool(make_event(), image_description="after cooldown")
     assert sequence(fake) == "ABBBBAB"  # one probe on A, still limited, then B
+
+
+# --- true causes with mixed keys -------------------------------------------------------------
+
+
+def _mixed(fake: FakeOpenRouter, second: Callable[[], Reply]) -> None:
+    """Key A is invalid; key B answers with `second`."""
+    bad = REAL_LOOKING_KEYS[0]
+    fake.default = lambda r: Reply.error(401, "User not found") if r.key == bad else second()
+
+
+async def test_an_invalid_key_and_a_briefly_rate_limited_one_tell_the_rate_limit(
+    astrbot, fake, plugin_config, virtual_time, plugin_log
+):
+    """The user can act on "come back in 3 s"; "the key is invalid" is only half the story
+    while another key is merely cooling down. The log lists both keys' states."""
+    use_keys(plugin_config, 2)
+    _mixed(fake, lambda: Reply.error(429, "Rate limit exceeded", headers={"Retry-After": "3"}))
+
+    texts = await virtual_time.run_tool(make_event(), image_description="a cat")
+
+    assert sequence(fake) == "ABBB"  # B: its three tries, waiting out each short cooldown
+    assert virtual_time.sleeps == [3.0, 3.0]
+    assert texts == ["请求太频繁，已被限流，请约 3 秒后再试。"]
+    states = [r.getMessage() for r in plugin_log if "keys:" in r.getMessage()]
+    assert len(states) == 1
+    assert "sk-or-…a1a1 invalid (401)" in states[0]
+    assert "sk-or-…b2b2 rate limited (429), free in 3 s" in states[0]
+    assert_no_key_leaked(*(r.getMessage() for r in plugin_log))
+
+
+async def test_an_invalid_key_and_a_long_rate_limit_say_when_and_how_many(
+    astrbot, fake, plugin_config, virtual_time
+):
+    use_keys(plugin_config, 2)
+    _mixed(fake, lambda: Reply.error(429, "slow down", headers={"Retry-After": "120"}))
+    until = time.strftime("%H:%M:%S", time.localtime(virtual_time.wall() + 120))
+    expected = [
+        "请求太频繁，1 个 API 密钥正在限流冷却中（另有 1 个密钥无效或额度用尽），"
+        f"请在 {until}（约 120 秒后）再试。"
+    ]
+
+    assert await virtual_time.run_tool(make_event(), image_description="a cat") == expected
+    assert sequence(fake) == "AB"
+    # The next request knows both keys already: nothing is sent, the answer is the same.
+    assert await virtual_time.run_tool(make_event(), image_description="a cat") == expected
+    assert sequence(fake) == "AB"
+
+
+async def test_an_invalid_key_and_a_failing_service_tell_the_service_failure(
+    astrbot, fake, plugin_config, virtual_time
+):
+    use_keys(plugin_config, 2)
+    _mixed(fake, lambda: Reply.error(500, "Internal error"))
+
+    texts = await virtual_time.run_tool(make_event(), image_description="a cat")
+    assert sequence(fake) == "ABBB"
+    assert texts == ["图像服务暂时不可用（HTTP 500），请稍后再试。"]
+
+    fake.requests.clear()  # A is known invalid now: B alone gets its three tries
+    texts = await virtual_time.run_tool(make_event(), image_description="a cat")
+    assert sequence(fake) == "BBB"
+    assert texts == ["图像服务暂时不可用（HTTP 500），请稍后再试。"]
+
+
+async def test_a_key_echoed_in_part_by_the_server_is_masked_too(
+    astrbot, fake, plugin_config, plugin_log
+):
+    """A server that echoes a cut-off key (`sk-or-v1-a1a1…`): no known key matches it
+    whole, its shape does."""
+    fake.default = lambda r: Reply.error(401, f"Invalid key {r.key[:30]}... for this account")
+    await astrbot.run_tool(make_event(), image_description="a cat")
+    assert_no_key_leaked(*(r.getMessage() for r in plugin_log))
 
 
 # --- concurrency ----------------------------------------------------------------------------------------

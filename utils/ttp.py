@@ -1,5 +1,21 @@
 """The OpenRouter client: one generation as tries on the key pool's keys, each try one POST whose
-answer is streamed in, its images decoded, validated and stored."""
+answer is streamed in, its images decoded, validated and stored.
+
+The request asks for a stream (`"stream": true`): OpenRouter then answers at once and keeps the
+connection alive with SSE comments while the model works, so a silence longer than the idle
+limit (`read_timeout_seconds`) means a dead connection, never a slow model. A gateway that
+answers plain JSON instead is read the same way as before.
+
+When is another try allowed? Never while the first may still be running and answering:
+- no answer headers yet: the request is being worked on (a non-streaming gateway answers only
+  when the picture is done, and an abandoned request is billed in full), so it is waited for
+  until the run's deadline, never abandoned for a second one;
+- a stream that went silent or was cut: aborting it (closing the connection) stops it upstream
+  on providers that support that, and nothing of it can reach us any more: another try;
+- a plain JSON body that stalls or is cut: the answer was already made; another try;
+- an error status, or an error chunk in the stream: that request is over; the retry policy
+  decides.
+"""
 
 from __future__ import annotations
 
@@ -16,6 +32,8 @@ from tenacity import RetryCallState
 
 from .core.clock import Deadline
 from .core.errors import (
+    ConnectionLostError,
+    DeadlineExceededError,
     DownloadError,
     InvalidImageError,
     NoImageError,
@@ -24,14 +42,19 @@ from .core.errors import (
     UpstreamTimeoutError,
     UpstreamUnavailableError,
 )
-from .core.keys import mask_key, redact_keys
+from .core.keys import redact_keys
 from .core.settings import Settings
 from .core.workers import CpuPool
 from .imaging.downloads import describe_url, fetch_bytes, is_http_url
 from .imaging.store import ImageStore, SavedImage
 from .openrouter.answer_stream import AnswerReader
-from .openrouter.answers import ParsedAnswer, classify_error, parse_answer
-from .openrouter.key_pool import KeyPool
+from .openrouter.answers import (
+    ParsedAnswer,
+    classify_error,
+    classify_error_object,
+    parse_answer,
+)
+from .openrouter.key_pool import KeyLease, KeyPool
 from .openrouter.retry_policy import (
     KeyOutcome,
     RetryPolicy,
@@ -39,6 +62,7 @@ from .openrouter.retry_policy import (
     key_outcome,
     retry_after_of,
 )
+from .openrouter.sse import DONE, SseFramer, StreamAssembler, looks_like_event_stream
 from .openrouter.usage import Usage
 
 T = TypeVar("T")
@@ -53,6 +77,13 @@ ATTRIBUTION_HEADERS = {
 _READ_PIECE = 128 * 1024
 _WRITE_BATCH = 256 * 1024
 _WRITE_BACKLOG = 1024 * 1024
+# Caps on what is held in memory besides the images: an error body, and the JSON left of an
+# answer (or of one stream event) once its big base64 payloads went to temp files.
+ERROR_BODY_CAP = 64 * 1024
+SKELETON_CAP = 4 * 1024 * 1024
+# A stream event this small is parsed on the loop; bigger ones (short images kept inline) in
+# a worker.
+_PARSE_ON_LOOP = 64 * 1024
 
 
 @dataclass(frozen=True)
@@ -74,6 +105,8 @@ class GenerationResult:
     # Images of the answer that failed validation and were dropped (the rest are delivered).
     discarded: int = 0
     usage: Usage | None = None  # what the service reported the generation cost
+    # OpenRouter's id of the generation (X-Generation-Id, else the answer's `id`).
+    generation_id: str = ""
 
 
 @dataclass
@@ -83,6 +116,30 @@ class Answer:
 
     parsed: ParsedAnswer
     streamed: AnswerReader
+    generation_id: str = ""
+
+
+class _Headers(dict):  # type: ignore[type-arg]
+    """Request headers whose repr hides the key: loguru prints the values of local variables
+    in the tracebacks it logs."""
+
+    def __repr__(self) -> str:
+        return "{headers with the API key}"
+
+
+def _request_headers(lease: KeyLease) -> _Headers:
+    return _Headers(
+        {
+            "Authorization": f"Bearer {lease.key}",
+            "Content-Type": "application/json",
+            "Accept": "text/event-stream, application/json",
+            **ATTRIBUTION_HEADERS,
+        }
+    )
+
+
+def _generation_id(headers: Mapping[str, str], fallback: str) -> str:
+    return (headers.get("X-Generation-Id") or fallback or "")[:200]
 
 
 def _encode_json(payload: Mapping[str, Any]) -> bytes:
@@ -104,6 +161,11 @@ def _finish_answer(reader: AnswerReader, skeleton: bytes) -> tuple[Any, ParsedAn
     return data, parse_answer(data)
 
 
+def _parse_event(skeleton: bytes) -> Any:
+    """One stream event's JSON; raises ValueError if it is not JSON."""
+    return json.loads(skeleton)
+
+
 def _without_duplicates(images: tuple[SavedImage, ...]) -> tuple[SavedImage, ...]:
     """Drop (and delete) images whose bytes repeat an earlier one. Blocking.
 
@@ -121,6 +183,99 @@ def _without_duplicates(images: tuple[SavedImage, ...]) -> tuple[SavedImage, ...
         else:
             kept.append(image)
     return tuple(kept)
+
+
+def out_of_time(deadline: Deadline, doing: str) -> DeadlineExceededError:
+    """The run's budget ran out with a request still open: no time for another try."""
+    last = UpstreamTimeoutError(f"no complete answer within the time budget ({doing})")
+    return DeadlineExceededError(
+        f"time budget of {deadline.budget:.0f} s ran out {doing}", deadline.budget, last
+    )
+
+
+def _check_skeleton(reader: AnswerReader) -> None:
+    if reader.skeleton_size > SKELETON_CAP:
+        raise UpstreamUnavailableError(
+            f"answer holds more than {SKELETON_CAP} bytes besides its images", 200
+        )
+
+
+class _BodyReader:
+    """The pieces of an answer body, each awaited under the idle limit or the deadline."""
+
+    def __init__(self, content: aiohttp.StreamReader, deadline: Deadline, idle: float) -> None:
+        self._content = content
+        self._deadline = deadline
+        self._idle = idle
+
+    async def next(self, *, idle: bool) -> bytes:
+        """The next piece, b"" at the end. `idle`: silence longer than the idle limit means
+        the connection is dead; otherwise only the deadline limits the wait."""
+        remaining = self._deadline.remaining()
+        limit = min(self._idle, remaining) if idle else remaining
+        try:
+            return await asyncio.wait_for(self._content.read(_READ_PIECE), limit)
+        except asyncio.TimeoutError:
+            # aiohttp's total limit is the deadline too: whichever fired, the deadline decides.
+            if limit >= remaining or self._deadline.remaining() <= 0.05:
+                raise out_of_time(self._deadline, "while the answer came in") from None
+            raise ConnectionLostError(
+                f"no data for {self._idle:g} s, not even a keep-alive: connection presumed dead"
+            ) from None
+
+
+async def _read_error_body(body: _BodyReader) -> bytes:
+    """At most ERROR_BODY_CAP bytes of an error answer (a proxy's page may be of any size, or
+    never end); a body that stalls is classified by what came, its status says the most."""
+    buffer = bytearray()
+    try:
+        while len(buffer) < ERROR_BODY_CAP:
+            piece = await body.next(idle=True)
+            if not piece:
+                break
+            buffer += piece
+    except ConnectionLostError:
+        pass
+    return bytes(buffer[:ERROR_BODY_CAP])
+
+
+class _Writer:
+    """Hands the decoded bytes of an answer to a worker in batches, one batch written while
+    the next is decoded.
+
+    At most one worker call per answer at a time: writes stay in order. Awaited through
+    shield() and waited for on the way out (settle()): a failure or a cancellation must never
+    discard files a worker is still writing.
+    """
+
+    def __init__(self, cpu: CpuPool) -> None:
+        self._cpu = cpu
+        self._job: asyncio.Future[Any] | None = None
+
+    async def after_piece(self, reader: AnswerReader) -> None:
+        # aiohttp hands out buffered pieces without suspending: without this, one answer
+        # would be decoded in one go while every other request waits.
+        await asyncio.sleep(0)
+        if reader.unwritten < _WRITE_BATCH:
+            return
+        if self._job is not None and not self._job.done():
+            if reader.unwritten < _WRITE_BACKLOG:
+                return  # keep decoding; the worker takes it all once it is free
+            await asyncio.shield(self._job)  # a slow disk slows the reading down
+        self._job = asyncio.ensure_future(self._cpu.run(reader.write, reader.take_unwritten()))
+
+    async def drain(self) -> None:
+        if self._job is not None:
+            await asyncio.shield(self._job)
+
+    async def final(self, fn: Callable[..., T], /, *args: Any) -> T:
+        job = asyncio.ensure_future(self._cpu.run(fn, *args))
+        self._job = job
+        return await asyncio.shield(job)
+
+    async def settle(self) -> None:
+        if self._job is not None and not self._job.done():
+            await asyncio.wait([self._job])
 
 
 # --- the client ---------------------------------------------------------------------------------
@@ -153,6 +308,8 @@ class OpenRouterClient:
             "model": self._settings.model,
             "messages": [{"role": "user", "content": content}],
             "modalities": ["image", "text"],
+            # Streamed: the connection stays alive while the model works (see the module doc).
+            "stream": True,
         }
         image_config = {
             key: value
@@ -170,13 +327,22 @@ class OpenRouterClient:
         # Serialised once for every try; off the loop when reference images make it megabytes.
         body = self.build_payload(request)
         payload = await self._offload(_encode_json, body) if request.images else _encode_json(body)
+        # Keys already known to be invalid are not counted: the run ends when the others are
+        # used up, with their failure.
         run = self._policy.start_run(
-            len(self._pool.keys), self._settings.max_retry_attempts, deadline
+            self._pool.usable_count(), self._settings.max_retry_attempts, deadline
         )
-        async for attempt in self._policy.retrying(run, before_sleep=self._log_wait):
-            with attempt:
-                key, answer = await self._attempt(run, payload)
-        return await self.result_from(answer, mask_key(key))
+        try:
+            async for attempt in self._policy.retrying(run, before_sleep=self._log_wait):
+                with attempt:
+                    lease, answer = await self._attempt(run, payload)
+        except PicGenError as exc:
+            logger.warning(
+                f"gemini-pic-gen: generation failed after {run.total} try(s) "
+                f"({type(exc).__name__}); keys: {self._pool.describe()}"
+            )
+            raise
+        return await self.result_from(answer, lease.masked)
 
     async def result_from(self, answer: Answer, key_mask: str) -> GenerationResult:
         """Decode, validate and store every image of a successful answer.
@@ -212,6 +378,7 @@ class OpenRouterClient:
             key_mask,
             discarded=len(failures),
             usage=parsed.usage,
+            generation_id=answer.generation_id,
         )
 
     async def _decode_and_store(self, url: str, streamed: AnswerReader) -> SavedImage:
@@ -238,7 +405,7 @@ class OpenRouterClient:
         """Blocking work (base64, Pillow, file writes) off the event loop."""
         return await self._cpu.run(fn, *args)
 
-    async def _attempt(self, run: RetryRun, payload: bytes) -> tuple[str, Answer]:
+    async def _attempt(self, run: RetryRun, payload: bytes) -> tuple[KeyLease, Answer]:
         """One try: lease a key, POST, tell the pool and the run how it went."""
         lease = await self._pool.acquire(
             run.deadline,
@@ -251,9 +418,11 @@ class OpenRouterClient:
         outcome: KeyOutcome | None = None
         retry_after: float | None = None
         try:
-            answer = await self._post(lease.key, payload, run.deadline)
+            # The lease, not its key, goes down the stack: tracebacks show what each line
+            # names, and a lease shows only its masked key.
+            answer = await self._post(lease, payload, run.deadline)
             outcome = KeyOutcome.SUCCESS
-            return lease.key, answer
+            return lease, answer
         except PicGenError as exc:
             outcome, retry_after = key_outcome(exc), retry_after_of(exc)
             action = run.failed(exc)
@@ -271,21 +440,14 @@ class OpenRouterClient:
         if state.upcoming_sleep > 0:
             logger.info(f"gemini-pic-gen: next try in {state.upcoming_sleep:.1f} s")
 
-    async def _post(self, key: str, payload: bytes, deadline: Deadline) -> Answer:
+    async def _post(self, lease: KeyLease, payload: bytes, deadline: Deadline) -> Answer:
         """POST once and return the answer, or raise the classified error."""
         if deadline.expired():
             raise UpstreamTimeoutError("no time left for the request")
-        headers = {
-            "Authorization": f"Bearer {key}",
-            "Content-Type": "application/json",
-            **ATTRIBUTION_HEADERS,
-        }
-        # The whole try may use what is left of the run's budget; connect and first byte each
-        # get their own, shorter limit so a dead or hung upstream fails fast.
+        # Until the answer starts, only the run's deadline limits the wait (see the module
+        # doc); connecting has its own, short limit, and the body the idle limit.
         timeout = aiohttp.ClientTimeout(
-            total=deadline.remaining(),
-            sock_connect=self._settings.connect_timeout_seconds,
-            sock_read=self._settings.read_timeout_seconds,
+            total=deadline.remaining(), sock_connect=self._settings.connect_timeout_seconds
         )
         reader = AnswerReader(self._store)
         try:
@@ -293,66 +455,140 @@ class OpenRouterClient:
                 async with self._session.post(
                     self._settings.chat_completions_url,
                     data=payload,
-                    headers=headers,
+                    headers=_request_headers(lease),
                     timeout=timeout,
                 ) as response:
-                    status, response_headers = response.status, response.headers
-                    if status == 200:
-                        body, data, parsed = await self._read_answer(response, reader)
-                    else:
-                        body, data, parsed = await response.read(), None, None
+                    if response.status != 200:
+                        idle = self._settings.read_timeout_seconds
+                        body = await _read_error_body(_BodyReader(response.content, deadline, idle))
+                        raise classify_error(
+                            response.status,
+                            body,
+                            response.headers,
+                            self._settings.model,
+                            self._policy.clock.wall(),
+                        )
+                    return await self._read_answer(response, reader, deadline)
+            except aiohttp.ConnectionTimeoutError as exc:  # nothing was sent
+                raise UpstreamTimeoutError(f"connect timed out ({type(exc).__name__})") from exc
             except asyncio.TimeoutError as exc:
-                raise UpstreamTimeoutError(f"request timed out ({type(exc).__name__})") from exc
+                # aiohttp's total limit: the run's deadline, with the request still running.
+                raise out_of_time(deadline, "waiting for the answer") from exc
+            except aiohttp.ClientPayloadError as exc:
+                raise ConnectionLostError(f"answer cut off: {type(exc).__name__}") from exc
             except aiohttp.ClientError as exc:
                 raise UpstreamUnavailableError(f"connection failed: {type(exc).__name__}") from exc
-            if status != 200:
-                raise classify_error(
-                    status, body, response_headers, self._settings.model, self._policy.clock.wall()
-                )
-            if data is None:
-                raise UpstreamUnavailableError("answer is not JSON", status)
-            if not isinstance(data, dict):
-                raise UpstreamUnavailableError("answer is not a JSON object", status)
-            if parsed is None:  # an `error` object instead of choices
-                raise classify_error(
-                    status, body, response_headers, self._settings.model, self._policy.clock.wall()
-                )
         except BaseException:
             reader.discard()
             raise
-        return Answer(parsed, reader)
 
     async def _read_answer(
-        self, response: aiohttp.ClientResponse, reader: AnswerReader
+        self, response: aiohttp.ClientResponse, reader: AnswerReader, deadline: Deadline
+    ) -> Answer:
+        """Read a 200 answer: an event stream, or a plain JSON body (a gateway that does not
+        stream), told apart by its Content-Type or, failing that, by its first bytes."""
+        content_type = response.headers.get("Content-Type", "").lower()
+        streamed = content_type.startswith("text/event-stream")
+        body = _BodyReader(response.content, deadline, self._settings.read_timeout_seconds)
+        # The idle limit starts at once for a stream (keep-alives flow from the start); a plain
+        # body may only come when the picture is done: until its first byte, the deadline.
+        first = await body.next(idle=streamed)
+        if not streamed and looks_like_event_stream(first):
+            streamed = True
+        if streamed:
+            return await self._read_stream(response, reader, body, first)
+        skeleton, data, parsed = await self._read_plain(reader, body, first)
+        if data is None:
+            raise UpstreamUnavailableError("answer is not JSON", 200)
+        if not isinstance(data, dict):
+            raise UpstreamUnavailableError("answer is not a JSON object", 200)
+        if parsed is None:  # an `error` object instead of choices
+            raise classify_error(
+                200, skeleton, response.headers, self._settings.model, self._policy.clock.wall()
+            )
+        answer_id = data.get("id") if isinstance(data.get("id"), str) else ""
+        return Answer(parsed, reader, _generation_id(response.headers, answer_id))
+
+    async def _read_plain(
+        self, reader: AnswerReader, body: _BodyReader, first: bytes
     ) -> tuple[bytes, Any, ParsedAnswer | None]:
-        """Stream the body through `reader`; the skeleton and what _finish_answer makes of it.
+        """Stream a JSON body through `reader`; the skeleton and what _finish_answer makes of it.
 
         Each piece is scanned and decoded on the loop as it arrives (see answer_stream); the
         decoded bytes go to a worker in batches, one batch written while the next is decoded.
         """
-        # At most one worker call per answer at a time: writes stay in order. Awaited through
-        # shield() and waited for on the way out: a failure or a cancellation must never
-        # discard files a worker is still writing.
-        job: asyncio.Future[Any] | None = None
+        writer = _Writer(self._cpu)
         try:
-            async for piece in response.content.iter_chunked(_READ_PIECE):
+            piece = first
+            while piece:
                 reader.feed(piece)
-                # aiohttp hands out buffered pieces without suspending: without this, one
-                # answer would be decoded in one go while every other request waits.
-                await asyncio.sleep(0)
-                if reader.unwritten < _WRITE_BATCH:
-                    continue
-                if job is not None and not job.done():
-                    if reader.unwritten < _WRITE_BACKLOG:
-                        continue  # keep decoding; the worker takes it all once it is free
-                    await asyncio.shield(job)  # a slow disk slows the reading down
-                job = asyncio.ensure_future(self._offload(reader.write, reader.take_unwritten()))
-            if job is not None:
-                await asyncio.shield(job)
+                _check_skeleton(reader)
+                await writer.after_piece(reader)
+                piece = await body.next(idle=True)
+            await writer.drain()
             skeleton = reader.finish()
-            job = asyncio.ensure_future(self._offload(_finish_answer, reader, skeleton))
-            data, parsed = await asyncio.shield(job)
+            data, parsed = await writer.final(_finish_answer, reader, skeleton)
             return skeleton, data, parsed
         finally:
-            if job is not None and not job.done():
-                await asyncio.wait([job])
+            await writer.settle()
+
+    async def _read_stream(
+        self,
+        response: aiohttp.ClientResponse,
+        reader: AnswerReader,
+        body: _BodyReader,
+        first: bytes,
+    ) -> Answer:
+        """Read an event stream: comments skipped, each event's data through `reader`, the
+        chunks put together; an error chunk raises what its status would."""
+        framer = SseFramer(reader)
+        chunks = StreamAssembler()
+        writer = _Writer(self._cpu)
+        kept = 0  # bytes of event JSON taken in so far: the whole answer's text is capped too
+        try:
+            piece = first
+            while piece and not chunks.done:
+                for event in framer.feed(piece):
+                    kept += len(event)
+                    if kept > SKELETON_CAP:
+                        raise UpstreamUnavailableError(
+                            f"stream holds more than {SKELETON_CAP} bytes besides its images", 200
+                        )
+                    await self._take_event(event, chunks, response.headers)
+                    if chunks.done:
+                        break  # what a server sends after [DONE] is no concern of ours
+                _check_skeleton(reader)
+                await writer.after_piece(reader)
+                if not chunks.done:
+                    piece = await body.next(idle=True)
+            if not chunks.finished:
+                where = "inside an event" if framer.in_event else "between events"
+                raise ConnectionLostError(f"stream ended before its end ({where})")
+            await writer.drain()
+            await writer.final(reader.write, reader.take_unwritten())
+        finally:
+            await writer.settle()
+        if chunks.ended_in_error:
+            raise UpstreamUnavailableError("stream finished with an error and no detail", 200)
+        return Answer(
+            chunks.parsed(), reader, _generation_id(response.headers, chunks.generation_id)
+        )
+
+    async def _take_event(
+        self, event: bytes, chunks: StreamAssembler, headers: Mapping[str, str]
+    ) -> None:
+        if event.strip() == DONE:
+            chunks.done = True
+            return
+        try:
+            if len(event) <= _PARSE_ON_LOOP:
+                chunk = _parse_event(event)
+            else:
+                chunk = await self._offload(_parse_event, event)
+        except (UnicodeDecodeError, ValueError) as exc:
+            raise UpstreamUnavailableError("stream event is not JSON", 200) from exc
+        error = chunks.add(chunk)
+        if error is not None:
+            raise classify_error_object(
+                200, error, headers, self._settings.model, self._policy.clock.wall(), where="stream"
+            )

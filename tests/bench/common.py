@@ -29,10 +29,14 @@ if str(REPO_ROOT) not in sys.path:
 from tests.support.astrbot_env import use_temp_root  # noqa: E402
 
 
-def prompt(body: str, delay: float = 0.0, tag: object = "", tail: float = 0.0) -> str:
+def prompt(
+    body: str, delay: float = 0.0, tag: object = "", tail: float = 0.0, plain: bool = False
+) -> str:
     """The prompt that makes the fake process answer with `body` after `delay` seconds (and a
-    pause of `tail` seconds before the last 64 KB)."""
-    return f"bench body={body} delay={delay:.3f} tail={tail:.3f} tag={tag}"
+    pause of `tail` seconds before the last 64 KB): as an event stream (what OpenRouter does
+    for the plugin's stream requests), or with `plain` as one JSON body (a gateway that does
+    not stream)."""
+    return f"bench body={body} delay={delay:.3f} tail={tail:.3f} tag={tag} plain={int(plain)}"
 
 
 def prompt_fields(text: str) -> dict[str, str]:

@@ -4,13 +4,15 @@
 
 Prints its port, then answers every chat completion by its prompt: `bench body=<name>
 delay=<seconds>` gets the bytes of <bodies dir>/<name> after that many seconds (`tail=<seconds>`:
-with that pause before the last 64 KB). GET /bench/last-byte answers {"at": time.monotonic()
-when the last answer's last byte was written}. Stops on SIGTERM.
+with that pause before the last 64 KB), as an event stream when the request asks for one
+(keep-alives meanwhile) unless the prompt says `plain=1`. GET /bench/last-byte answers
+{"at": time.monotonic() when the last answer's last byte was written}. Stops on SIGTERM.
 """
 
 from __future__ import annotations
 
 import asyncio
+import json
 import signal
 import sys
 from pathlib import Path
@@ -20,6 +22,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parents[2]))
 from aiohttp import web
 
 from tests.bench.common import prompt_fields
+from tests.fakes import openrouter_stream
 from tests.fakes.openrouter import FakeOpenRouter, RecordedRequest, Reply
 
 
@@ -34,16 +37,20 @@ class BenchFake(FakeOpenRouter):
 
 async def serve(bodies_dir: Path) -> None:
     bodies = {p.name: p.read_bytes() for p in bodies_dir.iterdir() if p.is_file()}
+    # Rendered once: each request then costs the fake only its writes.
+    streams = {name: openrouter_stream.render(json.loads(body)) for name, body in bodies.items()}
     fake = BenchFake()
 
     def answer(recorded: RecordedRequest) -> Reply:
         fake.requests.clear()  # nothing reads them here; reference images would pile up
         fields = prompt_fields(recorded.prompt)
-        return Reply(
-            raw_body=bodies[fields["body"]],
-            delay=float(fields.get("delay", 0)),
-            tail_pause=float(fields.get("tail", 0)),
-        )
+        delay, tail = float(fields.get("delay", 0)), float(fields.get("tail", 0))
+        if recorded.streamed and fields.get("plain") != "1":
+            stream = streams[fields["body"]]
+            return Reply(
+                raw_body=stream, content_type="text/event-stream", delay=delay, tail_pause=tail
+            )
+        return Reply(raw_body=bodies[fields["body"]], delay=delay, tail_pause=tail)
 
     fake.default = answer
     await fake.start()

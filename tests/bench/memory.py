@@ -2,12 +2,13 @@
 
     python tests/bench/memory.py <fake base url> <runs> <job>...
 
-A job is `tool:<body>` (a tool call answered with that body, the delivery limit set high so that
-only receiving and storing count) or `reencode:<body>` (the delivery re-encode of that body's
-picture under the default limit). Prints one JSON object: the peak RSS growth (bytes) of each
-run of each job. Between runs the process gives freed heap back to the system (malloc_trim) and
-resets its high-water mark (clear_refs), so one run's allocations can neither hide nor inflate
-the next run's peak.
+A job is `tool:<body>` (a tool call answered with that body as an event stream, the way
+OpenRouter streams it; the delivery limit set high so that only receiving and storing count),
+`plain:<body>` (the same answered as one JSON body, a gateway that does not stream) or
+`reencode:<body>` (the delivery re-encode of that body's picture under the default limit).
+Prints one JSON object: the peak RSS growth (bytes) of each run of each job. Between runs the
+process gives freed heap back to the system (malloc_trim) and resets its high-water mark
+(clear_refs), so one run's allocations can neither hide nor inflate the next run's peak.
 """
 
 from __future__ import annotations
@@ -90,7 +91,7 @@ async def measure(base_url: str, runs: int, jobs: list[str]) -> dict[str, object
             for n in range(runs):
                 if source is None:
                     with Peak() as peak:
-                        path = await bot.generate(prompt(body, tag=n))
+                        path = await bot.generate(prompt(body, tag=n, plain=kind == "plain"))
                 else:
                     info = inspect_file(source)
                     saved = SavedImage(

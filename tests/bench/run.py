@@ -238,10 +238,10 @@ async def start_memory_worker(base_url: str) -> asyncio.subprocess.Process:
     )
 
 
-MEMORY_JOBS = (f"tool:{LARGE}", f"tool:{HUGE}", f"reencode:{HUGE}")
+MEMORY_JOBS = (f"tool:{LARGE}", f"plain:{LARGE}", f"tool:{HUGE}", f"reencode:{HUGE}")
 
 
-async def memory(worker: asyncio.subprocess.Process, sizes: dict[str, int]) -> tuple[Row, Row, Row]:
+async def memory(worker: asyncio.subprocess.Process, sizes: dict[str, int]) -> tuple[Row, ...]:
     out, _ = await worker.communicate()
     lines = out.decode().strip().splitlines()
     if worker.returncode != 0 or not lines:
@@ -260,7 +260,8 @@ async def memory(worker: asyncio.subprocess.Process, sizes: dict[str, int]) -> t
 
     pixels = 4096 * 4096 * 4  # Pillow keeps RGB at 4 bytes a pixel
     return (
-        row("4", "memory: peak RSS growth / PNG size (8 MB PNG)", f"tool:{LARGE}", 1.5),
+        row("4", "memory: peak RSS growth / PNG size (8 MB PNG, streamed)", f"tool:{LARGE}", 1.5),
+        row("4b", "memory: the same, answered as plain JSON", f"plain:{LARGE}", 1.5),
         row("8", "4K answer: peak RSS growth / PNG size", f"tool:{HUGE}", 0.5),
         row(
             "8b",
@@ -528,11 +529,11 @@ async def main() -> int:
                     (await bot.generate(prompt(SMALL))).unlink()
                 rows = [await overhead(bot, fake.base_url, work)]
                 rows.extend(await concurrency(bot))
-                rows.append(memory_rows[0])
+                rows.extend(memory_rows[:2])
                 rows.append(await upload(bot, work))
                 rows.extend(await transfer(work))
                 rows.append(await cleanup(bot, work))
-                rows.extend(memory_rows[1:])
+                rows.extend(memory_rows[2:])
                 rows.extend(await big_answer(bot, fake.base_url, sizes[HUGE]))
             finally:
                 if worker.returncode is None:

@@ -6,6 +6,10 @@ or for every request with `default`; every request is recorded in `requests`.
 
 It also serves plain files under /files/<name> (`serve()`), standing in for a chat platform's
 image CDN (reference images) and for image URLs inside answers.
+
+A request with `"stream": true` gets its successful answer (and an `error` object with status
+200) as an event stream, the way OpenRouter sends it (tests/fakes/openrouter_stream.py); error
+statuses stay plain JSON, as they come before a stream starts.
 """
 
 from __future__ import annotations
@@ -26,6 +30,7 @@ from typing import Any
 from aiohttp import web
 from PIL import Image, PngImagePlugin
 
+from tests.fakes import openrouter_stream
 from tests.fakes.loopback import LoopbackServer
 
 IMAGE_MODELS = (
@@ -151,8 +156,15 @@ def error_body(code: int, message: str, metadata: dict[str, Any] | None = None) 
 class Reply:
     """One scripted answer. `action`: None, 'drop' (close before answering), 'truncate' (send
     half the announced body, then close), 'stall' (send half the body, then go silent),
-    'hang' (never answer). `tail_pause`: wait that long before the body's last 64 KB, so the
-    client has caught up when the last byte arrives (as with a real, slower network)."""
+    'hang' (never answer). Streamed, 'truncate' and 'stall' strike in the middle of the
+    picture, and 'silent' opens the stream and then sends nothing, not even a keep-alive.
+
+    `delay`: how long the model works. A plain answer comes after it; a stream opens at once
+    and sends a keep-alive comment every `keepalive` seconds meanwhile. `stream=False` answers
+    a stream request with plain JSON (a gateway that does not stream). A `raw_body` whose
+    content type is text/event-stream is sent as a stream as it is. `tail_pause`: wait that
+    long before the body's last 64 KB, so the client has caught up when the last byte arrives
+    (as with a real, slower network)."""
 
     status: int = 200
     json_body: Any = None
@@ -162,6 +174,9 @@ class Reply:
     action: str | None = None
     tail_pause: float = 0.0
     content_type: str = "application/json"
+    stream: bool | None = None
+    keepalive: float = 1.0
+    write_size: int = 32 * 1024
 
     @classmethod
     def error(cls, status: int, message: str = "", **kw: Any) -> Reply:
@@ -207,6 +222,11 @@ class RecordedRequest:
         return " ".join(p["text"] for p in parts if p.get("type") == "text")
 
     @property
+    def streamed(self) -> bool:
+        """The request asked for a stream."""
+        return isinstance(self.body, dict) and self.body.get("stream") is True
+
+    @property
     def image_parts(self) -> list[str]:
         parts = self.body["messages"][-1]["content"]
         return [p["image_url"]["url"] for p in parts if p.get("type") == "image_url"]
@@ -223,6 +243,8 @@ class FakeOpenRouter(LoopbackServer):
         # While set and not released, GET /models waits (a service that is slow to list).
         self.models_gate: asyncio.Event | None = None
         self.files: dict[str, ServedFile] = {}
+        # Streamed answers the client closed before their end.
+        self.aborted_streams: list[RecordedRequest] = []
         self._reset_spend()
         # time.monotonic() when the last answer's last byte was written (system-wide clock).
         self.last_byte_at = 0.0
@@ -250,6 +272,7 @@ class FakeOpenRouter(LoopbackServer):
 
     def reset(self) -> None:
         self.requests.clear()
+        self.aborted_streams.clear()
         self.models = self.default_models()
         self.script.clear()
         self.default = None
@@ -383,12 +406,49 @@ class FakeOpenRouter(LoopbackServer):
             reply = self.success_for(recorded)
         if not self.report_cost:
             reply = _without_cost(reply)
+        if recorded.streamed and self._streams(reply):
+            return await self._send_stream(request, reply, recorded)
         return await self._send(request, reply)
 
     @staticmethod
     def success_for(recorded: RecordedRequest) -> Reply:
         image = make_png(recorded.prompt)
         return Reply(json_body=completion(images=[data_url(image)], content="Here you go."))
+
+    def _last_byte_written(self) -> None:
+        self.last_byte_at = time.monotonic()
+
+    def _aborted(self, recorded: RecordedRequest) -> None:
+        if any(r is recorded for r in self.requests):  # not a stream of a test already over
+            self.aborted_streams.append(recorded)
+
+    @staticmethod
+    def _streams(reply: Reply) -> bool:
+        if reply.stream is False or reply.status != 200 or reply.action in ("hang", "drop"):
+            return False
+        if reply.raw_body is not None:
+            return reply.content_type == "text/event-stream"
+        return isinstance(reply.json_body, dict)
+
+    async def _send_stream(
+        self, request: web.Request, reply: Reply, recorded: RecordedRequest
+    ) -> web.StreamResponse:
+        stream = reply.raw_body
+        if stream is None:
+            stream = openrouter_stream.render(reply.json_body)
+        return await openrouter_stream.send_stream(
+            request,
+            stream,
+            latency=reply.delay,
+            keepalive=reply.keepalive,
+            write_size=reply.write_size,
+            fault=reply.action,
+            wait_released=self._hangs_released.wait,
+            on_abort=lambda: self._aborted(recorded),
+            headers=reply.headers,
+            tail_pause=reply.tail_pause,
+            on_last_byte=self._last_byte_written,
+        )
 
     async def _send(self, request: web.Request, reply: Reply) -> web.StreamResponse:
         if reply.delay:

@@ -16,7 +16,7 @@ import pytest
 from tests.fakes.openrouter import completion, data_url, make_png
 from tests.support import images as img
 from utils.core.errors import InvalidImageError
-from utils.imaging.store import ImageStore, decode_data_url, is_own_image_name, is_own_temp_name
+from utils.imaging.store import ImageStore, is_own_image_name, is_own_temp_name
 from utils.openrouter.answer_stream import DIVERT_AT, AnswerReader
 from utils.openrouter.answers import parse_answer
 
@@ -51,16 +51,7 @@ def _read(store: ImageStore, body: bytes, sizes: list[int], seed: int = 0) -> tu
 def _resolve(reader: AnswerReader, skeleton: bytes) -> tuple[list[bytes], str]:
     """The bytes of every image the answer holds, in order, and its text."""
     parsed = parse_answer(json.loads(skeleton))
-    found = []
-    for url in parsed.image_urls:
-        taken = reader.take(url)
-        if taken is None:
-            found.append(decode_data_url(url))
-        else:
-            image, rest = taken
-            found.append(image.complete(rest).path.read_bytes())
-    reader.discard()
-    return found, parsed.text
+    return img.streamed_images(reader, parsed.image_urls), parsed.text
 
 
 def _files(directory: Path) -> list[str]:

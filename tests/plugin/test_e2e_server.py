@@ -6,6 +6,7 @@ the server log written during that test is printed with the failure.
 
 from __future__ import annotations
 
+import asyncio
 import json
 import re
 from collections.abc import AsyncIterator, Iterator
@@ -17,7 +18,7 @@ import pytest_asyncio
 
 from tests.conftest import REAL_LOOKING_KEYS
 from tests.fakes.chat_llm import AFTER_TOOL_TEXT, FakeChatLLM
-from tests.fakes.openrouter import FakeOpenRouter, png_prompt
+from tests.fakes.openrouter import FakeOpenRouter, Reply, completion, data_url, make_png, png_prompt
 from tests.support import astrbot_compat
 from tests.support.astrbot_compat import count_plugin_terminations
 from tests.support.e2e_server import AstrBotServer
@@ -29,6 +30,9 @@ pytestmark = [pytest.mark.e2e, pytest.mark.asyncio(loop_scope="session")]
 CJK = re.compile(r"[\u4e00-\u9fff]")
 DEFAULT_MODEL = "google/gemini-2.5-flash-image"
 OTHER_MODEL = "google/gemini-3-pro-image-preview"
+# AstrBot's tool-call timeout on this server (its default is 120 s): short enough that a
+# generation can outlast it in a test.
+TOOL_TIMEOUT = 10
 
 
 @dataclass
@@ -52,6 +56,7 @@ async def e2e_module(tmp_path_factory: pytest.TempPathFactory) -> AsyncIterator[
             "custom_api_base": openrouter.base_url,
             "model_name": DEFAULT_MODEL,
         },
+        config=astrbot_compat.tool_timeout_config(TOOL_TIMEOUT),
     )
     try:
         await server.start()  # on failure its message carries the server log
@@ -170,3 +175,55 @@ async def test_dashboard_lists_the_plugin_and_its_chinese_config_schema(e2e: E2E
         assert ours["i18n"] == {"en-US": load_i18n("en-US")}
     else:
         assert not ours.get("i18n")
+
+
+async def test_webchat_gets_the_picture_when_the_generation_outlasts_the_tool_timeout(e2e: E2E):
+    """A 16 s generation under AstrBot's 10 s tool-call timeout: the tool tells the model the
+    picture will follow, the model answers, and the picture reaches the WebChat session later
+    (stored in its history, where the web UI shows it)."""
+    e2e.openrouter.default = lambda r: Reply(
+        json_body=completion(images=[data_url(make_png(r.prompt))]),
+        delay=TOOL_TIMEOUT + 6,
+        keepalive=2,
+    )
+    loop = asyncio.get_running_loop()
+    started = loop.time()
+    session = await e2e.server.new_session()
+    events = await e2e.server.chat("画一只慢慢来的猫", session)
+    answered = loop.time() - started
+
+    [tool_result] = e2e.llm.tool_results()
+    assert "还在生成中" in tool_result and "不需要再次调用" in tool_result
+    assert [e["data"] for e in events if e.get("type") == "complete"] == [AFTER_TOOL_TEXT]
+    assert answer_images(events) == ([], [])  # not yet: the model answered first
+    image, arrived = await later_image(e2e, session, started, limit=60)
+    [upstream] = e2e.openrouter.chat_requests()
+    assert upstream.streamed
+    assert png_prompt(image) == upstream.prompt == "画一只慢慢来的猫"
+    print(
+        f"\nFIGURES e2e WebChat, {TOOL_TIMEOUT} s tool timeout, {TOOL_TIMEOUT + 6} s generation: "
+        f"answer streamed by {answered:.1f} s, picture in the session at "
+        f"{arrived - started:.1f} s, requests seen by the service: 1"
+    )
+
+
+async def later_image(e2e: E2E, session: str, started: float, limit: float) -> tuple[bytes, float]:
+    """The first picture the bot put into the session's history, and when it was seen there."""
+    loop = asyncio.get_running_loop()
+    while loop.time() - started < limit:
+        for record in await e2e.server.session_history(session):
+            for part in history_parts(record):
+                if part.get("type") == "image" and part.get("attachment_id"):
+                    return await e2e.server.attachment(str(part["attachment_id"])), loop.time()
+        await asyncio.sleep(0.5)
+    raise AssertionError(f"no picture in the session after {limit:.0f} s")
+
+
+def history_parts(record: dict[str, Any]) -> list[dict[str, Any]]:
+    content = record.get("content") or {}
+    if isinstance(content, str):
+        content = json.loads(content)
+    if content.get("type") != "bot":
+        return []
+    parts = content.get("message") or []
+    return [p for p in parts if isinstance(p, dict)]

@@ -146,3 +146,18 @@ def loads_plugin_i18n() -> bool:
     plugin's `i18n`); 4.14.6 knows no plugin i18n and shows the schema's own texts."""
     source = ASTRBOT_PACKAGE_DIR / "core" / "star" / "star_manager.py"
     return ".astrbot-plugin" in source.read_text(encoding="utf-8")
+
+
+@functools.cache
+def keeps_tool_timeout_in_agent_runner() -> bool:
+    """4.28+ reads the tool-call timeout from agent_runner.config.misc (and migrates the old
+    provider_settings key away); earlier releases read provider_settings.tool_call_timeout."""
+    source = (ASTRBOT_PACKAGE_DIR / "core" / "config" / "default.py").read_text(encoding="utf-8")
+    return "agent_runner.config.misc.tool_call_timeout" in source
+
+
+def tool_timeout_config(seconds: int) -> dict[str, Any]:
+    """The part of a seeded data/cmd_config.json that sets AstrBot's tool-call timeout."""
+    if keeps_tool_timeout_in_agent_runner():
+        return {"agent_runner": {"config": {"misc": {"tool_call_timeout": seconds}}}}
+    return {"provider_settings": {"tool_call_timeout": seconds}}

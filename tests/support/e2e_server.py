@@ -299,9 +299,19 @@ class AstrBotServer:
             json=dict(config),
         )
 
-    async def chat(self, message: str) -> list[dict[str, Any]]:
-        """Send one WebChat message in a new session; return the SSE events of the answer."""
-        session = await self.api("GET", "/api/chat/new_session")
+    async def new_session(self) -> str:
+        return (await self.api("GET", "/api/chat/new_session"))["session_id"]
+
+    async def session_history(self, session_id: str) -> list[dict[str, Any]]:
+        """The stored messages of a WebChat session (what its web UI shows on reload), among
+        them what was sent to the chat later, without a request streaming at the time."""
+        data = await self.api("GET", "/api/chat/get_session", params={"session_id": session_id})
+        return list(data.get("history") or [])
+
+    async def chat(self, message: str, session_id: str = "") -> list[dict[str, Any]]:
+        """Send one WebChat message (in a new session unless given); return the SSE events of
+        the answer."""
+        session = {"session_id": session_id or await self.new_session()}
         assert self._http is not None
         events: list[dict[str, Any]] = []
         async with self._http.post(

@@ -160,3 +160,20 @@ def read_data_url(url: str) -> SentImage:
 
 def close_to(actual: tuple[int, ...], expected: tuple[int, int, int], tolerance: int = 40) -> bool:
     return all(abs(a - e) <= tolerance for a, e in zip(actual[:3], expected, strict=True))
+
+
+def streamed_images(reader, urls) -> list[bytes]:
+    """The bytes of the images `urls` stand for, in order: those an AnswerReader streamed to
+    temp files (taken and completed) and plain data URLs; the reader's leftovers discarded."""
+    from utils.imaging.store import decode_data_url
+
+    found = []
+    for url in urls:
+        taken = reader.take(url)
+        if taken is None:
+            found.append(decode_data_url(url))
+        else:
+            image, rest = taken
+            found.append(image.complete(rest).path.read_bytes())
+    reader.discard()
+    return found

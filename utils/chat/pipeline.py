@@ -15,7 +15,7 @@ the ledger), the translator and the model catalog.
 from __future__ import annotations
 
 import asyncio
-import traceback
+import logging
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -35,7 +35,7 @@ from ..core.errors import (
     PicGenError,
     ReferenceImageError,
 )
-from ..core.keys import mask_key, redact_keys
+from ..core.keys import KeyRedactingFilter, mask_key, redact_keys, redacted_traceback
 from ..core.settings import Settings
 from ..core.workers import CpuPool
 from ..imaging.cleanup import CleanupTask
@@ -108,6 +108,11 @@ def _no_picture(sources: ReferenceSources) -> ReferenceImageError:
     return ReferenceImageError("command needs an image", ReferenceImageError.MISSING)
 
 
+def _plugin_log() -> logging.Logger:
+    """The logger this plugin's modules log to: its own on 4.28, AstrBot's on 4.14."""
+    return logging.getLogger(logger.name)
+
+
 class DrawPipeline:
     """Runs the requests of one plugin instance and owns what they share."""
 
@@ -137,11 +142,14 @@ class DrawPipeline:
         self.cleanup = CleanupTask(self.store.directory, lambda: settings().retention_seconds)
         self._running: set[DrawRequest] = set()
         self._startup_check: asyncio.Task[None] | None = None
+        self._redact_logs = KeyRedactingFilter(lambda: settings().api_keys)
         self._closed = False
 
     def open(self) -> None:
         """Start the background work: image cleanup, and a look at the configured model (it
-        may wait on the network, so it never holds up AstrBot's start)."""
+        may wait on the network, so it never holds up AstrBot's start). From now on every
+        record of the plugin's logger has its keys masked, tracebacks included."""
+        _plugin_log().addFilter(self._redact_logs)
         self.cleanup.start()
         self._startup_check = asyncio.create_task(
             self.models.check_configured_model(self.http(), self._settings())
@@ -195,6 +203,7 @@ class DrawPipeline:
             await self._session.close()
         self._session = None
         await self.translator.close()
+        _plugin_log().removeFilter(self._redact_logs)
 
     # --- one request --------------------------------------------------------------------------
 
@@ -253,8 +262,7 @@ class DrawPipeline:
             )
             return DrawOutcome(None, texts.user_message(exc))
         except Exception as exc:  # a bug of ours: log it (keys redacted), never show it
-            trace = "".join(traceback.format_exception(exc))
-            logger.error(f"gemini-pic-gen crashed:\n{redact_keys(trace, keys)}")
+            logger.error(f"gemini-pic-gen crashed:\n{redacted_traceback(exc, keys)}")
             return DrawOutcome(None, texts.user_message(exc))
 
     async def _steps(self, request: DrawRequest) -> DrawOutcome:
@@ -275,7 +283,8 @@ class DrawPipeline:
         if options.silent:
             logger.info(f"gemini-pic-gen: configured image options fitted to the model: {options}")
         pool = self.key_pool(settings)
-        pool.check_usable()
+        # Every key invalid, or all cooling down for long: no progress note, no downloads.
+        pool.check_usable(self.retry_policy.max_cooldown_wait)
         sources = await gather_sources(
             event,
             settings,

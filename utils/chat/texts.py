@@ -17,6 +17,7 @@ from ..core.errors import (
     AllKeysCoolingDownError,
     BadRequestError,
     ConfigSaveError,
+    ConnectionLostError,
     DailyCapReached,
     DeadlineExceededError,
     DeliveryError,
@@ -130,6 +131,8 @@ def _cause(error: PicGenError) -> str:
     code = f"（HTTP {status}）" if isinstance(status, int) and status != 200 else ""
     if isinstance(error, UpstreamTimeoutError):
         return "图像服务响应超时" + code
+    if isinstance(error, ConnectionLostError):
+        return "与图像服务的连接中断"
     if isinstance(error, (RateLimitedError, AllKeysCoolingDownError)):
         return "请求被限流"
     if isinstance(error, UpstreamUnavailableError):
@@ -137,6 +140,21 @@ def _cause(error: PicGenError) -> str:
     if isinstance(error, UpstreamError):
         return "图像服务返回错误" + code
     return "请求失败"
+
+
+def _cooling_down_message(error: AllKeysCoolingDownError) -> str:
+    """When to come back, and how many keys are cooling down (besides invalid ones)."""
+    if error.cooling >= error.key_count:
+        which = f"全部 {error.key_count} 个 API 密钥都" if error.key_count > 1 else "API 密钥正"
+        which += "在限流冷却中"
+    else:
+        which = f"{max(1, error.cooling)} 个 API 密钥正在限流冷却中"
+        if error.unusable:
+            which += f"（另有 {error.unusable} 个密钥无效或额度用尽）"
+    return (
+        f"请求太频繁，{which}，请在 {clock_time(error.retry_at)}"
+        f"（约 {whole_seconds(error.retry_after)} 秒后）再试。"
+    )
 
 
 _REFERENCE_PROBLEMS = {
@@ -209,11 +227,7 @@ def user_message(error: BaseException) -> str:
     if isinstance(error, OutOfCreditsError):
         return "OpenRouter 账户额度已用完，请管理员充值或更换密钥。"
     if isinstance(error, AllKeysCoolingDownError):
-        which = f"全部 {error.key_count} 个 API 密钥都" if error.key_count > 1 else "API 密钥正"
-        return (
-            f"请求太频繁，{which}在限流冷却中，请在 {clock_time(error.retry_at)}"
-            f"（约 {whole_seconds(error.retry_after)} 秒后）再试。"
-        )
+        return _cooling_down_message(error)
     if isinstance(error, RateLimitedError):
         if error.retry_after:
             return f"请求太频繁，已被限流，请约 {whole_seconds(error.retry_after)} 秒后再试。"
@@ -246,6 +260,8 @@ def user_message(error: BaseException) -> str:
         return "图像服务拒绝了这次请求（请求格式或参数不被接受），请换个描述或图片再试。"
     if isinstance(error, UpstreamTimeoutError):
         return "图像服务响应超时，请稍后再试。"
+    if isinstance(error, ConnectionLostError):
+        return "与图像服务的连接中断了，图片没有收到，请稍后再试。"
     if isinstance(error, UpstreamUnavailableError):
         code = f"（HTTP {error.status}）" if error.status and error.status != 200 else ""
         return f"图像服务暂时不可用{code}，请稍后再试。"

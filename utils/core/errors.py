@@ -225,17 +225,35 @@ class UpstreamTimeoutError(UpstreamError):
     """No complete answer in time."""
 
 
+class ConnectionLostError(UpstreamUnavailableError):
+    """An answer that had started stopped coming: the stream went silent past the idle limit
+    (no keep-alive either) or was cut. Its request is over; another try may be sent."""
+
+
 class AllKeysCoolingDownError(UpstreamError):
     """Every usable key is cooling down after 429 (or 402); none frees up soon enough to wait.
 
     `retry_after` is the seconds until the first key is usable again, `retry_at` the same moment
-    as wall-clock epoch seconds (shown to the user as HH:MM:SS).
+    as wall-clock epoch seconds (shown to the user as HH:MM:SS). `key_count` counts every key,
+    `cooling` those rate-limited (all of them unless said), `unusable` those invalid or out of
+    credits.
     """
 
-    def __init__(self, detail: str, retry_after: float, retry_at: float, key_count: int) -> None:
+    def __init__(
+        self,
+        detail: str,
+        retry_after: float,
+        retry_at: float,
+        key_count: int,
+        *,
+        cooling: int | None = None,
+        unusable: int = 0,
+    ) -> None:
         super().__init__(detail, 429, retry_after)
         self.retry_at = retry_at
         self.key_count = key_count
+        self.cooling = key_count if cooling is None else cooling
+        self.unusable = unusable
 
 
 # --- the run as a whole ---------------------------------------------------------------------------

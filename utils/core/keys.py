@@ -2,8 +2,10 @@
 
 from __future__ import annotations
 
+import logging
 import re
-from collections.abc import Iterable
+import traceback
+from collections.abc import Callable, Iterable
 from urllib.parse import urlsplit
 
 # Values admins leave behind from examples and templates; they must never reach the network.
@@ -47,12 +49,56 @@ def mask_key(key: str) -> str:
     return f"{prefix}…{tail}"
 
 
+# What looks like a key even when it is not one of ours, or only a piece of one (a server
+# echoing a cut-off key): `sk-...` tokens, and whatever follows "Bearer".
+_KEY_SHAPED = re.compile(r"\bsk-[A-Za-z0-9_-]{12,}")
+_BEARER = re.compile(r"(\bBearer\s+)([^\s'\",;…]{8,})", re.IGNORECASE)
+
+
 def redact_keys(text: str, keys: Iterable[str]) -> str:
-    """Replace every occurrence of a known key in text by its masked form."""
+    """Replace every known key, and anything shaped like a key, by its masked form."""
     for key in keys:
         if key:
             text = text.replace(key, mask_key(key))
-    return text
+    # Not a known key: maybe a piece of one, so no tail of it is shown.
+    text = _BEARER.sub(lambda m: m.group(1) + "…", text)
+    return _KEY_SHAPED.sub(lambda m: "sk-or-…" if m.group(0).startswith("sk-or-") else "sk-…", text)
+
+
+def redacted_traceback(exc: BaseException, keys: Iterable[str]) -> str:
+    """The traceback of `exc` in Python's own format (no variable values), keys masked."""
+    text = "".join(traceback.format_exception(type(exc), exc, exc.__traceback__))
+    return redact_keys(text.rstrip(), keys)
+
+
+class KeyRedactingFilter(logging.Filter):
+    """Masks keys in every record of the logger it is added to, tracebacks included.
+
+    AstrBot hands records to loguru, whose tracebacks show the values of the variables on each
+    line (an Authorization header, a lease's key). A record's traceback is therefore rendered
+    here, in Python's own format, masked, and appended to the message; loguru gets none.
+    `keys` is asked at each record: the key list changes with the config.
+    """
+
+    def __init__(self, keys: Callable[[], Iterable[str]]) -> None:
+        super().__init__()
+        self._keys = keys
+
+    def filter(self, record: logging.LogRecord) -> bool:
+        try:
+            keys = tuple(self._keys())
+        except Exception:  # a log line must never fail because of this
+            keys = ()
+        message = record.getMessage()
+        if record.exc_info and record.exc_info[1] is not None:
+            message += "\n" + redacted_traceback(record.exc_info[1], keys)
+        elif record.exc_text:
+            message += "\n" + record.exc_text
+        if record.stack_info:
+            message += "\n" + record.stack_info
+        record.msg, record.args = redact_keys(message, keys), None
+        record.exc_info, record.exc_text, record.stack_info = None, None, None
+        return True
 
 
 def mask_proxy(proxy: str) -> str:

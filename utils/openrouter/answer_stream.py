@@ -118,6 +118,7 @@ class AnswerReader:
         self._run: _Run | None = None
         self._images: dict[str, StreamedImage] = {}
         self._nonce = secrets.token_hex(6)  # hex digits are base64 letters too
+        self._opened = 0  # images opened so far: numbers the tokens
         self.unwritten = 0  # decoded bytes not handed to write() yet
 
     # --- reading ------------------------------------------------------------------------------
@@ -130,13 +131,20 @@ class AnswerReader:
         while pos < len(buf):
             pos = self._scan(buf, pos) if self._run is None else self._extend(buf, pos)
 
+    @property
+    def skeleton_size(self) -> int:
+        """Bytes of skeleton gathered since the last finish(): what a caller caps."""
+        return len(self._skeleton) + len(self._carry) + (len(self._run.head) if self._run else 0)
+
     def finish(self) -> bytes:
-        """The skeleton, once the whole body has been fed."""
+        """The skeleton of what was fed since the last finish() (the whole body, or one event
+        of a stream); the images stay for take()."""
         carry, self._carry = self._carry, b""
         if self._run is not None:
             self._close_run()  # the body ended inside a payload: the JSON will not parse
         self._skeleton += carry
-        return bytes(self._skeleton)
+        skeleton, self._skeleton = bytes(self._skeleton), bytearray()
+        return skeleton
 
     def _scan(self, buf: bytes, pos: int) -> int:
         match = MARKER.search(buf, pos)
@@ -202,7 +210,8 @@ class AnswerReader:
         return True
 
     def _open_image(self) -> StreamedImage:
-        token = f"StreamedImage{self._nonce}N{len(self._images)}E"
+        token = f"StreamedImage{self._nonce}N{self._opened}E"
+        self._opened += 1
         image = StreamedImage(token, self._store)
         self._images[token] = image
         return image

@@ -6,7 +6,7 @@ from __future__ import annotations
 import json
 import re
 import time
-from collections.abc import Mapping
+from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -102,8 +102,7 @@ def parse_answer(payload: Mapping[str, Any]) -> ParsedAnswer:
     Images may sit in `message.images` (OpenRouter's shape), in `content` as image_url parts, or
     as data URLs inside the text (some gateways). Each image is listed once, in answer order.
     """
-    urls: list[str] = []
-    texts: list[str] = []
+    messages: list[Mapping[str, Any]] = []
     reasons: list[str] = []
     for choice in payload.get("choices") or []:
         if not isinstance(choice, Mapping):
@@ -112,8 +111,19 @@ def parse_answer(payload: Mapping[str, Any]) -> ParsedAnswer:
             if isinstance(choice.get(key), str):
                 reasons.append(choice[key].lower())
         message = choice.get("message")
-        if not isinstance(message, Mapping):
-            continue
+        if isinstance(message, Mapping):
+            messages.append(message)
+    return parse_messages(messages, reasons, usage_of(payload))
+
+
+def parse_messages(
+    messages: Iterable[Mapping[str, Any]], reasons: Iterable[str], usage: Usage | None = None
+) -> ParsedAnswer:
+    """parse_answer for messages already taken out of their choices (or put together from the
+    deltas of a stream); `reasons` are the finish reasons, lower-cased."""
+    urls: list[str] = []
+    texts: list[str] = []
+    for message in messages:
         images = message.get("images")
         for image in images if isinstance(images, list) else ():
             url = _image_part_url(image)
@@ -121,7 +131,7 @@ def parse_answer(payload: Mapping[str, Any]) -> ParsedAnswer:
                 urls.append(url)
         _read_content(message.get("content"), urls, texts)
     unique = tuple(dict.fromkeys(urls))
-    return ParsedAnswer(unique, "\n".join(texts), tuple(reasons), usage_of(payload))
+    return ParsedAnswer(unique, "\n".join(texts), tuple(reasons), usage)
 
 
 def _error_object(body: bytes) -> tuple[dict[str, Any], bool]:
@@ -132,6 +142,33 @@ def _error_object(body: bytes) -> tuple[dict[str, Any], bool]:
         return {}, False
     error = data.get("error") if isinstance(data, dict) else None
     return (error if isinstance(error, dict) else {}), True
+
+
+# `error.code` of a mid-stream error may be a word instead of a status (OpenRouter's docs show
+# "server_error"); these are the words with a status of their own.
+_CODE_WORDS = {
+    "rate_limit_exceeded": 429,
+    "rate_limited": 429,
+    "insufficient_quota": 402,
+    "insufficient_credits": 402,
+    "invalid_api_key": 401,
+    "unauthorized": 401,
+    "timeout": 408,
+    "server_error": 502,
+    "bad_gateway": 502,
+    "service_unavailable": 503,
+}
+
+
+def _status_of_code(code: object) -> int | None:
+    if isinstance(code, int) and not isinstance(code, bool) and 100 <= code <= 599:
+        return code
+    if isinstance(code, str):
+        text = code.strip().lower()
+        if text.isdigit():
+            return _status_of_code(int(text))
+        return _CODE_WORDS.get(text)
+    return None
 
 
 def classify_error(
@@ -146,11 +183,29 @@ def classify_error(
     `now` (wall-clock epoch seconds) resolves a Retry-After given as an HTTP date.
     """
     error, is_json = _error_object(body)
-    code = error.get("code")
-    if status == 200 and isinstance(code, int):
+    return classify_error_object(status, error, headers, model, now, is_json=is_json)
+
+
+def classify_error_object(
+    status: int,
+    error: Mapping[str, Any],
+    headers: Mapping[str, str],
+    model: str,
+    now: float | None = None,
+    *,
+    is_json: bool = True,
+    where: str = "HTTP",
+) -> UpstreamError:
+    """classify_error for an `error` object already parsed (a stream chunk carries one).
+
+    In a 200 answer the object's `code` stands for the status; `where` names the source in
+    the detail ("HTTP", "stream").
+    """
+    code = _status_of_code(error.get("code"))
+    if status == 200 and code is not None:
         status = code
     message = str(error.get("message") or "")[:300] if is_json else "non-JSON body"
-    detail = f"HTTP {status}: {message}"
+    detail = f"{where} {status}: {message}"
     retry_after = parse_retry_after(headers, time.time() if now is None else now)
     if status == 401:
         return InvalidKeyError(detail, status)

@@ -120,16 +120,30 @@ class KeyPool:
     def keys(self) -> tuple[str, ...]:
         return tuple(s.key for s in self._slots)
 
+    def usable_count(self) -> int:
+        """Keys not known to be invalid: how many a new run may try."""
+        return sum(not s.invalid for s in self._slots)
+
     def __repr__(self) -> str:
         return f"KeyPool({', '.join(s.masked for s in self._slots)})"
 
     # --- taking and giving back keys ---------------------------------------------------------
 
-    def check_usable(self) -> None:
+    def check_usable(self, max_wait: float | None = None) -> None:
         """Raise NoApiKeyError / InvalidKeyError when no key can be tried at all: the one check
-        a request makes before it sends anything (cooldowns are the retry loop's business)."""
+        a request makes before it sends anything. With `max_wait`, also raise what acquire()
+        would (AllKeysCoolingDownError, OutOfCreditsError) when every usable key is blocked for
+        longer than that: such a request cannot start either."""
         if all(slot.invalid for slot in self._slots):
             raise self._no_candidate_error(())
+        if max_wait is None:
+            return
+        now = self.clock.monotonic()
+        usable = [s for s in self._slots if not s.invalid]
+        if all(s.blocked(now) for s in usable):
+            wait = min(s.blocked_until for s in usable) - now
+            if wait > max_wait:
+                raise self._cooling_down_error(usable, wait)
 
     async def acquire(
         self,
@@ -260,20 +274,49 @@ class KeyPool:
             timer.cancel()
 
     def _no_candidate_error(self, exclude: Collection[str]) -> Exception:
+        """Why no key is left, told by the most useful cause: a key that is only cooling down
+        (the user can come back at a known time) beats one out of credits, which beats
+        invalid keys (the admin must act)."""
         if not self._slots:
             return NoApiKeyError("the key pool is empty")
-        rejected = [s for s in self._slots if s.key not in exclude]
-        if rejected:  # every key this run may still use was rejected with 401
-            return InvalidKeyError(f"all {len(rejected)} usable key(s) were rejected (401)", 401)
+        now = self.clock.monotonic()
+        blocked = [s for s in self._slots if not s.invalid and s.blocked(now)]
+        if blocked:
+            return self._cooling_down_error(blocked, min(s.blocked_until for s in blocked) - now)
+        if all(s.invalid for s in self._slots):
+            count = len(self._slots)
+            return InvalidKeyError(f"all {count} key(s) were rejected (401)", 401)
         return UpstreamError("every key has used up its tries for this request")
 
     def _cooling_down_error(self, blocked: list[_Slot], wait: float) -> Exception:
         if all(s.blocked_for_credits for s in blocked):
             return OutOfCreditsError(f"all {len(blocked)} usable key(s) are out of credits", 402)
+        now = self.clock.monotonic()
+        cooling = sum(not s.blocked_for_credits for s in blocked)
+        unusable = sum(s.invalid or (s.blocked(now) and s.blocked_for_credits) for s in self._slots)
         retry_at = self.clock.wall() + wait
         return AllKeysCoolingDownError(
-            f"all {len(blocked)} usable key(s) cooling down; first free in {wait:.0f} s",
+            f"{cooling} key(s) cooling down, first free in {wait:.0f} s; "
+            f"{unusable} of {len(self._slots)} invalid or out of credits",
             retry_after=wait,
             retry_at=retry_at,
             key_count=len(self._slots),
+            cooling=cooling,
+            unusable=unusable,
         )
+
+    def describe(self) -> str:
+        """Every key's state on one line, masked: for the log when a request fails."""
+        now = self.clock.monotonic()
+        parts = []
+        for s in self._slots:
+            if s.invalid:
+                state = "invalid (401)"
+            elif s.blocked(now):
+                reason = "out of credits (402)" if s.blocked_for_credits else "rate limited (429)"
+                state = f"{reason}, free in {s.blocked_until - now:.0f} s"
+            else:
+                state = "ok" if s.healthy else "untested"
+            busy = f", {s.in_flight} in flight" if s.in_flight else ""
+            parts.append(f"{s.masked} {state}{busy}")
+        return "; ".join(parts) or "no keys"

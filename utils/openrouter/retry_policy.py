@@ -13,7 +13,8 @@ The rules:
   then try the same key again until its tries are used up, then the next key;
 - anything else (400, 403 moderation, 404 model, our own bugs): stop at once;
 - each key gets at most `max_attempts_per_key` tries, so a run never makes more than
-  keys x max_attempts_per_key tries;
+  keys x max_attempts_per_key tries (a key rejected with 401 gets no more in that run; keys
+  already known invalid are not counted);
 - a wait happens only if the run's deadline still holds it plus time for one more try.
 """
 
@@ -140,6 +141,7 @@ class RetryRun:
     transient_failures: int = 0
     last_error: BaseException | None = None
     current_key: str | None = None
+    rejected: set[str] = field(default_factory=set)  # keys that answered 401 in this run
 
     @property
     def max_total(self) -> int:
@@ -151,7 +153,8 @@ class RetryRun:
 
     def exhausted_keys(self) -> frozenset[str]:
         """Keys this run may not try again."""
-        return frozenset(k for k, n in self.tries.items() if n >= self.max_attempts_per_key)
+        used_up = (k for k, n in self.tries.items() if n >= self.max_attempts_per_key)
+        return frozenset(used_up).union(self.rejected)
 
     def began(self, key: str) -> None:
         self.tries[key] += 1
@@ -162,6 +165,10 @@ class RetryRun:
         action = classify(error)
         if action is Action.BACKOFF:
             self.transient_failures += 1
+        if isinstance(error, InvalidKeyError) and self.current_key is not None:
+            # A rejected key is out for the whole run: with the other keys used up, the run
+            # ends with their failure (a rate limit, say), not with "invalid key".
+            self.rejected.add(self.current_key)
         return action
 
     def preferred_key(self) -> str | None:

@@ -1,0 +1,112 @@
+"""Keys never reach a log line: known keys, pieces of keys, and tracebacks."""
+
+from __future__ import annotations
+
+import logging
+
+import pytest
+from astrbot.core.log import LogManager
+from loguru import logger as loguru_logger
+
+from tests.support.harness import PLUGIN_DIR_NAME
+from tests.support.keys import REAL_LOOKING_KEYS, assert_no_key_leaked
+from utils.core.keys import KeyRedactingFilter, mask_key, redact_keys, redacted_traceback
+
+KEY = REAL_LOOKING_KEYS[0]
+
+
+@pytest.mark.parametrize(
+    ("text", "expected"),
+    [
+        (f"key {KEY} rejected", "key sk-or-…a1a1 rejected"),
+        (f"Invalid key {KEY[:30]}... for user 7", "Invalid key sk-or-…... for user 7"),
+        ("Authorization: Bearer abcdefgh12345678", "Authorization: Bearer …"),
+        (f"Bearer {KEY}", "Bearer sk-or-…a1a1"),
+        ("sk-short and task-runner stay", "sk-short and task-runner stay"),
+        (mask_key(KEY), mask_key(KEY)),  # masking twice changes nothing
+    ],
+)
+def test_redact_keys(text, expected):
+    assert redact_keys(text, [KEY]) == expected
+
+
+def _fail_with_the_key_in_a_variable(key: str) -> None:
+    headers = {"Authorization": f"Bearer {key}"}
+    raise RuntimeError("request failed" + headers["Authorization"][:0])
+
+
+def _log_a_failure(log: logging.Logger) -> None:
+    try:
+        _fail_with_the_key_in_a_variable(KEY)
+    except RuntimeError:
+        log.error(f"crashed while using {KEY}", exc_info=True)
+
+
+def _through_astrbot(with_filter: bool) -> str:
+    """What AstrBot's log sink (loguru, variable values shown) makes of one failure."""
+    log = LogManager.GetLogger("astrbot.plugin.redaction-test")
+    lines: list[str] = []
+    sink = loguru_logger.add(lines.append, format="{message}", diagnose=True, backtrace=True)
+    redacting = KeyRedactingFilter(lambda: [KEY])
+    if with_filter:
+        log.addFilter(redacting)
+    try:
+        _log_a_failure(log)
+    finally:
+        log.removeFilter(redacting)
+        loguru_logger.remove(sink)
+    return "".join(lines)
+
+
+def test_a_traceback_through_astrbots_log_shows_no_key():
+    unfiltered = _through_astrbot(with_filter=False)
+    assert KEY in unfiltered  # loguru prints the header's value: what the filter is for
+
+    logged = _through_astrbot(with_filter=True)
+    assert_no_key_leaked(logged)
+    assert "crashed while using sk-or-…a1a1" in logged
+    assert "Traceback (most recent call last)" in logged
+    assert "RuntimeError: request failed" in logged
+    assert "_fail_with_the_key_in_a_variable" in logged
+
+
+def test_redacted_traceback_of_a_chained_error():
+    try:
+        try:
+            _fail_with_the_key_in_a_variable(KEY)
+        except RuntimeError as exc:
+            raise ValueError(f"wrapped {KEY}") from exc
+    except ValueError as exc:
+        text = redacted_traceback(exc, [KEY])
+    assert_no_key_leaked(text)
+    assert "RuntimeError: request failed" in text and "ValueError: wrapped sk-or-…a1a1" in text
+
+
+def test_the_filter_survives_a_failing_key_source():
+    def broken() -> list[str]:
+        raise OSError("config unreadable")
+
+    record = logging.LogRecord("x", logging.INFO, __file__, 1, "hello %s", ("there",), None)
+    assert KeyRedactingFilter(broken).filter(record)
+    assert record.getMessage() == "hello there"
+
+
+async def test_the_plugin_masks_its_keys_in_every_record_of_its_logger(astrbot, plugin_config):
+    """The loaded plugin puts the filter on the logger its modules log to, with the keys of
+    its live config; a reload (plugin_config) takes it off the old instance's logger."""
+    log = logging.getLogger(f"astrbot.plugin.{PLUGIN_DIR_NAME}")
+    # The plugin's own class (imported from its directory), not this checkout's.
+    filters = [f for f in log.filters if type(f).__name__ == KeyRedactingFilter.__name__]
+    assert len(filters) == 1
+    plugin_config["openrouter_api_keys"] = [REAL_LOOKING_KEYS[1]]
+    lines: list[str] = []
+    sink = loguru_logger.add(lines.append, format="{message}", diagnose=True, backtrace=True)
+    try:
+        try:
+            _fail_with_the_key_in_a_variable(REAL_LOOKING_KEYS[1])
+        except RuntimeError:
+            log.error("plugin failed", exc_info=True)
+    finally:
+        loguru_logger.remove(sink)
+    assert "RuntimeError: request failed" in "".join(lines)
+    assert_no_key_leaked("".join(lines))

@@ -1,0 +1,26 @@
+"""The test keys, and how tests tell them apart and check that none leaks."""
+
+from __future__ import annotations
+
+REAL_LOOKING_KEYS = (
+    "sk-or-v1-" + "a1" * 32,
+    "sk-or-v1-" + "b2" * 32,
+    "sk-or-v1-" + "c3" * 32,
+)
+LABEL = {key: "ABC"[i] for i, key in enumerate(REAL_LOOKING_KEYS)}
+
+
+def sequence(fake) -> str:
+    """The keys of the chat requests a FakeOpenRouter saw, in order, as letters."""
+    return "".join(LABEL.get(r.key, "?") for r in fake.chat_requests())
+
+
+def use_keys(config: dict, count: int) -> None:
+    config["openrouter_api_keys"] = list(REAL_LOOKING_KEYS[:count])
+
+
+def assert_no_key_leaked(*texts: str) -> None:
+    for text in texts:
+        for key in REAL_LOOKING_KEYS:
+            assert key not in text
+            assert key[9:30] not in text  # not even a chunk of the secret part
