@@ -5,7 +5,7 @@ from __future__ import annotations
 import logging
 import os
 import sys
-from collections.abc import AsyncIterator, Iterator
+from collections.abc import AsyncIterator, Callable, Iterator
 from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
@@ -15,12 +15,13 @@ _ROOT = use_temp_root("astrbot-test-")
 
 import pytest  # noqa: E402
 import pytest_asyncio  # noqa: E402
+from astrbot.core import astrbot_config  # noqa: E402
 
 from tests.fakes.clock import FakeClock  # noqa: E402
 from tests.fakes.napcat import REMOTE_NAPCAT, FakeNapCat  # noqa: E402
 from tests.fakes.openrouter import FakeOpenRouter  # noqa: E402
 from tests.fakes.translate import FakeTranslate  # noqa: E402
-from tests.support import harness  # noqa: E402  (imports AstrBot in the order it needs)
+from tests.support import astrbot_compat, harness  # noqa: E402  (imports AstrBot in the order it needs)
 from tests.support.keys import REAL_LOOKING_KEYS  # noqa: E402
 from tests.support.logs import captured_log  # noqa: E402
 from tests.support.virtual_time import VirtualTime, tuned_policy  # noqa: E402
@@ -140,3 +141,38 @@ async def virtual_time(astrbot, plugin_config) -> AsyncIterator[VirtualTime]:
     policy = tuned_policy(astrbot, clock=clock, rng=lambda: 0.0)
     async with astrbot.instance(clock=clock, retry_policy=policy) as plugin:
         yield VirtualTime(clock, plugin, astrbot)
+
+
+@pytest.fixture
+def tool_timeout() -> Iterator[Callable[[int, str], None]]:
+    """Set AstrBot's tool-call timeout under one key (the other removed meanwhile), as an admin
+    would in AstrBot's config; everything is put back afterwards."""
+    misc = astrbot_config.get("agent_runner", {}).get("config", {}).get("misc")
+    provider = astrbot_config.setdefault("provider_settings", {})
+    saved = (
+        dict(misc) if isinstance(misc, dict) else None,
+        "tool_call_timeout" in provider,
+        provider.get("tool_call_timeout"),
+    )
+
+    def set_timeout(seconds: int, key: str | None = None) -> None:
+        """`key`: "agent_runner" or "provider_settings"; None = where this AstrBot keeps it."""
+        if key is None:
+            in_runner = astrbot_compat.keeps_tool_timeout_in_agent_runner()
+            key = "agent_runner" if in_runner else "provider_settings"
+        if isinstance(misc, dict):
+            misc.pop("tool_call_timeout", None)
+        provider.pop("tool_call_timeout", None)
+        if key == "agent_runner":
+            assert isinstance(misc, dict)
+            misc["tool_call_timeout"] = seconds
+        else:
+            provider["tool_call_timeout"] = seconds
+
+    yield set_timeout
+    if saved[0] is not None and isinstance(misc, dict):
+        misc.clear()
+        misc.update(saved[0])
+    provider.pop("tool_call_timeout", None)
+    if saved[1]:
+        provider["tool_call_timeout"] = saved[2]

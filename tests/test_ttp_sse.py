@@ -59,10 +59,12 @@ async def test_every_request_asks_for_a_stream_and_gets_its_picture(astrbot, fak
 
 
 async def test_a_75_s_generation_is_one_request_and_its_picture_arrives(
-    astrbot, fake, plugin_config
+    astrbot, fake, plugin_config, tool_timeout
 ):
     """Real time: a 4K picture takes 30-90 s. The idle limit stays at its default (60 s):
-    the keep-alives every 5 s carry the stream through."""
+    the keep-alives every 5 s carry the stream through. (AstrBot's default tool timeout is
+    120 s on 4.28+, 60 s on 4.14: set to 120 here, so the tool waits for the picture.)"""
+    tool_timeout(120)
     plugin_config.update(request_timeout_budget_seconds=150)
     fake.enqueue(picture(delay=75, keepalive=5))
     event = make_event()

@@ -3,27 +3,17 @@
 from __future__ import annotations
 
 import asyncio
-from collections.abc import Iterator
 
 import pytest
-from astrbot.core import astrbot_config
 
 from tests.fakes.openrouter import Reply, completion, data_url, make_png, png_prompt
 from tests.support.harness import image_path, make_event
 
 
 @pytest.fixture
-def tool_timeout() -> Iterator[None]:
-    """AstrBot's tool-call timeout set to 3 s where this AstrBot keeps it (4.28+:
-    agent_runner.config.misc; 4.14: provider_settings): the plugin reads either."""
-    if "agent_runner" in astrbot_config:
-        section = astrbot_config["agent_runner"]["config"]["misc"]
-    else:
-        section = astrbot_config["provider_settings"]
-    saved = section.get("tool_call_timeout")
-    section["tool_call_timeout"] = 3
-    yield
-    section["tool_call_timeout"] = saved
+def short_tool_timeout(tool_timeout) -> None:
+    """AstrBot's tool-call timeout at 3 s, where the running AstrBot keeps it."""
+    tool_timeout(3)
 
 
 def slow_success(delay: float):
@@ -31,7 +21,7 @@ def slow_success(delay: float):
 
 
 async def test_a_slow_picture_reaches_the_chat_after_the_tool_answered(
-    astrbot, fake, plugin_config, tool_timeout
+    astrbot, fake, plugin_config, short_tool_timeout
 ):
     fake.default = slow_success(5.0)
     event = make_event()
@@ -51,7 +41,7 @@ async def test_a_slow_picture_reaches_the_chat_after_the_tool_answered(
     assert len(fake.chat_requests()) == 1
 
 
-async def test_a_slow_failure_is_told_in_the_chat(astrbot, fake, plugin_config, tool_timeout):
+async def test_a_slow_failure_is_told_in_the_chat(astrbot, fake, plugin_config, short_tool_timeout):
     fake.default = lambda _r: Reply.error(400, "Invalid request", delay=4.0)
     event = make_event()
     texts = await astrbot.run_tool(event, timeout=3, image_description="a cat")

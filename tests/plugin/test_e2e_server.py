@@ -177,6 +177,10 @@ async def test_dashboard_lists_the_plugin_and_its_chinese_config_schema(e2e: E2E
         assert not ours.get("i18n")
 
 
+@pytest.mark.skipif(
+    not astrbot_compat.webchat_keeps_later_messages(),
+    reason="AstrBot 4.14's WebChat drops a message sent after the answer's stream closed",
+)
 async def test_webchat_gets_the_picture_when_the_generation_outlasts_the_tool_timeout(e2e: E2E):
     """A 16 s generation under AstrBot's 10 s tool-call timeout: the tool tells the model the
     picture will follow, the model answers, and the picture reaches the WebChat session later

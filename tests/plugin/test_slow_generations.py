@@ -11,15 +11,15 @@ the picture arrived, and exactly one request was made.
 from __future__ import annotations
 
 import asyncio
-from collections.abc import AsyncIterator, Callable, Iterator
+from collections.abc import AsyncIterator, Callable
 
 import pytest
 import pytest_asyncio
-from astrbot.core import astrbot_config
 
 from tests.fakes.napcat import FakeNapCat
 from tests.fakes.openrouter import FakeOpenRouter, Reply, completion, data_url, make_png
 from tests.fakes.openrouter import png_prompt as prompt_of
+from tests.support import astrbot_compat
 from tests.support.harness import RecordingPlatform, image_path, make_event, make_qq_event
 
 STILL_WORKING = "还在生成中"
@@ -65,44 +65,6 @@ def figures(scenario: str, returned: float, picture: float, requests: int) -> No
 # --- AstrBot's tool-call timeout, read from its config -------------------------------------------
 
 
-def _timeout_keys() -> list[str]:
-    """Where the running AstrBot keeps its tool-call timeout: 4.28+ has
-    agent_runner.config.misc, 4.14-4.27 provider_settings."""
-    misc = astrbot_config.get("agent_runner", {}).get("config", {}).get("misc")
-    return ["agent_runner"] if isinstance(misc, dict) else ["provider_settings"]
-
-
-@pytest.fixture
-def tool_timeout() -> Iterator[Callable[[int, str], None]]:
-    """Set AstrBot's tool-call timeout under one key (the other removed meanwhile), as an admin
-    would in AstrBot's config; everything is put back afterwards."""
-    misc = astrbot_config.get("agent_runner", {}).get("config", {}).get("misc")
-    provider = astrbot_config.setdefault("provider_settings", {})
-    saved = (
-        dict(misc) if isinstance(misc, dict) else None,
-        "tool_call_timeout" in provider,
-        provider.get("tool_call_timeout"),
-    )
-
-    def set_timeout(seconds: int, key: str) -> None:
-        if isinstance(misc, dict):
-            misc.pop("tool_call_timeout", None)
-        provider.pop("tool_call_timeout", None)
-        if key == "agent_runner":
-            assert isinstance(misc, dict)
-            misc["tool_call_timeout"] = seconds
-        else:
-            provider["tool_call_timeout"] = seconds
-
-    yield set_timeout
-    if saved[0] is not None and isinstance(misc, dict):
-        misc.clear()
-        misc.update(saved[0])
-    provider.pop("tool_call_timeout", None)
-    if saved[1]:
-        provider["tool_call_timeout"] = saved[2]
-
-
 async def _outlasting(astrbot, fake: FakeOpenRouter, timeout: int, generation: float, name: str):
     fake.default = streamed_picture(generation)
     event = make_event()
@@ -125,11 +87,10 @@ async def test_a_28_s_generation_under_a_20_s_tool_timeout(
     """The timeout comes from AstrBot's config (the key this AstrBot version uses). The tool
     answers by itself before AstrBot would cancel it; the same request goes on and its
     picture reaches the chat afterwards."""
-    [key] = _timeout_keys()
-    tool_timeout(20, key)
+    tool_timeout(20)
     returned, arrived = await _outlasting(astrbot, fake, 20, 28.0, "a cat that takes 28 s")
     assert returned < arrived
-    figures(f"20 s tool timeout ({key}), 28 s generation", returned, arrived, 1)
+    figures("20 s tool timeout, 28 s generation", returned, arrived, 1)
 
 
 @pytest.mark.parametrize("key", ["agent_runner", "provider_settings"])
@@ -138,7 +99,7 @@ async def test_the_tool_timeout_under_either_config_key(
 ):
     """Scaled: 5 s tool timeout, 8 s generation, under each key (the old one as a 4.14-4.27
     config has it, the new one of 4.28+)."""
-    if key == "agent_runner" and _timeout_keys() != ["agent_runner"]:
+    if key == "agent_runner" and not astrbot_compat.keeps_tool_timeout_in_agent_runner():
         pytest.skip("this AstrBot has no agent_runner config")
     tool_timeout(5, key)
     returned, arrived = await _outlasting(astrbot, fake, 5, 8.0, f"a cat under {key}")
@@ -195,8 +156,7 @@ async def test_a_silent_napcat_receiver_inside_a_short_tool_timeout(
     napcat, chat = napcat_chat
     receiver = SilentReceiver()
     port = await receiver.start()
-    [key] = _timeout_keys()
-    tool_timeout(8, key)
+    tool_timeout(8)
     plugin_config.update(
         nap_server_address=REMOTE_NAPCAT,
         nap_server_port=port,

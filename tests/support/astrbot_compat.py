@@ -161,3 +161,12 @@ def tool_timeout_config(seconds: int) -> dict[str, Any]:
     if keeps_tool_timeout_in_agent_runner():
         return {"agent_runner": {"config": {"misc": {"tool_call_timeout": seconds}}}}
     return {"provider_settings": {"tool_call_timeout": seconds}}
+
+
+def webchat_keeps_later_messages() -> bool:
+    """4.28+ WebChat stores a message sent to a session with no open stream in its history (the
+    web UI shows it there); 4.14.6 only queues it for a stream that may no longer exist."""
+    adapter = (
+        ASTRBOT_PACKAGE_DIR / "core" / "platform" / "sources" / "webchat" / "webchat_adapter.py"
+    )
+    return "_save_proactive_message" in adapter.read_text(encoding="utf-8")
