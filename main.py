@@ -25,15 +25,13 @@ from .utils.chat.commands import (
     CMD_SETTINGS,
     CMD_STATS,
     command_argument,
-    own_avatar_option,
+    draw_argument,
     wake_prefix_of,
-    without_mentions,
 )
-from .utils.chat.jobs import DrawJob, edit_job, figure_job
+from .utils.chat.jobs import DrawJob, edit_job, figure_job, tool_job
 from .utils.chat.pipeline import DrawPipeline
 from .utils.chat.timing import answer_within
 from .utils.core.clock import SYSTEM_CLOCK, Clock
-from .utils.core.coerce import coerce_bool, coerce_text
 from .utils.core.settings import Settings
 from .utils.openrouter.retry_policy import RetryPolicy
 from .utils.spend.service import SpendService
@@ -100,14 +98,8 @@ class GeminiImagePlugin(Star):
         """
         if extra:
             logger.debug(f"gemini-pic-gen ignored unexpected arguments: {sorted(extra)}")
-        use_images = coerce_bool(use_reference_images, default=True)
-        job = DrawJob(
-            prompt=coerce_text(image_description),
-            use_images=use_images,
-            asked_for_images=use_images and use_reference_images is not None,
-            aspect_ratio=coerce_text(aspect_ratio),
-            image_size=coerce_text(image_size),
-            use_sender_avatar=coerce_bool(use_sender_avatar, default=False),
+        job = tool_job(
+            image_description, use_reference_images, aspect_ratio, image_size, use_sender_avatar
         )
         request = self.pipeline.start(event, job, self.settings())
         outcome = await self.pipeline.outcome_within(request, answer_within(request.tool_timeout))
@@ -118,7 +110,7 @@ class GeminiImagePlugin(Star):
     @filter.command(CMD_DRAW)
     async def cmd_draw(self, event: AstrMessageEvent) -> None:
         """根据文字生成图片：/画图 [我的头像] <描述>（@某人 用他的头像作参考图）"""
-        prompt, own = own_avatar_option(self._argument(event, CMD_DRAW))
+        prompt, own = draw_argument(event.message_str, event.get_messages(), CMD_DRAW)
         if not prompt:
             return await self._reply(event, texts.usage_draw())
         await self._run_command(event, DrawJob(prompt=prompt, use_sender_avatar=own))
@@ -126,7 +118,7 @@ class GeminiImagePlugin(Star):
     @filter.command(CMD_EDIT)
     async def cmd_edit(self, event: AstrMessageEvent) -> None:
         """按描述修改图片：/改图 <描述>（附图、回复带图消息、@某人 或“我的头像”）"""
-        prompt, own = own_avatar_option(self._argument(event, CMD_EDIT))
+        prompt, own = draw_argument(event.message_str, event.get_messages(), CMD_EDIT)
         if not prompt:
             return await self._reply(event, texts.usage_edit())
         await self._run_command(event, edit_job(prompt, use_sender_avatar=own))
@@ -134,7 +126,7 @@ class GeminiImagePlugin(Star):
     @filter.command(CMD_FIGURE)
     async def cmd_figure(self, event: AstrMessageEvent) -> None:
         """把图片里的角色做成手办照片：/手办化 [补充描述]（附图、@某人 或 /手办化 我）"""
-        extra, own = own_avatar_option(self._argument(event, CMD_FIGURE))
+        extra, own = draw_argument(event.message_str, event.get_messages(), CMD_FIGURE)
         await self._run_command(event, figure_job(extra, use_sender_avatar=own))
 
     @filter.command(CMD_HELP)
@@ -174,8 +166,9 @@ class GeminiImagePlugin(Star):
     async def cmd_keys(self, event: AstrMessageEvent) -> None:
         """（管理员）查看密钥池：打码的密钥、状态（正常/冷却至某时/无效/额度用尽）、本次启动以来的成功与失败次数"""
         settings = self.settings()
-        rows = self.pipeline.key_pool(settings).snapshot() if settings.api_keys else []
-        await self._reply(event, texts.format_pool_status(rows, settings.model))
+        await self._reply(
+            event, texts.format_pool_status(self.pipeline.key_status(settings), settings.model)
+        )
 
     @filter.permission_type(filter.PermissionType.ADMIN)
     @filter.command(CMD_STATS)
@@ -193,11 +186,6 @@ class GeminiImagePlugin(Star):
         if remarks:
             await self._reply(event, "\n".join(remarks))
         event.stop_event()
-
-    @staticmethod
-    def _argument(event: AstrMessageEvent, command: str) -> str:
-        """The command's text; @-mentions come along as avatars, not as words."""
-        return without_mentions(command_argument(event.message_str, command), event.get_messages())
 
     @staticmethod
     async def _reply(event: AstrMessageEvent, text: str) -> None:

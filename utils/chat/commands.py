@@ -63,3 +63,11 @@ def without_mentions(text: str, chain: Iterable[BaseMessageComponent] | None) ->
             qq, name = re.escape(str(component.qq)), re.escape(str(component.name or ""))
             text = re.sub(rf"@{name}\({qq}\)|@{qq}(?!\d)", " ", text)
     return re.sub(r"[ \t]{2,}", " ", text).strip()
+
+
+def draw_argument(
+    message: str, chain: Iterable[BaseMessageComponent], command: str
+) -> tuple[str, bool]:
+    """A drawing command's text without its @-mentions (they come along as avatars), and
+    whether it asks for the sender's own avatar."""
+    return own_avatar_option(without_mentions(command_argument(message, command), chain))

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 
+from ..core.coerce import coerce_bool, coerce_text
 from ..imaging.outgoing import Outgoing
 from ..imaging.references import References
 from ..openrouter.capabilities import ResolvedImageOptions
@@ -57,6 +58,26 @@ class DrawOutcome:
     outgoing: tuple[Outgoing, ...] = ()
     # Whether the originals of re-encoded pictures went out as files (None: not asked for).
     originals_sent: bool | None = None
+
+
+def tool_job(
+    description: object,
+    use_reference_images: object,
+    aspect_ratio: object,
+    image_size: object,
+    use_sender_avatar: object,
+) -> DrawJob:
+    """The job of one tool call, from arguments as chat models send them (booleans as text,
+    None for "not given")."""
+    use_images = coerce_bool(use_reference_images, default=True)
+    return DrawJob(
+        prompt=coerce_text(description),
+        use_images=use_images,
+        asked_for_images=use_images and use_reference_images is not None,
+        aspect_ratio=coerce_text(aspect_ratio),
+        image_size=coerce_text(image_size),
+        use_sender_avatar=coerce_bool(use_sender_avatar, default=False),
+    )
 
 
 FIGURE_TEMPLATE = (

@@ -51,7 +51,7 @@ from ..openrouter.capabilities import (
     image_model_summaries,
     resolve_request_options,
 )
-from ..openrouter.key_pool import KeyPool
+from ..openrouter.key_pool import KeyPool, KeyStatus
 from ..openrouter.model_catalog import ModelCatalog
 from ..openrouter.retry_policy import RetryPolicy
 from ..spend.guard import Reservation, SpendGuard, record_of
@@ -177,6 +177,10 @@ class DrawPipeline:
         """The image models for /画图模型, and whether they come from the model list."""
         listed = await self.models.models(self.http(), settings)
         return image_model_summaries(listed), bool(listed)
+
+    def key_status(self, settings: Settings) -> list[KeyStatus]:
+        """The key pool as admins see it (masked keys), empty when no key is configured."""
+        return self.key_pool(settings).snapshot() if settings.api_keys else []
 
     async def drain(self, limit: float = DRAIN_LIMIT) -> None:
         """Wait for the requests still running (each ends on its own deadline anyway)."""
