@@ -48,6 +48,7 @@ from ..imaging.references import (
 from ..imaging.store import ImageStore, SavedImage
 from ..openrouter.capabilities import (
     ModelSummary,
+    ResolvedImageOptions,
     image_model_summaries,
     resolve_request_options,
 )
@@ -269,9 +270,11 @@ class DrawPipeline:
             logger.error(f"gemini-pic-gen crashed:\n{redacted_traceback(exc, keys)}")
             return DrawOutcome(None, texts.user_message(exc))
 
-    async def _steps(self, request: DrawRequest) -> DrawOutcome:
+    async def _checks(
+        self, request: DrawRequest
+    ) -> tuple[ResolvedImageOptions, KeyPool, ReferenceSources]:
+        """What must hold before anything is sent: none of it sends more than the final message."""
         settings, job, event = request.settings, request.job, request.event
-        # Checks first: none of them sends anything but the final message.
         check_group(request.requester, settings.limits)
         if not job.prompt and job.template is None:
             raise MissingPromptError("empty prompt")
@@ -294,10 +297,15 @@ class DrawPipeline:
             settings,
             use_images=job.use_images,
             use_sender_avatar=job.use_sender_avatar,
-            timeout=settings.download_timeout,
+            timeout=min(settings.download_timeout, request.deadline.remaining()),
         )
         if job.needs_image and not sources:
             raise _no_picture(sources)
+        return options, pool, sources
+
+    async def _steps(self, request: DrawRequest) -> DrawOutcome:
+        settings, job = request.settings, request.job
+        options, pool, sources = await self._checks(request)
         # Today's caps, before anything is downloaded or sent upstream; holds one picture.
         reservation = await self.spend.reserve(request.requester, settings.spend)
         try:
