@@ -56,7 +56,7 @@ class GeminiImagePlugin(Star):
         self.pipeline = DrawPipeline(
             context,
             PLUGIN_DIR / "images",
-            self.settings,
+            self.config,
             clock=clock,
             retry_policy=retry_policy,
             spend=self.spend.guard,

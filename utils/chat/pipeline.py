@@ -16,9 +16,10 @@ from __future__ import annotations
 
 import asyncio
 import logging
-from collections.abc import Callable
+from collections.abc import Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import Any
 
 import aiohttp
 from astrbot.api import logger
@@ -121,14 +122,14 @@ class DrawPipeline:
         self,
         context: Context,
         images_dir: Path,
-        settings: Callable[[], Settings],
+        config: Mapping[str, Any],
         *,
         clock: Clock = SYSTEM_CLOCK,
         retry_policy: RetryPolicy | None = None,
         spend: SpendGuard | None = None,
     ) -> None:
         self._context = context
-        self._settings = settings  # the plugin's current config, read when needed
+        self._settings = lambda: Settings.from_config(config)  # read afresh when needed
         self.clock = clock
         self.store = ImageStore(images_dir)
         self.limiter = RequestLimiter(clock=clock)
@@ -140,10 +141,10 @@ class DrawPipeline:
         self.models = ModelCatalog(clock=clock)
         self._session: aiohttp.ClientSession | None = None
         self._key_pool: KeyPool | None = None
-        self.cleanup = CleanupTask(self.store.directory, lambda: settings().retention_seconds)
+        self.cleanup = CleanupTask(self.store.directory, lambda: self._settings().retention_seconds)
         self._running: set[DrawRequest] = set()
         self._startup_check: asyncio.Task[None] | None = None
-        self._redact_logs = KeyRedactingFilter(lambda: settings().api_keys)
+        self._redact_logs = KeyRedactingFilter(lambda: Settings.api_keys_of(config))
         self._closed = False
 
     def open(self) -> None:

@@ -229,13 +229,19 @@ class Settings:
     def models_url(self) -> str:
         return f"{self.api_base}/v1/models"
 
+    @staticmethod
+    def api_keys_of(config: Mapping[str, Any]) -> tuple[str, ...]:
+        """Only the usable keys of a config: what the log filter needs on every record, without
+        reading the whole config each time."""
+        return collect_api_keys(
+            config.get("openrouter_api_keys"), config.get("openrouter_api_key", "")
+        )
+
     @classmethod
     def from_config(cls, config: Mapping[str, Any]) -> Settings:
         view = ConfigView(config)
         return cls(
-            api_keys=collect_api_keys(
-                view.get("openrouter_api_keys"), view.get("openrouter_api_key", "")
-            ),
+            api_keys=Settings.api_keys_of(config),
             model=str(view.get("model_name") or "").strip() or DEFAULT_MODEL,
             api_base=normalize_api_base(view.get("custom_api_base")),
             max_retry_attempts=_as_int(view.get("max_retry_attempts"), 3, 1, 10),

@@ -150,6 +150,10 @@ class _State:
 def _connect(path: Path) -> sqlite3.Connection:
     connection = sqlite3.connect(str(path), timeout=5.0)
     try:
+        # WAL with synchronous=NORMAL: a row is a short append, not an fsync per picture (a crash
+        # may lose the last rows, never corrupt the file); readers never wait for the writer.
+        connection.execute("PRAGMA journal_mode=WAL")
+        connection.execute("PRAGMA synchronous=NORMAL")
         connection.executescript(_SCHEMA)
         version = connection.execute("PRAGMA user_version").fetchone()[0]
         if version == 0:
