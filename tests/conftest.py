@@ -176,3 +176,16 @@ def tool_timeout() -> Iterator[Callable[[int, str], None]]:
     provider.pop("tool_call_timeout", None)
     if saved[1]:
         provider["tool_call_timeout"] = saved[2]
+
+
+@pytest.fixture
+def admin(astrbot, plugin_config) -> Iterator[str]:
+    """Make harness.ADMIN_ID a bot admin in AstrBot's config; restore that and the plugin's
+    config file (admin commands save it)."""
+    config_file = astrbot.root / "data" / "config" / f"{astrbot.plugin_dir.name}_config.json"
+    admins = list(astrbot_config["admins_id"])
+    astrbot_config["admins_id"] = [*admins, harness.ADMIN_ID]
+    saved_file = config_file.read_bytes()
+    yield harness.ADMIN_ID
+    astrbot_config["admins_id"] = admins
+    config_file.write_bytes(saved_file)

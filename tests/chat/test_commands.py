@@ -21,7 +21,6 @@ from tests.fakes.openrouter import make_png, png_prompt
 from tests.support.harness import image_path, make_event
 from utils.chat.jobs import FIGURE_TEMPLATE
 
-ADMIN_ID = "80001"
 PROGRESS = "🎨 收到，正在"
 
 
@@ -35,17 +34,6 @@ def picture(tmp_path: Path) -> Path:
 @pytest.fixture
 def config_file(astrbot) -> Path:
     return astrbot.root / "data" / "config" / f"{astrbot.plugin_dir.name}_config.json"
-
-
-@pytest.fixture
-def admin(astrbot, plugin_config, config_file):
-    """Make ADMIN_ID a bot admin in AstrBot's config; restore that and the plugin's config file."""
-    admins = list(astrbot_config["admins_id"])
-    astrbot_config["admins_id"] = [*admins, ADMIN_ID]
-    saved_file = config_file.read_bytes()
-    yield ADMIN_ID
-    astrbot_config["admins_id"] = admins
-    config_file.write_bytes(saved_file)
 
 
 def _on_disk(config_file: Path) -> dict:

@@ -4,14 +4,12 @@ chat model is told, what is refused before any request, and /画图模型's list
 from __future__ import annotations
 
 import pytest
-from astrbot.core import astrbot_config
 from astrbot.core.message.components import Plain
 
 from tests.fakes.openrouter import IMAGE_MODELS, IMAGE_ONLY_MODELS
 from tests.support.harness import make_event
 
 FLASH, PRO, FLASH31 = IMAGE_MODELS
-ADMIN_ID = "90001"
 
 
 def _config(fake) -> dict:
@@ -78,14 +76,6 @@ async def test_an_invalid_size_is_explained_without_a_request(astrbot, fake, plu
 
 
 # --- /画图模型 without an argument ------------------------------------------------------------------
-
-
-@pytest.fixture
-def admin(astrbot, plugin_config):
-    admins = list(astrbot_config["admins_id"])
-    astrbot_config["admins_id"] = [*admins, ADMIN_ID]
-    yield ADMIN_ID
-    astrbot_config["admins_id"] = admins
 
 
 def _reply(event) -> str:

@@ -18,7 +18,6 @@ from typing import Any
 
 import pytest
 import pytest_asyncio
-from astrbot.core import astrbot_config
 
 from tests.conftest import REAL_LOOKING_KEYS
 from tests.fakes.clock import FakeClock
@@ -27,7 +26,6 @@ from tests.support.harness import make_event
 
 _DAYS = itertools.count()
 _IDS = itertools.count(1)
-ADMIN_ID = "90001"
 
 
 def fresh_id(prefix: str) -> str:
@@ -41,14 +39,6 @@ async def on_day(astrbot, plugin_config) -> AsyncIterator[tuple[FakeClock, Any]]
     clock = FakeClock(wall_start=noon.timestamp())
     async with astrbot.instance(clock=clock) as plugin:
         yield clock, plugin
-
-
-@pytest.fixture
-def admin(astrbot, plugin_config):
-    admins = list(astrbot_config["admins_id"])
-    astrbot_config["admins_id"] = [*admins, ADMIN_ID]
-    yield ADMIN_ID
-    astrbot_config["admins_id"] = admins
 
 
 async def draw(astrbot, plugin, *, user: str, group: str | None = "g-1", role: str = "member"):

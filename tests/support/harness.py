@@ -42,6 +42,7 @@ from astrbot.core.umop_config_router import UmopConfigRouter
 REPO_ROOT = Path(__file__).resolve().parents[2]
 PLUGIN_DIR_NAME = "astrbot_plugin_gemini25_image_openrouter"
 TOOL_NAME = "gemini-pic-gen"
+ADMIN_ID = "90001"  # made a bot admin by the `admin` fixture
 _COPY_IGNORE = shutil.ignore_patterns(
     ".git",
     ".venv*",
