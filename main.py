@@ -51,19 +51,27 @@ class GeminiImagePlugin(Star):
         """AstrBot passes context and config; tests may add a virtual clock and a retry policy."""
         super().__init__(context)
         self.config = config if config is not None else {}
+        self._clock = clock
+        self._retry_policy = retry_policy
+        self.editor = SettingsEditor(self.config)
+        self._build_services()
+
+    def _build_services(self) -> None:
+        """What one run of the plugin (initialize() to terminate()) works with."""
         # The spend ledger lives in AstrBot's data directory for the plugin: it outlives reloads.
-        self.spend = SpendService(StarTools.get_data_dir(), self.settings, clock=clock)
+        self.spend = SpendService(StarTools.get_data_dir(), self.settings, clock=self._clock)
         self.pipeline = DrawPipeline(
-            context,
+            self.context,
             PLUGIN_DIR / "images",
             self.config,
-            clock=clock,
-            retry_policy=retry_policy,
+            clock=self._clock,
+            retry_policy=self._retry_policy,
             spend=self.spend.guard,
         )
-        self.editor = SettingsEditor(self.config)
 
     async def initialize(self) -> None:
+        if self.pipeline.closed:  # started again after terminate(): nothing of the last run
+            self._build_services()
         self.pipeline.open()
         await self.spend.start(self.context, self.pipeline)
 

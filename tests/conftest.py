@@ -82,22 +82,20 @@ def fake(fake_server: FakeOpenRouter) -> Iterator[FakeOpenRouter]:
 async def plugin_config(
     astrbot, fake: FakeOpenRouter, fake_translate: FakeTranslate
 ) -> AsyncIterator[dict]:
-    """A freshly reloaded plugin (new key pool, limiter, counters: as after a config save in the
-    panel) whose live config points at the fake servers.
+    """The plugin started afresh (new key pool, limiter, counters: as after a config save in
+    the panel, without AstrBot re-importing it: `astrbot.restart()`) with its config back to
+    the defaults, pointing at the fake servers.
 
     Translation and the progress message (both on by default) start switched off here so
     tests about other behaviour see only their own traffic and messages; tests of those
     features switch them on. Translation, when on, only ever reaches the fake.
     """
-    plugin = await astrbot.reload()
-    astrbot.platform.sent.clear()  # what earlier tests sent without an event
-    config = plugin.config
-    config.update(
-        harness.plain_settings(fake.base_url, REAL_LOOKING_KEYS[0]),
+    plugin = await astrbot.restart(
+        **harness.plain_settings(fake.base_url, REAL_LOOKING_KEYS[0]),
         translate_proxy=fake_translate.proxy_url,
         translate_timeout=5,
     )
-    yield config
+    yield plugin.config
 
 
 @pytest_asyncio.fixture
@@ -120,7 +118,7 @@ async def receiver(tmp_path: Path) -> AsyncIterator[Receiver]:
 
 @pytest.fixture(scope="session")
 def photo_4k() -> bytes:
-    """A 4096x4096 photo-like PNG of about 29 MB (a 4K answer), made once per session."""
+    """A 4096x4096 photo-like PNG of about 26 MB (a 4K answer), made once per session."""
     from tests.support.images import photo_png
 
     return photo_png((4096, 4096))

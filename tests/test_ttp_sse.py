@@ -58,42 +58,44 @@ async def test_every_request_asks_for_a_stream_and_gets_its_picture(astrbot, fak
     assert _temp_files(astrbot) == []
 
 
-async def test_a_75_s_generation_is_one_request_and_its_picture_arrives(
+async def test_a_generation_longer_than_the_idle_limit_is_one_request_and_arrives(
     astrbot, fake, plugin_config, tool_timeout
 ):
-    """Real time: a 4K picture takes 30-90 s. The idle limit stays at its default (60 s):
-    the keep-alives every 5 s carry the stream through. (AstrBot's default tool timeout is
-    120 s on 4.28+, 60 s on 4.14: set to 120 here, so the tool waits for the picture.)"""
-    tool_timeout(120)
-    plugin_config.update(request_timeout_budget_seconds=150)
-    fake.enqueue(picture(delay=75, keepalive=5))
+    """A 4K picture takes 30-90 s, longer than the idle limit (60 s by default): the
+    keep-alives carry the stream through. Scaled (75 s under a 60 s idle limit, a 120 s tool
+    timeout and a 150 s budget): 1.5 s under 1 s, a 4 s tool timeout, a 5 s budget, so the
+    tool still waits for the picture."""
+    tool_timeout(4)
+    plugin_config.update(request_timeout_budget_seconds=5, read_timeout_seconds=1)
+    fake.enqueue(picture(delay=1.5, keepalive=0.25))
     event = make_event()
     loop = asyncio.get_running_loop()
     started = loop.time()
-    texts = await astrbot.run_tool(event, timeout=200, image_description="a slow 4K cat")
+    texts = await astrbot.run_tool(event, timeout=4, image_description="a slow 4K cat")
     returned = loop.time() - started
 
     assert len(fake.chat_requests()) == 1
     assert _sent(event) == [BIG]
     assert "已生成 1 张图片" in texts[0]
+    assert returned >= 1.5  # the tool waited for the picture; it did not detach
     print(
-        f"\nFIGURES 75 s generation, 120 s tool timeout, 150 s budget: tool returned with the "
-        f"picture at {returned:.1f} s, requests seen by the service: 1"
+        f"\nFIGURES 1.5 s generation, 1 s idle limit, 4 s tool timeout, 5 s budget: tool "
+        f"returned with the picture at {returned:.1f} s, requests seen by the service: 1"
     )
 
 
 @pytest.mark.parametrize(
     ("keepalive", "delivered"),
-    [(1.0, True), (100.0, False)],
-    ids=["keep-alives-every-1s", "no-keep-alive-for-8s"],
+    [(0.25, True), (100.0, False)],
+    ids=["keep-alives-every-0.25s", "no-keep-alive"],
 )
 async def test_keep_alives_are_what_keeps_a_slow_stream_alive(
     astrbot, fake, plugin_config, keepalive, delivered
 ):
-    """Scaled: an 8 s generation, an idle limit of 3 s. With keep-alives it arrives; without
-    them the same stream is taken for dead after 3 s."""
-    plugin_config.update(read_timeout_seconds=3, max_retry_attempts=1)
-    fake.enqueue(picture(delay=8, keepalive=keepalive))
+    """Scaled: a 1.5 s generation, an idle limit of 1 s. With keep-alives it arrives; without
+    them the same stream is taken for dead after 1 s."""
+    plugin_config.update(read_timeout_seconds=1, max_retry_attempts=1)
+    fake.enqueue(picture(delay=1.5, keepalive=keepalive))
     event = make_event()
     texts = await astrbot.run_tool(event, timeout=30, image_description="a slow cat")
 
@@ -109,7 +111,7 @@ async def test_a_stream_that_goes_silent_is_a_dead_connection_and_is_tried_again
 ):
     """The stream opens, then nothing: not even a keep-alive. Aborting it stops it upstream,
     so a second try is allowed; the second one goes silent too."""
-    plugin_config.update(read_timeout_seconds=2, max_retry_attempts=2)
+    plugin_config.update(read_timeout_seconds=1, max_retry_attempts=2)
     fake.default = lambda _r: Reply(json_body=completion(images=[]), action="silent")
     event = make_event()
     texts = await virtual_time.run_tool(event, timeout=30, image_description="a cat")
@@ -126,7 +128,7 @@ async def test_a_stream_that_goes_silent_is_a_dead_connection_and_is_tried_again
 
 
 async def test_a_silent_stream_then_a_good_one(astrbot, fake, plugin_config, virtual_time):
-    plugin_config.update(read_timeout_seconds=2)
+    plugin_config.update(read_timeout_seconds=1)
     fake.enqueue(Reply(json_body=completion(images=[]), action="silent"), picture())
     event = make_event()
     await virtual_time.run_tool(event, timeout=30, image_description="a cat")
@@ -232,10 +234,10 @@ async def test_a_stream_under_another_content_type_is_read_as_a_stream(
 async def test_a_slow_plain_json_gateway_is_waited_for_not_asked_twice(
     astrbot, fake, plugin_config
 ):
-    """It answers only when the picture is done, 4 s later: longer than the idle limit, but
-    nothing had started, so only the budget limits the wait."""
-    plugin_config.update(read_timeout_seconds=2)
-    fake.enqueue(picture(stream=False, delay=4))
+    """It answers only when the picture is done, 1.5 s later: longer than the idle limit (1 s),
+    but nothing had started, so only the budget limits the wait."""
+    plugin_config.update(read_timeout_seconds=1)
+    fake.enqueue(picture(stream=False, delay=1.5))
     event = make_event()
     await astrbot.run_tool(event, timeout=30, image_description="a cat")
 
@@ -246,7 +248,7 @@ async def test_a_slow_plain_json_gateway_is_waited_for_not_asked_twice(
 async def test_a_plain_json_body_that_stalls_is_a_lost_connection(
     astrbot, fake, plugin_config, virtual_time
 ):
-    plugin_config.update(read_timeout_seconds=2, max_retry_attempts=1)
+    plugin_config.update(read_timeout_seconds=1, max_retry_attempts=1)
     fake.enqueue(picture(stream=False, action="stall"))
     texts = await virtual_time.run_tool(make_event(), timeout=30, image_description="a cat")
     assert texts == [LOST]
@@ -331,12 +333,12 @@ async def test_a_stream_outliving_the_budget_is_closed(astrbot, fake, plugin_con
     """The run's budget ends during a long generation: the stream is closed at once (which
     stops it upstream, where the provider supports that), nothing is left behind, and the
     request is not sent again."""
-    plugin_config.update(request_timeout_budget_seconds=3)
-    fake.enqueue(picture(delay=30, keepalive=0.5))
+    plugin_config.update(request_timeout_budget_seconds=1)
+    fake.enqueue(picture(delay=30, keepalive=0.25))
     event = make_event()
     texts = await astrbot.run_tool(event, timeout=30, image_description="too slow")
 
-    assert texts[0].startswith("图片生成超时：3 秒内没有拿到结果")
+    assert texts[0].startswith("图片生成超时：1 秒内没有拿到结果")
     for _ in range(100):  # the fake notices at its next keep-alive
         if fake.aborted_streams:
             break

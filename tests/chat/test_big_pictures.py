@@ -25,7 +25,7 @@ MIB = 1024 * 1024
 
 @pytest.fixture
 def answer_4k(fake, photo_4k):
-    """The fake answers the next request with the 29 MB 4K picture."""
+    """The fake answers the next request with the 26 MB 4K picture."""
     fake.enqueue(Reply(raw_body=json.dumps(completion(images=[data_url(photo_4k)])).encode()))
     return photo_4k
 
@@ -41,6 +41,7 @@ def _picture(data: bytes) -> tuple[str, tuple[int, int]]:
         return image.format or "", image.size
 
 
+@pytest.mark.realtime
 async def test_a_4k_answer_reaches_qq_under_the_limit_at_full_size(
     astrbot, fake, plugin_config, napcat, answer_4k
 ):

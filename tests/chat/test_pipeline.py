@@ -12,8 +12,9 @@ from tests.support.harness import image_path, make_event
 
 @pytest.fixture
 def short_tool_timeout(tool_timeout) -> None:
-    """AstrBot's tool-call timeout at 3 s, where the running AstrBot keeps it."""
-    tool_timeout(3)
+    """AstrBot's tool-call timeout at 2 s (the tool answers after 1 s), where the running
+    AstrBot keeps it."""
+    tool_timeout(2)
 
 
 def slow_success(delay: float):
@@ -23,15 +24,15 @@ def slow_success(delay: float):
 async def test_a_slow_picture_reaches_the_chat_after_the_tool_answered(
     astrbot, fake, plugin_config, short_tool_timeout
 ):
-    fake.default = slow_success(5.0)
+    fake.default = slow_success(1.5)
     event = make_event()
     loop = asyncio.get_running_loop()
     started = loop.time()
 
-    texts = await astrbot.run_tool(event, timeout=3, image_description="a slow cat")
+    texts = await astrbot.run_tool(event, timeout=2, image_description="a slow cat")
     answered = loop.time() - started
     assert "还在生成中" in texts[0] and "不需要再次调用" in texts[0]
-    assert answered < 3  # before AstrBot would have cancelled the call
+    assert answered < 1.5  # before AstrBot would have cancelled the call, and the picture
     assert event.sent_images() == []
 
     await astrbot.plugin.pipeline.drain()
@@ -42,9 +43,9 @@ async def test_a_slow_picture_reaches_the_chat_after_the_tool_answered(
 
 
 async def test_a_slow_failure_is_told_in_the_chat(astrbot, fake, plugin_config, short_tool_timeout):
-    fake.default = lambda _r: Reply.error(400, "Invalid request", delay=4.0)
+    fake.default = lambda _r: Reply.error(400, "Invalid request", delay=1.5)
     event = make_event()
-    texts = await astrbot.run_tool(event, timeout=3, image_description="a cat")
+    texts = await astrbot.run_tool(event, timeout=2, image_description="a cat")
     assert "还在生成中" in texts[0]
     await astrbot.plugin.pipeline.drain()
     assert (
@@ -54,10 +55,10 @@ async def test_a_slow_failure_is_told_in_the_chat(astrbot, fake, plugin_config, 
 
 
 async def test_a_reload_waits_for_the_request_in_flight(astrbot, fake, plugin_config):
-    fake.default = slow_success(2.0)
+    fake.default = slow_success(1.0)
     event = make_event()
     call = asyncio.ensure_future(astrbot.run_tool(event, image_description="reload cat"))
-    await asyncio.sleep(0.5)
+    await asyncio.sleep(0.25)
     await astrbot.reload()  # what a config save in the panel does
     texts = await call
     assert "已生成 1 张图片" in texts[0]

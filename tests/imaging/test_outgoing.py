@@ -37,7 +37,7 @@ def _names(store: ImageStore) -> list[str]:
 
 def test_a_4k_png_goes_out_as_a_full_size_jpeg_under_the_limit(store, photo_4k):
     original = _save(store, photo_4k)
-    assert original.size > 25 * MIB  # a 4K answer, as it arrives
+    assert original.size > 20 * MIB  # a 4K answer, as it arrives (20-30 MB)
 
     out = fit_for_sending(original, store, 5 * MIB)
 

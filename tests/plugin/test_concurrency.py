@@ -24,8 +24,8 @@ def _color(n: int) -> tuple[int, int, int]:
 
 
 def _reference(n: int) -> bytes:
-    """A photo-like JPEG (1600x1200) whose top-left block carries the caller's colour."""
-    size = (1600, 1200)
+    """A photo-like JPEG (800x600) whose top-left block carries the caller's colour."""
+    size = (800, 600)
     noise = PILImage.effect_noise(size, 40)
     photo = PILImage.merge(
         "RGB", (noise, noise.transpose(PILImage.Transpose.FLIP_LEFT_RIGHT), noise)
@@ -39,7 +39,8 @@ def _reference(n: int) -> bytes:
 @pytest.fixture(scope="module")
 def answers() -> dict[str, bytes]:
     """Full answer bodies built in advance, so the fake does no heavy work during the test."""
-    base = img.noisy_png((1024, 1024))  # compresses like a generated picture (~2.6 MB)
+    # Compresses like a generated picture (~0.7 MB); make bench times the full-size case.
+    base = img.noisy_png((512, 512))
     return {
         f"picture number {n}": json.dumps(
             completion(images=[data_url(img.png_with_text(base, "prompt", f"picture number {n}"))])

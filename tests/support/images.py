@@ -70,9 +70,10 @@ def photo_like(size: tuple[int, int] = (4096, 4096)) -> Image.Image:
 
 
 def photo_png(size: tuple[int, int] = (4096, 4096)) -> bytes:
-    """A 4K answer's picture: about 29 MB of PNG at 4096x4096 (takes ~5 s to encode)."""
+    """A 4K answer's picture: about 26 MB of PNG at 4096x4096. zlib's fastest level: on this
+    noise it is both the smallest and 4x faster to encode than the default (1.3 s, not 6 s)."""
     out = io.BytesIO()
-    photo_like(size).save(out, "PNG")
+    photo_like(size).save(out, "PNG", compress_level=1)
     return out.getvalue()
 
 
