@@ -39,7 +39,7 @@ from tests.support.user_install import (
     read_requirements,
 )
 
-pytestmark = [pytest.mark.install, pytest.mark.asyncio(loop_scope="session")]
+pytestmark = [pytest.mark.install, pytest.mark.realtime, pytest.mark.asyncio(loop_scope="session")]
 
 
 @dataclass
