@@ -24,7 +24,6 @@ from typing import Any
 import aiohttp
 from astrbot.api import logger
 from astrbot.api.event import AstrMessageEvent, MessageChain
-from astrbot.api.message_components import File, Image
 from astrbot.api.star import Context
 
 from ..core.clock import SYSTEM_CLOCK, Clock, Deadline
@@ -40,13 +39,12 @@ from ..core.keys import KeyRedactingFilter, mask_key, redact_keys, redacted_trac
 from ..core.settings import Settings
 from ..core.workers import CpuPool
 from ..imaging.cleanup import CleanupTask
-from ..imaging.outgoing import Outgoing, prepare_outgoing
 from ..imaging.references import (
     ReferenceOptions,
     ReferenceSources,
     references_for_request,
 )
-from ..imaging.store import ImageStore, SavedImage
+from ..imaging.store import ImageStore
 from ..openrouter.capabilities import (
     ModelSummary,
     ResolvedImageOptions,
@@ -59,13 +57,7 @@ from ..openrouter.retry_policy import RetryPolicy
 from ..spend.guard import Reservation, SpendGuard, record_of
 from ..ttp import GenerationRequest, GenerationResult, OpenRouterClient
 from . import texts
-from .delivery import (
-    FILE_PLATFORMS,
-    push_images,
-    send_onebot_file,
-    send_onebot_images,
-    should_push,
-)
+from .delivery import Delivery
 from .jobs import DrawJob, DrawOutcome
 from .limits import Requester, RequestLimiter, check_group
 from .sources import gather_sources
@@ -76,15 +68,6 @@ _LOG_PROMPT_CHARS = 300
 # How long terminate() waits at most for requests still running (each also ends on its own
 # deadline first): long enough for a slow 4K picture, short enough that a shutdown ends.
 DRAIN_LIMIT = 300.0
-
-
-@dataclass(frozen=True)
-class Delivered:
-    """What delivery did: a fallback note, the pictures as sent, the originals as files."""
-
-    note: str = ""
-    outgoing: tuple[Outgoing, ...] = ()
-    originals_sent: bool | None = None
 
 
 @dataclass(eq=False)  # identity: the pipeline keeps running requests in a set
@@ -141,6 +124,7 @@ class DrawPipeline:
         self.models = ModelCatalog(clock=clock)
         self._session: aiohttp.ClientSession | None = None
         self._key_pool: KeyPool | None = None
+        self.delivery = Delivery(context, self.store, self.cpu)
         self.cleanup = CleanupTask(self.store.directory, lambda: self._settings().retention_seconds)
         self._running: set[DrawRequest] = set()
         self._startup_check: asyncio.Task[None] | None = None
@@ -254,7 +238,7 @@ class DrawPipeline:
     async def _run(self, request: DrawRequest) -> DrawOutcome:
         outcome = await self._outcome(request)
         if request.detached:  # nobody waits for it any more: tell the chat directly
-            await self._report_detached(request, outcome)
+            await self.delivery.report(request, texts.detached_report(outcome))
         return outcome
 
     async def _outcome(self, request: DrawRequest) -> DrawOutcome:
@@ -330,25 +314,36 @@ class DrawPipeline:
             raise
         await self._record(request, reservation, result)
         try:
-            delivered = await self._deliver(request, result)
-        except DeliveryError as exc:
-            logger.error(f"gemini-pic-gen: {len(result.images)} image(s) made, not sent: {exc}")
+            delivered = await self.delivery.deliver(request, result.images)
+        except Exception as exc:  # paid for: whatever failed, the model must not draw it again
             return DrawOutcome(
                 result,
-                texts.user_message(exc),
+                texts.user_message(self._not_delivered(result, exc, request.settings.api_keys)),
                 references=references,
                 undelivered=True,
                 options=options,
             )
         return DrawOutcome(
             result,
-            note=delivered.note,
+            note=texts.delivery_notes(delivered.push_fell_back, delivered.reencode_failed),
             references=references,
             no_reference_found=job.asked_for_images and not references.found,
             options=options,
             outgoing=delivered.outgoing,
             originals_sent=delivered.originals_sent,
         )
+
+    @staticmethod
+    def _not_delivered(
+        result: GenerationResult, exc: Exception, keys: tuple[str, ...]
+    ) -> DeliveryError:
+        """Log why paid pictures did not reach the chat; the error the user hears of."""
+        made = f"gemini-pic-gen: {len(result.images)} image(s) made, not sent"
+        if isinstance(exc, DeliveryError):
+            logger.error(f"{made}: {exc}")
+            return exc
+        logger.error(f"{made}:\n{redacted_traceback(exc, keys)}")  # not foreseen: a bug of ours
+        return DeliveryError(f"{type(exc).__name__}: {exc}")
 
     async def _record(
         self, request: DrawRequest, reservation: Reservation, result: GenerationResult
@@ -394,107 +389,3 @@ class DrawPipeline:
             f"with key {result.key_mask}"
         )
         return result
-
-    # --- delivery -----------------------------------------------------------------------------
-
-    async def _deliver(self, request: DrawRequest, result: GenerationResult) -> Delivered:
-        """Send the images (re-encoded where above the limit), then the originals as files
-        when asked; a note for the model when delivery had to fall back."""
-        settings = request.settings
-        outgoing = tuple(
-            await prepare_outgoing(
-                result.images, self.store, settings.send_image_max_bytes, self.cpu
-            )
-        )
-        for item in outgoing:
-            if item.reencoded is not None:
-                logger.info(
-                    f"gemini-pic-gen: {item.original.path.name} ({item.original.size} bytes) "
-                    f"sent as {item.reencoded.path.name} ({item.reencoded.size} bytes, "
-                    f"{item.reencoded.width}x{item.reencoded.height})"
-                )
-        mode, note = await self._send_pictures(request, [item.sent.path for item in outgoing])
-        originals = [item.original for item in outgoing if item.reencoded is not None]
-        sent: bool | None = None
-        if settings.send_original_file and originals:
-            sent = await self._send_originals(request, originals, mode)
-        return Delivered(note, outgoing, sent)
-
-    async def _send_pictures(self, request: DrawRequest, paths: list[Path]) -> tuple[str, str]:
-        """(how they went: "file_service", "pushed" or "inline"; a fallback note)."""
-        settings, event = request.settings, request.event
-        if settings.use_file_service and await self._send_file_service_links(request, paths):
-            return "file_service", ""
-        note = ""
-        if should_push(settings, event.get_platform_name(), event):
-            try:
-                remote_paths = await push_images(paths, settings, request.deadline.remaining())
-                await send_onebot_images(event, remote_paths)
-                logger.info(f"gemini-pic-gen: pushed {len(paths)} image(s) to NapCat host")
-                return "pushed", ""
-            except DeliveryError as exc:
-                logger.warning(f"NapCat push to {exc.target} failed ({exc.detail}); sending inline")
-                note = texts.delivery_fallback_note()
-        chain = MessageChain()
-        for path in paths:
-            chain.file_image(str(path))
-        await self._send(request, chain)
-        return "inline", note
-
-    async def _send_originals(
-        self, request: DrawRequest, originals: list[SavedImage], mode: str
-    ) -> bool:
-        """The originals of re-encoded pictures as files, the way the pictures went. Never
-        raises: the pictures are out already; False if a file could not be sent."""
-        event = request.event
-        if mode == "file_service" or event.get_platform_name() not in FILE_PLATFORMS:
-            return False  # a link-only setup or a platform without files
-        try:
-            if mode == "pushed":
-                remote_paths = await push_images(
-                    [o.path for o in originals], request.settings, request.deadline.remaining()
-                )
-                for original, remote in zip(originals, remote_paths, strict=True):
-                    await send_onebot_file(event, remote, original.path.name)
-            else:
-                for original in originals:
-                    chain = MessageChain([File(name=original.path.name, file=str(original.path))])
-                    await self._send(request, chain)
-        except DeliveryError as exc:
-            logger.warning(f"gemini-pic-gen: original picture not sent as a file: {exc.detail}")
-            return False
-        return True
-
-    async def _send_file_service_links(self, request: DrawRequest, paths: list[Path]) -> bool:
-        if not self._context.get_config().get("callback_api_base"):
-            logger.warning("use_file_service is on but callback_api_base is not set; sending files")
-            return False
-        chain = MessageChain()
-        for path in paths:
-            url = await Image.fromFileSystem(str(path)).register_to_file_service()
-            chain.chain.append(Image.fromURL(url))
-        await self._send(request, chain)
-        return True
-
-    async def _send(self, request: DrawRequest, chain: MessageChain) -> None:
-        """To the chat of the request: through its event while the tool call is live, through
-        AstrBot's context once the request is detached."""
-        try:
-            if not request.detached:
-                await request.event.send(chain)
-                return
-            sent = await self._context.send_message(request.event.unified_msg_origin, chain)
-        except Exception as exc:  # adapters raise their own types
-            raise DeliveryError(f"sending to the chat failed: {type(exc).__name__}") from exc
-        if sent is False:
-            raise DeliveryError("no platform for this chat accepts messages sent later")
-
-    async def _report_detached(self, request: DrawRequest, outcome: DrawOutcome) -> None:
-        """A detached request tells the chat itself what the model would have relayed."""
-        lines = texts.detached_report(outcome)
-        if not lines:
-            return
-        try:
-            await self._send(request, MessageChain().message("\n".join(lines)))
-        except DeliveryError as exc:
-            logger.warning(f"gemini-pic-gen: result of a detached request not sent: {exc}")

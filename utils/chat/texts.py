@@ -298,6 +298,19 @@ def delivery_fallback_note() -> str:
     return "（NapCat 文件接收端暂时无法使用，图片已改为直接发送；管理员可在日志中查看原因。）"
 
 
+def reencode_failed_note() -> str:
+    """Told when a picture too big to send could not be re-encoded and went out as it was."""
+    return "（图片压缩失败，已改为发送原图，可能较大、发送较慢。）"
+
+
+def delivery_notes(push_fell_back: bool, reencode_failed: bool) -> str:
+    """The fallbacks delivery took (utils/chat/delivery.Delivered), for the model and user."""
+    notes = [delivery_fallback_note()] if push_fell_back else []
+    if reencode_failed:
+        notes.append(reencode_failed_note())
+    return "".join(notes)
+
+
 def outcome_remarks(outcome: DrawOutcome) -> list[str]:
     """What the user should hear besides the images: skipped references, dropped images, a size
     or ratio the model could not do, originals that were asked for as files."""
