@@ -73,11 +73,14 @@ class GeminiImagePlugin(Star):
         if self.pipeline.closed:  # started again after terminate(): nothing of the last run
             self._build_services()
         self.pipeline.open()
-        await self.spend.start(self.context, self.pipeline)
+        await self.spend.start(self.context, self.pipeline.shared)
 
     async def terminate(self) -> None:
-        await self.pipeline.close()  # requests in flight finish and deliver first
-        await self.spend.stop()  # after them: they are recorded too
+        """Unload (also on every config save in the panel, which waits for it): a few seconds
+        for the requests in flight at most. Any still running then finish on this instance's
+        resources, the ledger included, which are let go when the last of them ends."""
+        self.spend.close_page()  # the page stops using this instance first
+        await self.pipeline.close(then=self.spend.close_ledger)
 
     def settings(self) -> Settings:
         return Settings.from_config(self.config)
@@ -182,7 +185,7 @@ class GeminiImagePlugin(Star):
     @filter.command(CMD_STATS)
     async def cmd_stats(self, event: AstrMessageEvent) -> None:
         """（管理员）画图统计：今天和近 7 天的图片数与花费（按群、用户、模型），各密钥剩余额度"""
-        await self._reply(event, await self.spend.report_text(self.pipeline.http()))
+        await self._reply(event, await self.spend.report_text())
 
     # --- plumbing -------------------------------------------------------------------------------
 

@@ -222,7 +222,7 @@ async def test_terminate_closes_the_plugins_translator(astrbot, fake_translate):
     plugin = type(astrbot.plugin)(astrbot.context, {})
     before = fake_translate.open_connections
     try:
-        outcome = await plugin.pipeline.translator.translate(
+        outcome = await plugin.pipeline.shared.translator.translate(
             "一只猫", timeout=5, proxy=fake_translate.proxy_url
         )
         assert outcome.translated

@@ -31,6 +31,7 @@ from ..core.errors import DeliveryError
 from ..core.settings import Settings
 from ..core.workers import CpuPool
 from ..file_send_server import FileTransferError, send_file
+from ..imaging.held import Hold
 from ..imaging.outgoing import Outgoing, prepare_one
 from ..imaging.store import ImageStore, SavedImage
 
@@ -146,6 +147,11 @@ class Recipient(Protocol):
         """The tool call has returned: the request talks to the chat through the context."""
         ...
 
+    @property
+    def hold(self) -> Hold:
+        """The request's files, which the cleanup leaves alone (re-encodes join them)."""
+        ...
+
 
 @dataclass(frozen=True)
 class Delivered:
@@ -169,7 +175,7 @@ class Delivery:
     async def deliver(self, to: Recipient, images: Sequence[SavedImage]) -> Delivered:
         """Send the images (re-encoded where above the limit), then the originals as files
         when asked. Raises DeliveryError when the pictures did not reach the chat."""
-        fitted = [await self._fit(image, to.settings) for image in images]
+        fitted = [await self._fit(image, to) for image in images]
         outgoing = tuple(item for item, _ in fitted)
         mode = await self._send_pictures(to, [item.sent.path for item in outgoing])
         originals = [item.original for item in outgoing if item.reencoded is not None]
@@ -205,12 +211,13 @@ class Delivery:
         except DeliveryError as exc:
             logger.warning(f"gemini-pic-gen: result of a detached request not sent: {exc}")
 
-    async def _fit(self, image: SavedImage, settings: Settings) -> tuple[Outgoing, bool]:
+    async def _fit(self, image: SavedImage, to: Recipient) -> tuple[Outgoing, bool]:
         """The picture as it goes out, and whether that is what was meant: the original goes
         when the re-encode fails (a disk error, pixels Pillow cannot decode), since a big
         picture sent beats a paid one not sent."""
         try:
-            item = await prepare_one(image, self._store, settings.send_image_max_bytes, self._cpu)
+            max_bytes = to.settings.send_image_max_bytes
+            item = await prepare_one(image, self._store, max_bytes, self._cpu)
         except Exception as exc:  # OSError, Pillow's own errors, MemoryError
             logger.warning(
                 f"gemini-pic-gen: re-encoding {image.path.name} ({image.size} bytes) failed "
@@ -218,6 +225,7 @@ class Delivery:
             )
             return Outgoing(image), False
         if item.reencoded is not None:
+            to.hold.add([item.reencoded.path])
             logger.info(
                 f"gemini-pic-gen: {image.path.name} ({image.size} bytes) sent as "
                 f"{item.reencoded.path.name} ({item.reencoded.size} bytes, "

@@ -33,6 +33,7 @@ from ..core.errors import (
     NoImageError,
     OutOfCreditsError,
     PicGenError,
+    PluginClosedError,
     RateLimitedError,
     RateLimitHit,
     ReferenceImageError,
@@ -211,6 +212,8 @@ def user_message(error: BaseException) -> str:
         return _unsupported_option(error)
     if isinstance(error, ConfigSaveError):
         return "设置已立即生效，但保存到配置文件失败，插件重载后会恢复原设置，请查看日志。"
+    if isinstance(error, PluginClosedError):
+        return "画图插件正在重新加载，请稍后再试。"
     if isinstance(error, GroupNotAllowed):
         return "本群未开启画图功能，如需使用请联系机器人管理员。"
     if isinstance(error, RateLimitHit):

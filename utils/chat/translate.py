@@ -16,6 +16,8 @@ from urllib.parse import urlsplit
 import httpx
 from googletrans import Translator
 
+from ..core.clock import SYSTEM_CLOCK, Clock
+
 DEFAULT_SERVICE_URL = "translate.googleapis.com"
 # Google's GET endpoint rejects very long URLs; such prompts are sent as they are.
 MAX_TRANSLATE_CHARS = 4000
@@ -95,8 +97,9 @@ class PromptTranslator:
     every error becomes a fallback here.
     """
 
-    def __init__(self, service_url: str = DEFAULT_SERVICE_URL) -> None:
+    def __init__(self, service_url: str = DEFAULT_SERVICE_URL, clock: Clock = SYSTEM_CLOCK) -> None:
         self._service_url = service_url
+        self._clock = clock
         self._translator: Translator | None = None
         self._options: tuple[str, float] | None = None
         self._closing: set[asyncio.Task[None]] = set()

@@ -25,6 +25,7 @@ from typing import BinaryIO
 from PIL import Image
 
 from ..core.errors import InvalidImageError
+from .held import HeldFiles
 
 # Pillow format name -> file extension. Raster formats chat platforms display; nothing else.
 ALLOWED_FORMATS: dict[str, str] = {"PNG": "png", "JPEG": "jpg", "WEBP": "webp", "GIF": "gif"}
@@ -349,6 +350,7 @@ class ImageStore:
     def __init__(self, directory: Path, max_pixels: int = DEFAULT_MAX_PIXELS) -> None:
         self.directory = directory
         self.max_pixels = max_pixels
+        self.held = HeldFiles()  # what the cleanup must leave alone (see held.py)
 
     def save(self, data: bytes) -> SavedImage:
         """Validate then store. Blocking: call it through asyncio.to_thread."""
