@@ -13,7 +13,6 @@ are let go when the last of them ends.
 from __future__ import annotations
 
 import asyncio
-import logging
 from collections.abc import Awaitable, Callable, Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -34,7 +33,8 @@ from ..core.errors import (
     PluginClosedError,
     ReferenceImageError,
 )
-from ..core.keys import KeyRedactingFilter, redact_keys, redacted_traceback
+from ..core.keys import redact_keys, redacted_traceback
+from ..core.logs import LogRedaction
 from ..core.settings import Settings
 from ..imaging.cleanup import CleanupTask
 from ..imaging.held import Hold
@@ -92,11 +92,6 @@ def _no_picture(sources: ReferenceSources) -> ReferenceImageError:
     return ReferenceImageError("command needs an image", ReferenceImageError.MISSING)
 
 
-def _plugin_log() -> logging.Logger:
-    """The logger this plugin's modules log to: its own on 4.28, AstrBot's on 4.14."""
-    return logging.getLogger(logger.name)
-
-
 class DrawPipeline:
     """Runs the requests of one plugin instance over its shared resources."""
 
@@ -117,7 +112,7 @@ class DrawPipeline:
         self.delivery = Delivery(context, self.shared.store, self.shared.cpu)
         store = self.shared.store
         self.cleanup = CleanupTask(store.directory, self._retention, held=store.held, clock=clock)
-        self._redact_logs = KeyRedactingFilter(lambda: Settings.api_keys_of(config))
+        self._redaction = LogRedaction(lambda: Settings.api_keys_of(config), logger.name)
         self._running: set[DrawRequest] = set()
         self._startup_check: asyncio.Task[None] | None = None
         self._closed = False
@@ -129,8 +124,9 @@ class DrawPipeline:
     def open(self) -> None:
         """Start the background work: image cleanup, and a look at the configured model (it
         may wait on the network, so it never holds up AstrBot's start). From now on every
-        record of the plugin's logger has its keys masked, tracebacks included."""
-        _plugin_log().addFilter(self._redact_logs)
+        record of the plugin and of the HTTP libraries under it has its keys masked,
+        tracebacks included (utils/core/logs.py)."""
+        self._redaction.install()
         self.shared.open()
         self.cleanup.start()
         self._startup_check = asyncio.create_task(
@@ -247,7 +243,7 @@ class DrawPipeline:
                 await release()
             except Exception as exc:  # one failure must not keep the rest open
                 logger.error(f"gemini-pic-gen: releasing {release!r} failed: {exc!r}")
-        _plugin_log().removeFilter(self._redact_logs)
+        self._redaction.remove()
 
     # --- one request --------------------------------------------------------------------------
 
