@@ -36,6 +36,7 @@ from ..core.errors import (
 from ..core.keys import redact_keys, redacted_traceback
 from ..core.logs import LogRedaction
 from ..core.settings import Settings
+from ..core.urls import cleartext_log, is_cleartext_remote
 from ..imaging.cleanup import CleanupTask
 from ..imaging.held import Hold
 from ..imaging.references import (
@@ -127,6 +128,9 @@ class DrawPipeline:
         record of the plugin and of the HTTP libraries under it has its keys masked,
         tracebacks included (utils/core/logs.py)."""
         self._redaction.install()
+        api_base = self._settings().api_base
+        if is_cleartext_remote(api_base):
+            logger.warning(cleartext_log(api_base))
         self.shared.open()
         self.cleanup.start()
         self._startup_check = asyncio.create_task(
@@ -440,6 +444,8 @@ class DrawPipeline:
     async def _generate(
         self, settings: Settings, pool: KeyPool, request: GenerationRequest, deadline: Deadline
     ) -> GenerationResult:
+        if is_cleartext_remote(settings.api_base):  # on every use: it is sending keys right now
+            logger.warning(cleartext_log(settings.api_base))
         shared = self.shared
         client = OpenRouterClient(
             self.http(),

@@ -45,6 +45,7 @@ from ..core.errors import (
 )
 from ..core.keys import mask_key, mask_proxy
 from ..core.settings import DEFAULT_API_BASE, Settings, SpendPolicy
+from ..core.urls import display_url, is_cleartext_remote
 from ..openrouter.key_pool import KeyState, KeyStatus
 from ..openrouter.usage import KeyReport
 from ..spend.ledger import GroupTotals, Summary, Totals, UserTotals
@@ -493,7 +494,7 @@ def describe_settings(settings: Settings) -> str:
     """A Chinese summary for admins. Keys appear only masked."""
     keys = "、".join(mask_key(k) for k in settings.api_keys) or "未配置"
     official = "（官方）" if settings.api_base == DEFAULT_API_BASE else ""
-    api_base_line = f"API 地址{official}：{settings.api_base}"
+    api_base_line = f"API 地址{official}：{display_url(settings.api_base)}"
     limits = settings.limits
 
     def per_minute(value: int) -> str:
@@ -504,6 +505,7 @@ def describe_settings(settings: Settings) -> str:
         "当前画图插件设置：",
         f"模型：{settings.model}",
         api_base_line,
+        *cleartext_warning(settings.api_base),
         f"API 密钥（{len(settings.api_keys)} 个）：{keys}",
         f"每个密钥最大尝试次数：{settings.max_retry_attempts}",
         f"中文描述翻译：{'开启' if settings.translate_prompt else '关闭'}"
@@ -568,8 +570,21 @@ def format_pool_status(rows: list[KeyStatus], model: str = "") -> str:
     return "\n".join(lines)
 
 
+def cleartext_warning(api_base: str) -> list[str]:
+    """A line for admins when the API address would send the keys unencrypted."""
+    if not is_cleartext_remote(api_base):
+        return []
+    return ["⚠️ 这个 API 地址是明文 http:// 且不在本机：密钥会以明文经过网络，请改用 https 地址。"]
+
+
 def current_api_base(api_base: str) -> str:
-    return f"当前 API 地址：{api_base}\n用法：/{CMD_API_BASE} <地址>，填“默认”恢复官方地址"
+    return "\n".join(
+        [
+            f"当前 API 地址：{display_url(api_base)}",
+            *cleartext_warning(api_base),
+            f"用法：/{CMD_API_BASE} <地址>，填“默认”恢复官方地址",
+        ]
+    )
 
 
 def model_switched(model: str) -> str:
@@ -578,7 +593,10 @@ def model_switched(model: str) -> str:
 
 def api_base_switched(api_base: str, official: bool) -> str:
     # The address ends the line: a chat client's link would swallow text written after it.
-    return f"已将 API 地址切换为{' OpenRouter 官方地址' if official else ''}：{api_base}"
+    switched = (
+        f"已将 API 地址切换为{' OpenRouter 官方地址' if official else ''}：{display_url(api_base)}"
+    )
+    return "\n".join([switched, *cleartext_warning(api_base)])
 
 
 def setting_saved(done: str) -> str:
