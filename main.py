@@ -170,7 +170,8 @@ class GeminiImagePlugin(Star):
     @filter.command(CMD_SETTINGS)
     async def cmd_settings(self, event: AstrMessageEvent) -> None:
         """（管理员）查看画图插件当前设置，密钥已打码"""
-        await self._reply(event, texts.describe_settings(self.settings()))
+        paused = self.pipeline.shared.translator.paused_until()
+        await self._reply(event, texts.describe_settings(self.settings(), paused))
 
     @filter.permission_type(filter.PermissionType.ADMIN)
     @filter.command(CMD_KEYS, alias={"gemini_keys"})

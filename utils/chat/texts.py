@@ -490,8 +490,9 @@ def reencoded_notes(outgoing: tuple[Outgoing, ...], originals_sent: bool | None)
 # --- admin commands ---------------------------------------------------------------------------
 
 
-def describe_settings(settings: Settings) -> str:
-    """A Chinese summary for admins. Keys appear only masked."""
+def describe_settings(settings: Settings, translation_paused_until: float | None = None) -> str:
+    """A Chinese summary for admins. Keys appear only masked. `translation_paused_until`:
+    the wall time until which failing translation rests (utils/chat/translate.py)."""
     keys = "、".join(mask_key(k) for k in settings.api_keys) or "未配置"
     official = "（官方）" if settings.api_base == DEFAULT_API_BASE else ""
     api_base_line = f"API 地址{official}：{display_url(settings.api_base)}"
@@ -511,6 +512,8 @@ def describe_settings(settings: Settings) -> str:
         f"中文描述翻译：{'开启' if settings.translate_prompt else '关闭'}"
         f"（超时 {settings.translate_timeout:g} 秒）",
     ]
+    if settings.translate_prompt and translation_paused_until is not None:
+        lines.append(translation_paused(translation_paused_until))
     if settings.translate_proxy:
         lines.append(f"翻译代理：{mask_proxy(settings.translate_proxy)}")
     lines += [
@@ -568,6 +571,13 @@ def format_pool_status(rows: list[KeyStatus], model: str = "") -> str:
         )
     lines.append("（成功/失败为本次启动或修改密钥配置以来的请求次数）")
     return "\n".join(lines)
+
+
+def translation_paused(until: float) -> str:
+    return (
+        f"⚠️ 翻译连续失败（谷歌翻译无法访问？可设置 translate_proxy），已暂停到 {clock_time(until)}，"
+        "期间直接使用原文。"
+    )
 
 
 def cleartext_warning(api_base: str) -> list[str]:
