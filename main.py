@@ -7,6 +7,7 @@ pipeline (utils/chat/pipeline.py) and the outcome into replies (utils/chat/texts
 from __future__ import annotations
 
 from pathlib import Path
+from typing import Any
 
 from astrbot.api import logger
 from astrbot.api.event import AstrMessageEvent, MessageChain, filter
@@ -39,11 +40,11 @@ from .utils.spend.service import SpendService
 PLUGIN_DIR = Path(__file__).resolve().parent
 
 
-class GeminiImagePlugin(Star):
+class GeminiImagePlugin(Star):  # type: ignore[misc]  # Star is Any: AstrBot is untyped
     def __init__(
         self,
         context: Context,
-        config: dict | None = None,
+        config: dict[str, Any] | None = None,
         *,
         clock: Clock = SYSTEM_CLOCK,
         retry_policy: RetryPolicy | None = None,

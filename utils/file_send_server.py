@@ -68,7 +68,7 @@ from pathlib import Path, PurePosixPath, PureWindowsPath
 from typing import TYPE_CHECKING, Any, BinaryIO, TypeVar
 
 if TYPE_CHECKING:
-    from typing import Self
+    from typing_extensions import Self  # typing.Self is 3.11+; only the checker reads this
 
 DEFAULT_PORT = 3658
 MIB = 1024 * 1024
@@ -120,6 +120,11 @@ class FileTransferError(Exception):
         self.host = host
         self.port = port
         self.reason = reason
+
+
+def _create_new(path: Path) -> BinaryIO:
+    """A new file for writing bytes; fails if anything exists at `path`."""
+    return open(path, "xb")
 
 
 async def _in_thread(func: Callable[..., _T], *args: Any) -> _T:
@@ -643,7 +648,7 @@ class Receiver:
         self._active_temps.add(temp_name)
         committed = False
         try:
-            fh = await _in_thread(open, temp, "xb")
+            fh = await _in_thread(_create_new, temp)
             try:
                 await self._copy_body(reader, fh, size)
             finally:
@@ -727,7 +732,7 @@ class Receiver:
 
     async def _read_u32(self, reader: asyncio.StreamReader) -> int:
         (value,) = _U32.unpack(await self._read_exact(reader, 4))
-        return value
+        return int(value)
 
     async def _read_some(
         self, reader: asyncio.StreamReader, limit: int, received: int, size: int

@@ -53,6 +53,8 @@ _COPY_IGNORE = shutil.ignore_patterns(
     "*.pyc",
     ".pytest_cache",
     ".ruff_cache",
+    ".mypy_cache",
+    ".mypy-tree",
     "tests",
     "gemini_image_*",
 )

@@ -107,7 +107,7 @@ class DrawPipeline:
         spend: SpendGuard | None = None,
     ) -> None:
         self._context = context
-        self._settings = lambda: Settings.from_config(config)  # read afresh when needed
+        self._config = config  # read afresh when needed: _settings()
         self.clock = clock
         self.shared = SharedResources(images_dir, clock, retry_policy=retry_policy, spend=spend)
         self.delivery = Delivery(context, self.shared.store, self.shared.cpu)
@@ -121,6 +121,9 @@ class DrawPipeline:
         # does it once no request uses them any more.
         self._release_after: list[Callable[[], Awaitable[None]]] = []
         self._releasing: asyncio.Task[None] | None = None
+
+    def _settings(self) -> Settings:
+        return Settings.from_config(self._config)
 
     def open(self) -> None:
         """Start the background work: image cleanup, and a look at the configured model (it
@@ -254,16 +257,18 @@ class DrawPipeline:
     def _defaults(self) -> Mapping[str, Any]:
         """AstrBot's default config profile (empty when it cannot tell)."""
         try:
-            return self._context.get_config()
+            config: Mapping[str, Any] = self._context.get_config()
         except Exception:  # a context without configs: AstrBot's defaults apply
             return {}
+        return config
 
-    def event_config(self, event: AstrMessageEvent) -> dict:
+    def event_config(self, event: AstrMessageEvent) -> Mapping[str, Any]:
         """AstrBot's config profile for the event's chat (empty when it cannot tell)."""
         try:
-            return self._context.get_config(umo=event.unified_msg_origin)
+            config: Mapping[str, Any] = self._context.get_config(umo=event.unified_msg_origin)
         except Exception:  # an unknown chat: AstrBot's defaults apply
             return {}
+        return config
 
     def start(self, event: AstrMessageEvent, job: DrawJob, settings: Settings) -> DrawRequest:
         tool_timeout = tool_timeout_of(self.event_config(event))

@@ -155,7 +155,7 @@ def _cooling_down_message(error: AllKeysCoolingDownError) -> str:
             which += f"（另有 {error.unusable} 个密钥无效或额度用尽）"
     return (
         f"请求太频繁，{which}，请在 {clock_time(error.retry_at)}"
-        f"（约 {whole_seconds(error.retry_after)} 秒后）再试。"
+        f"（约 {whole_seconds(error.retry_after or 0.0)} 秒后）再试。"
     )
 
 

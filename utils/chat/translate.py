@@ -132,7 +132,7 @@ class PromptTranslator:
             )
             # Set on its httpx client, which takes seconds (googletrans' own argument wants an
             # httpx.Timeout: httpx is not a requirement of ours).
-            self._translator.client.timeout = timeout  # type: ignore[assignment]
+            self._translator.client.timeout = timeout
             self._options = (proxy, timeout)
             if old is not None:
                 # Requests still using the old client finish on their own deadline first.

@@ -41,7 +41,6 @@ _URLSAFE_TO_STD = bytes.maketrans(b"-_", b"+/")
 _WHITESPACE = b" \t\r\n\v\f"
 _CLEANED_CHARS = tuple(bytes([c]) for c in b"-_" + _WHITESPACE)
 _STD_LETTERS = b"ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789+/"
-_A2B_STRICT = sys.version_info >= (3, 11)  # binascii.a2b_base64(strict_mode=...)
 # Our own names only: prefix, letters/digits/underscore, one allowed extension. No separators.
 _OWN_NAME = re.compile(
     re.escape(FILE_PREFIX) + r"[A-Za-z0-9_]+\.(?:" + "|".join(ALLOWED_FORMATS.values()) + r")"
@@ -141,7 +140,7 @@ def _needs_cleaning(text: bytes) -> bool:
 def _strict_b64decode(text: bytes | memoryview) -> bytes:
     """Decode letters-only base64 without copying the input first (3.11+); raises
     binascii.Error on anything but letters and final padding."""
-    if _A2B_STRICT:
+    if sys.version_info >= (3, 11):
         return binascii.a2b_base64(text, strict_mode=True)
     return base64.b64decode(bytes(text), validate=True)
 

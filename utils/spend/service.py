@@ -8,7 +8,7 @@ in terminate() `close_page()` at once and `close_ledger()` once the last request
 
 from __future__ import annotations
 
-from collections.abc import Awaitable, Callable
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any, Protocol
 
@@ -19,6 +19,7 @@ from ..chat import texts
 from ..core.clock import SYSTEM_CLOCK, Clock
 from ..core.errors import LedgerError, PluginClosedError
 from ..core.settings import Settings
+from ..core.workers import CpuPool
 from ..imaging.store import ImageStore
 from ..openrouter.key_pool import KeyPool, KeyStatus
 from ..openrouter.usage import KeyReport, fetch_key_reports
@@ -28,15 +29,14 @@ from .ledger import Ledger
 from .report import build_report
 
 
-class _Cpu(Protocol):
-    run: Callable[..., Awaitable[Any]]
-
-
 class SharedResources(Protocol):
     """What the page and /画图统计 use of the requests' resources (utils/chat/resources.py)."""
 
-    store: ImageStore
-    cpu: _Cpu
+    @property
+    def store(self) -> ImageStore: ...
+
+    @property
+    def cpu(self) -> CpuPool: ...
 
     def http(self) -> aiohttp.ClientSession: ...
 
