@@ -257,16 +257,16 @@ async def test_unreachable_google_is_asked_once_then_rests_until_the_pause_ends(
     translator = PromptTranslator(clock=clock)
     fake_translate.fault = "hang"  # Google never answers (blocked, no proxy)
     try:
-        first = await translator.translate("一只猫", timeout=0.5, proxy=fake_translate.proxy_url)
+        first = await translator.translate("一只猫", timeout=0.25, proxy=fake_translate.proxy_url)
         assert first.failed and "timed out" in first.note
         assert translator.paused_until() == clock.wall() + PAUSE_FIRST
 
-        second = await translator.translate("一只狗", timeout=0.5, proxy=fake_translate.proxy_url)
+        second = await translator.translate("一只狗", timeout=0.25, proxy=fake_translate.proxy_url)
         assert second.failed and "paused" in second.note and second.text == "一只狗"
         assert len(fake_translate.requests) == 1  # the second prompt did not wait for Google
 
         clock.advance(PAUSE_FIRST)  # the pause is over: tried again, and failing doubles it
-        await translator.translate("一只狗", timeout=0.5, proxy=fake_translate.proxy_url)
+        await translator.translate("一只狗", timeout=0.25, proxy=fake_translate.proxy_url)
         assert len(fake_translate.requests) == 2
         assert translator.paused_until() == clock.wall() + 2 * PAUSE_FIRST
 
