@@ -12,6 +12,7 @@ import pytest
 from tests.conftest import REAL_LOOKING_KEYS
 from tests.support.harness import make_event
 from utils.imaging.cleanup import CleanupTask, sweep
+from utils.imaging.held import HeldFiles
 
 HOUR = 3600.0
 
@@ -166,3 +167,16 @@ async def test_a_file_awaiting_delivery_survives_a_sweep_with_retention_one_minu
     await pipeline.cleanup.run_once()
     assert held.exists()
     recent.unlink()
+
+
+def test_a_file_two_holders_hold_stays_until_both_let_go(tmp_path):
+    held = HeldFiles()
+    path = _aged(tmp_path / "gemini_image_20260101000000_shared.png", time.time(), HOUR)
+    first, second = held.hold(), held.hold()
+    first.add([path])
+    second.add([path, path])  # holding twice from one holder counts once
+    first.release(time.time() - HOUR)
+    assert sweep(tmp_path, max_age=60, held=held).removed == 0
+    second.release(time.time() - HOUR)  # its time set an hour back: old, and held by no one
+    assert path.name not in held
+    assert sweep(tmp_path, max_age=60, held=held).removed == 1
