@@ -38,6 +38,7 @@ def wake_prefix_of(config: Mapping[str, Any]) -> str:
 OWN_AVATAR_PHRASES = ("我的头像", "自己的头像", "my avatar", "my own avatar")
 OWN_AVATAR_WORDS = frozenset({"我", "自己", "--me", "-me"})
 OWN_AVATAR_ALONE = frozenset({"me", "myself"})
+_AFTER_PHRASE = " ，,:："  # what may stand between a phrase and the description
 
 
 def own_avatar_option(argument: str) -> tuple[str, bool]:
@@ -49,7 +50,7 @@ def own_avatar_option(argument: str) -> tuple[str, bool]:
         rest = text[len(phrase) :]
         whole_word = not phrase.isascii() or not rest[:1].isalnum()  # not "my avatars"
         if text.lower().startswith(phrase) and whole_word:
-            return rest.lstrip(" ，,:：").strip(), True
+            return rest.lstrip(_AFTER_PHRASE).strip(), True
     head, _, rest = text.partition(" ")
     if head in OWN_AVATAR_WORDS:
         return rest.strip(), True

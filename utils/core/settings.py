@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import re
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field
 from types import MappingProxyType
@@ -35,10 +36,15 @@ _MIB = 1024 * 1024
 REPLY_LANGS = ("zh", "en", "auto")
 
 
+# What may separate group ids typed into one string (input vocabulary: the full-width comma of
+# a Chinese keyboard too).
+_ID_SEPARATORS = re.compile(r"[,，\r\n]")
+
+
 def clean_ids(values: object) -> frozenset[str]:
     """Group ids from a config list (or a comma/newline separated string), as stripped strings."""
     if isinstance(values, str):
-        items: Iterable[object] = values.replace(",", "\n").replace("，", "\n").splitlines()
+        items: Iterable[object] = _ID_SEPARATORS.split(values)
     elif isinstance(values, Iterable):
         items = values
     else:

@@ -32,7 +32,7 @@ _STRIPS = ("1:4", "4:1", "1:8", "8:1")
 
 def _per_million(lang: Lang, value: float) -> str:
     price = f"${value * 1_000_000:.3g}"
-    return say(lang, zh=f"{price}/百万 token", en=f"{price} per 1M tokens")
+    return say(lang, zh=f"{price}/百万 token", en=f"{price} per million tokens")
 
 
 def price_text(lang: Lang, price: ModelPrice | None) -> str:
