@@ -78,12 +78,14 @@ class GeminiImagePlugin(Star):
         return Settings.from_config(self.config)
 
     @staticmethod
-    def lang(event: AstrMessageEvent, settings: Settings) -> Lang:
+    def _lang(event: AstrMessageEvent, settings: Settings) -> Lang:
         """The language of this tool call or command: chosen once, passed to every text."""
         return chat_lang(settings.reply_lang, event)
 
     # --- the LLM tool ---------------------------------------------------------------------------
 
+    # AstrBot reads the arguments' types from the docstring at import; what the chat model reads
+    # (in the configured language) is set at initialize() from utils/chat/texts/tool.py.
     @filter.llm_tool(name=TOOL_NAME)
     async def gemini_pic_gen(
         self,
@@ -95,9 +97,7 @@ class GeminiImagePlugin(Star):
         use_sender_avatar: bool = False,
         **extra: object,
     ) -> str:
-        """Draw or edit a picture. AstrBot reads the arguments' types from here; what the chat
-        model reads (in the configured language) is set at initialize() from
-        utils/chat/texts/tool.py.
+        """Makes a picture from a description, or edits the pictures the user sent or quoted.
 
         Args:
             image_description(string): what to draw, or what to change
@@ -112,7 +112,7 @@ class GeminiImagePlugin(Star):
             image_description, use_reference_images, aspect_ratio, image_size, use_sender_avatar
         )
         settings = self.settings()
-        lang = self.lang(event, settings)
+        lang = self._lang(event, settings)
         request = self.pipeline.start(event, job, settings, lang)
         outcome = await self.pipeline.outcome_within(request, answer_within(request.tool_timeout))
         if outcome is None:
@@ -125,7 +125,7 @@ class GeminiImagePlugin(Star):
     async def cmd_draw(self, event: AstrMessageEvent) -> None:
         """根据文字生成图片：/画图 [我的头像] <描述>（@某人 用他的头像作参考图）"""
         settings = self.settings()
-        lang = self.lang(event, settings)
+        lang = self._lang(event, settings)
         prompt, own = draw_argument(event.message_str, event.get_messages(), cmd.DRAW)
         if not prompt:
             return await self._reply(event, help_texts.usage_draw(lang))
@@ -137,7 +137,7 @@ class GeminiImagePlugin(Star):
     async def cmd_edit(self, event: AstrMessageEvent) -> None:
         """按描述修改图片：/改图 <描述>（附图、回复带图消息、@某人 或“我的头像”）"""
         settings = self.settings()
-        lang = self.lang(event, settings)
+        lang = self._lang(event, settings)
         prompt, own = draw_argument(event.message_str, event.get_messages(), cmd.EDIT)
         if not prompt:
             return await self._reply(event, help_texts.usage_edit(lang))
@@ -147,7 +147,7 @@ class GeminiImagePlugin(Star):
     async def cmd_figure(self, event: AstrMessageEvent) -> None:
         """把图片里的角色做成手办照片：/手办化 [补充描述]（附图、@某人 或 /手办化 我）"""
         settings = self.settings()
-        lang = self.lang(event, settings)
+        lang = self._lang(event, settings)
         extra, own = draw_argument(event.message_str, event.get_messages(), cmd.FIGURE)
         await self._run_command(event, figure_job(extra, use_sender_avatar=own), settings, lang)
 
@@ -156,14 +156,16 @@ class GeminiImagePlugin(Star):
         """画图插件的指令说明"""
         settings = self.settings()
         prefix = wake_prefix_of(self.pipeline.event_config(event))
-        await self._reply(event, help_texts.help_text(self.lang(event, settings), settings, prefix))
+        await self._reply(
+            event, help_texts.help_text(self._lang(event, settings), settings, prefix)
+        )
 
     @filter.permission_type(filter.PermissionType.ADMIN)
     @filter.command(cmd.MODEL.zh, alias=cmd.MODEL.aliases)
     async def cmd_model(self, event: AstrMessageEvent) -> None:
         """（管理员）切换图像模型：/画图模型 <模型ID>；不带参数时列出图像模型、能力和价格"""
         settings = self.settings()
-        lang = self.lang(event, settings)
+        lang = self._lang(event, settings)
         value = command_argument(event.message_str, cmd.MODEL)
         if not value:
             found, listed = await self.pipeline.image_models(settings)
@@ -176,7 +178,7 @@ class GeminiImagePlugin(Star):
     async def cmd_api_base(self, event: AstrMessageEvent) -> None:
         """（管理员）切换 API 地址：/画图接口 <地址|默认>"""
         settings = self.settings()
-        lang = self.lang(event, settings)
+        lang = self._lang(event, settings)
         value = command_argument(event.message_str, cmd.API_BASE)
         if not value:
             return await self._reply(event, admin.current_api_base(lang, settings.api_base))
@@ -188,7 +190,7 @@ class GeminiImagePlugin(Star):
     async def cmd_settings(self, event: AstrMessageEvent) -> None:
         """（管理员）查看画图插件当前设置，密钥已打码"""
         settings = self.settings()
-        await self._reply(event, admin.describe_settings(self.lang(event, settings), settings))
+        await self._reply(event, admin.describe_settings(self._lang(event, settings), settings))
 
     @filter.permission_type(filter.PermissionType.ADMIN)
     @filter.command(cmd.KEYS.zh, alias=cmd.KEYS.aliases)
@@ -196,14 +198,14 @@ class GeminiImagePlugin(Star):
         """（管理员）查看密钥池：打码的密钥、状态（正常/冷却至某时/无效/额度用尽）、本次启动以来的成功与失败次数"""
         settings = self.settings()
         rows = self.pipeline.key_status(settings)
-        text = keys.format_pool_status(self.lang(event, settings), rows, settings.model)
+        text = keys.format_pool_status(self._lang(event, settings), rows, settings.model)
         await self._reply(event, text)
 
     @filter.permission_type(filter.PermissionType.ADMIN)
     @filter.command(cmd.STATS.zh, alias=cmd.STATS.aliases)
     async def cmd_stats(self, event: AstrMessageEvent) -> None:
         """（管理员）画图统计：今天和近 7 天的图片数与花费（按群、用户、模型），各密钥剩余额度"""
-        lang = self.lang(event, self.settings())
+        lang = self._lang(event, self.settings())
         stats = await self.spend.stats(self.pipeline.http())
         await self._reply(event, spend.stats_text(lang, stats))
 
