@@ -135,7 +135,7 @@ def _cause(lang: Lang, error: PicGenError) -> str:
 
 def _cooling_down_message(lang: Lang, error: AllKeysCoolingDownError) -> str:
     """When to come back, and how many keys are cooling down (besides invalid ones)."""
-    at, wait = clock_time(error.retry_at), whole_seconds(error.retry_after)
+    at, wait = clock_time(error.retry_at), whole_seconds(error.retry_after or 0.0)
     keys, cooling, unusable = error.key_count, max(1, error.cooling), error.unusable
     if error.cooling >= keys and keys > 1:
         which = say(
