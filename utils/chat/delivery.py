@@ -156,7 +156,7 @@ class Recipient(Protocol):
 @dataclass(frozen=True)
 class Delivered:
     """What delivery did: the pictures as sent, the originals as files, and the fallbacks it
-    took (texts.delivery_notes says them to the model and the user)."""
+    took (utils/chat/texts/replies.py words them for the model and the user)."""
 
     outgoing: tuple[Outgoing, ...] = ()
     originals_sent: bool | None = None  # None: not asked for

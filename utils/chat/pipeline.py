@@ -54,12 +54,13 @@ from ..openrouter.key_pool import KeyPool, KeyStatus
 from ..openrouter.retry_policy import RetryPolicy
 from ..spend.guard import Reservation, SpendGuard, record_of
 from ..ttp import GenerationRequest, GenerationResult, OpenRouterClient
-from . import texts
 from .delivery import Delivery
 from .jobs import DrawJob, DrawOutcome
 from .limits import Requester, check_group
 from .resources import SharedResources
 from .sources import gather_sources
+from .texts import replies
+from .texts.language import Lang
 from .timing import run_budget, tool_timeout_of
 
 _LOG_PROMPT_CHARS = 300
@@ -80,6 +81,7 @@ class DrawRequest:
     tool_timeout: float  # AstrBot's tool-call timeout for this chat
     # Its pictures, which the cleanup leaves alone until the request has ended.
     hold: Hold
+    lang: Lang  # what the request says to the chat (and to the chat model) is in this language
     # The tool call that started it has returned: the request talks to the chat itself.
     detached: bool = False
     task: asyncio.Task[DrawOutcome] | None = field(default=None, repr=False)
@@ -270,7 +272,9 @@ class DrawPipeline:
             return {}
         return config
 
-    def start(self, event: AstrMessageEvent, job: DrawJob, settings: Settings) -> DrawRequest:
+    def start(
+        self, event: AstrMessageEvent, job: DrawJob, settings: Settings, lang: Lang
+    ) -> DrawRequest:
         tool_timeout = tool_timeout_of(self.event_config(event))
         budget = run_budget(settings.request_timeout_budget_seconds, tool_timeout)
         request = DrawRequest(
@@ -281,6 +285,7 @@ class DrawPipeline:
             requester=Requester.from_event(event),
             tool_timeout=tool_timeout,
             hold=self.shared.store.held.hold(),
+            lang=lang,
         )
         request.task = asyncio.create_task(self._run(request), name="gemini-pic-gen request")
         self._running.add(request)
@@ -306,7 +311,7 @@ class DrawPipeline:
         try:
             outcome = await self._outcome(request)
             if request.detached:  # nobody waits for it any more: tell the chat directly
-                await self.delivery.report(request, texts.detached_report(outcome))
+                await self.delivery.report(request, replies.detached_report(request.lang, outcome))
         finally:
             await self.shared.cpu.run(request.hold.release, self.clock.wall())
         return outcome
@@ -320,10 +325,10 @@ class DrawPipeline:
             logger.warning(
                 f"gemini-pic-gen failed: {type(exc).__name__}: {redact_keys(exc.detail, keys)}"
             )
-            return DrawOutcome(None, texts.user_message(exc))
+            return DrawOutcome(None, exc)
         except Exception as exc:  # a bug of ours: log it (keys redacted), never show it
             logger.error(f"gemini-pic-gen crashed:\n{redacted_traceback(exc, keys)}")
-            return DrawOutcome(None, texts.user_message(exc))
+            return DrawOutcome(None, exc)
 
     async def _checks(
         self, request: DrawRequest
@@ -391,14 +396,15 @@ class DrawPipeline:
         except Exception as exc:  # paid for: whatever failed, the model must not draw it again
             return DrawOutcome(
                 result,
-                texts.user_message(self._not_delivered(result, exc, request.settings.api_keys)),
+                self._not_delivered(result, exc, request.settings.api_keys),
                 references=references,
                 undelivered=True,
                 options=options,
             )
         return DrawOutcome(
             result,
-            note=texts.delivery_notes(delivered.push_fell_back, delivered.reencode_failed),
+            push_fell_back=delivered.push_fell_back,
+            reencode_failed=delivered.reencode_failed,
             references=references,
             no_reference_found=job.asked_for_images and not references.found,
             options=options,
@@ -426,7 +432,8 @@ class DrawPipeline:
 
     async def _progress(self, request: DrawRequest) -> None:
         try:
-            await request.event.send(MessageChain().message(texts.progress(request.job.action)))
+            text = replies.progress(request.lang, request.job.action)
+            await request.event.send(MessageChain().message(text))
         except Exception as exc:  # a lost progress note must not cost the picture
             logger.warning(f"gemini-pic-gen: progress message not sent: {exc!r}")
 

@@ -15,7 +15,6 @@ from typing import Any, Protocol
 import aiohttp
 from astrbot.api import logger
 
-from ..chat import texts
 from ..core.clock import SYSTEM_CLOCK, Clock
 from ..core.errors import LedgerError, PluginClosedError
 from ..core.settings import Settings
@@ -26,7 +25,7 @@ from ..openrouter.usage import KeyReport, fetch_key_reports
 from .dashboard import DashboardSource, SpendDashboard, register_dashboard
 from .guard import SpendGuard
 from .ledger import Ledger
-from .report import build_report
+from .report import SpendStats, build_report
 
 
 class SharedResources(Protocol):
@@ -96,8 +95,9 @@ class SpendService:
         except Exception as exc:  # the page is a nicety: never let it stop the plugin
             logger.error(f"gemini-pic-gen: dashboard page not registered: {exc!r}", exc_info=True)
 
-    async def report_text(self) -> str:
-        """The `/画图统计` answer: the ledger's statistics and what the service says of each key."""
+    async def stats(self) -> SpendStats:
+        """What the statistics command shows: the ledger's figures and what the service says
+        of each key (the chat side words it); without a ledger (or after unload) no figures."""
         settings = self._settings()
         try:
             if self._shared is None:
@@ -105,10 +105,10 @@ class SpendService:
             http = self._shared.http()
             report = await build_report(self.ledger, self.clock.wall())
         except (LedgerError, PluginClosedError) as exc:
-            logger.error(f"gemini-pic-gen: /画图统计 without a ledger: {exc.detail}")
-            return texts.STATS_UNAVAILABLE
+            logger.error(f"gemini-pic-gen: statistics without a ledger: {exc.detail}")
+            return SpendStats(None, None, settings.spend)
         keys = await fetch_key_reports(http, settings.api_base, settings.api_keys)
-        return texts.format_report(report, keys, settings.spend)
+        return SpendStats(report, keys, settings.spend)
 
     def close_page(self) -> None:
         """The page stops answering from this instance (a new one registers its own)."""
