@@ -366,6 +366,11 @@ async def test_settings_show_the_api_base_without_credentials_and_warn_of_cleart
     assert "API 地址：http://gateway.example:8080/api\n" in text
     assert not any(secret in text for secret in ("gw-user", "s3cret", "t0k"))
     assert "明文 http:// 且不在本机" in text
+    plugin_config["reply_lang"] = "en"
+    [english] = (await astrbot.dispatch(make_event("/draw_config", sender_id=admin))).sent_texts()
+    assert "API address: http://gateway.example:8080/api\n" in english
+    assert "plain http:// to another host" in english and "s3cret" not in english
+    plugin_config["reply_lang"] = "zh"
 
     [reply] = (
         await astrbot.dispatch(make_event("/画图接口 http://10.0.0.7/api", sender_id=admin))

@@ -291,3 +291,6 @@ async def test_with_google_unreachable_the_second_chinese_prompt_does_not_wait(
 
     shown = await astrbot.dispatch(make_event("/画图配置", sender_id=admin))
     assert "翻译连续失败" in shown.sent_texts()[0] and "已暂停到" in shown.sent_texts()[0]
+    translating["reply_lang"] = "en"
+    english = await astrbot.dispatch(make_event("/draw_config", sender_id=admin))
+    assert "Translation kept failing" in english.sent_texts()[0]
