@@ -65,10 +65,7 @@ import time
 import unicodedata
 from collections.abc import Callable, Sequence
 from pathlib import Path, PurePosixPath, PureWindowsPath
-from typing import TYPE_CHECKING, Any, BinaryIO, TypeVar
-
-if TYPE_CHECKING:
-    from typing_extensions import Self  # typing.Self is 3.11+; only the checker reads this
+from typing import Any, BinaryIO, TypeVar
 
 DEFAULT_PORT = 3658
 MIB = 1024 * 1024
@@ -472,7 +469,7 @@ class Receiver:
         self._active_temps: set[str] = set()
         self._reserved_bytes = 0
 
-    async def __aenter__(self) -> Self:
+    async def __aenter__(self) -> Receiver:
         await self.start()
         return self
 
