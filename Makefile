@@ -56,9 +56,17 @@ test-install: venv venv-compat
 	$(PYTHON) -m pytest -p no:cacheprovider -m install $(PYTEST_ARGS)
 	$(COMPAT_VENV)/bin/python -m pytest -p no:cacheprovider -m install $(PYTEST_ARGS)
 
+# mypy (strict, pyproject.toml) sees main.py and utils/ as the package AstrBot loads: main.py
+# imports utils relatively. The package is a directory of links, remade on each run.
+PLUGIN_PACKAGE := astrbot_plugin_gemini25_image_openrouter
+MYPY_TREE := .mypy-tree
+
 lint: venv
 	$(VENV)/bin/ruff check .
 	$(VENV)/bin/ruff format --check .
+	rm -rf $(MYPY_TREE) && mkdir -p $(MYPY_TREE)/$(PLUGIN_PACKAGE)
+	ln -s ../../main.py ../../utils $(MYPY_TREE)/$(PLUGIN_PACKAGE)/
+	$(VENV)/bin/mypy -p $(PLUGIN_PACKAGE)
 	@# The plugin must also run on Python 3.10 (AstrBot 4.14 users): byte-compile it there when available.
 	@py310=$$(.ci/find-python 3.10 2>/dev/null) \
 		&& $$py310 -c 'import sys; [compile(open(f, encoding="utf-8").read(), f, "exec") for f in sys.argv[1:]]' main.py $$(find utils -name '*.py') \
@@ -72,4 +80,4 @@ bench: venv
 	$(PYTHON) tests/bench/run.py
 
 clean:
-	rm -rf $(VENV) $(VENV)-* $(COMPAT_VENV) $(UV_BOOT) .ruff_cache
+	rm -rf $(VENV) $(VENV)-* $(COMPAT_VENV) $(UV_BOOT) .ruff_cache .mypy_cache $(MYPY_TREE)

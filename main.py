@@ -8,6 +8,7 @@ event into a job for the request pipeline (utils/chat/pipeline.py) and the outco
 from __future__ import annotations
 
 from pathlib import Path
+from typing import Any
 
 from astrbot.api import logger
 from astrbot.api.event import AstrMessageEvent, MessageChain, filter
@@ -31,11 +32,11 @@ from .utils.spend.service import SpendService
 PLUGIN_DIR = Path(__file__).resolve().parent
 
 
-class GeminiImagePlugin(Star):
+class GeminiImagePlugin(Star):  # type: ignore[misc]  # Star is Any: AstrBot is untyped
     def __init__(
         self,
         context: Context,
-        config: dict | None = None,
+        config: dict[str, Any] | None = None,
         *,
         clock: Clock = SYSTEM_CLOCK,
         retry_policy: RetryPolicy | None = None,
@@ -68,11 +69,14 @@ class GeminiImagePlugin(Star):
         text = tool.tool_text(self.settings().reply_lang)
         describe_tool(self.context.get_llm_tool_manager(), type(self).gemini_pic_gen, text)
         self.pipeline.open()
-        await self.spend.start(self.context, self.pipeline)
+        await self.spend.start(self.context, self.pipeline.shared)
 
     async def terminate(self) -> None:
-        await self.pipeline.close()  # requests in flight finish and deliver first
-        await self.spend.stop()  # after them: they are recorded too
+        """Unload (also on every config save in the panel, which waits for it): a few seconds
+        for the requests in flight at most. Any still running then finish on this instance's
+        resources, the ledger included, which are let go when the last of them ends."""
+        self.spend.close_page()  # the page stops using this instance first
+        await self.pipeline.close(then=self.spend.close_ledger)
 
     def settings(self) -> Settings:
         return Settings.from_config(self.config)
@@ -190,7 +194,9 @@ class GeminiImagePlugin(Star):
     async def cmd_settings(self, event: AstrMessageEvent) -> None:
         """（管理员）查看画图插件当前设置，密钥已打码"""
         settings = self.settings()
-        await self._reply(event, admin.describe_settings(self._lang(event, settings), settings))
+        paused = self.pipeline.shared.translator.paused_until()
+        text = admin.describe_settings(self._lang(event, settings), settings, paused)
+        await self._reply(event, text)
 
     @filter.permission_type(filter.PermissionType.ADMIN)
     @filter.command(cmd.KEYS.zh, alias=cmd.KEYS.aliases)
@@ -206,7 +212,7 @@ class GeminiImagePlugin(Star):
     async def cmd_stats(self, event: AstrMessageEvent) -> None:
         """（管理员）画图统计：今天和近 7 天的图片数与花费（按群、用户、模型），各密钥剩余额度"""
         lang = self._lang(event, self.settings())
-        stats = await self.spend.stats(self.pipeline.http())
+        stats = await self.spend.stats()
         await self._reply(event, spend.stats_text(lang, stats))
 
     # --- plumbing -------------------------------------------------------------------------------

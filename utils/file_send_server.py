@@ -65,10 +65,7 @@ import time
 import unicodedata
 from collections.abc import Callable, Sequence
 from pathlib import Path, PurePosixPath, PureWindowsPath
-from typing import TYPE_CHECKING, Any, BinaryIO, TypeVar
-
-if TYPE_CHECKING:
-    from typing import Self
+from typing import Any, BinaryIO, TypeVar
 
 DEFAULT_PORT = 3658
 MIB = 1024 * 1024
@@ -120,6 +117,11 @@ class FileTransferError(Exception):
         self.host = host
         self.port = port
         self.reason = reason
+
+
+def _create_new(path: Path) -> BinaryIO:
+    """A new file for writing bytes; fails if anything exists at `path`."""
+    return open(path, "xb")
 
 
 async def _in_thread(func: Callable[..., _T], *args: Any) -> _T:
@@ -467,7 +469,7 @@ class Receiver:
         self._active_temps: set[str] = set()
         self._reserved_bytes = 0
 
-    async def __aenter__(self) -> Self:
+    async def __aenter__(self) -> Receiver:
         await self.start()
         return self
 
@@ -643,7 +645,7 @@ class Receiver:
         self._active_temps.add(temp_name)
         committed = False
         try:
-            fh = await _in_thread(open, temp, "xb")
+            fh = await _in_thread(_create_new, temp)
             try:
                 await self._copy_body(reader, fh, size)
             finally:
@@ -727,7 +729,7 @@ class Receiver:
 
     async def _read_u32(self, reader: asyncio.StreamReader) -> int:
         (value,) = _U32.unpack(await self._read_exact(reader, 4))
-        return value
+        return int(value)
 
     async def _read_some(
         self, reader: asyncio.StreamReader, limit: int, received: int, size: int

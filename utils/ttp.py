@@ -506,7 +506,8 @@ class OpenRouterClient:
             raise classify_error(
                 200, skeleton, response.headers, self._settings.model, self._policy.clock.wall()
             )
-        answer_id = data.get("id") if isinstance(data.get("id"), str) else ""
+        answer_id = data.get("id")
+        answer_id = answer_id if isinstance(answer_id, str) else ""
         return Answer(parsed, reader, _generation_id(response.headers, answer_id))
 
     async def _read_plain(

@@ -76,7 +76,7 @@ async def measure(base_url: str, runs: int, jobs: list[str]) -> dict[str, object
     await bot.start(base_url)
     # Receiving alone: no delivery re-encode inside the tool call.
     bot.loaded.plugin.config["send_image_max_mb"] = 100
-    store = bot.loaded.plugin.pipeline.store
+    store = bot.loaded.plugin.pipeline.shared.store
     limit = Settings.from_config({}).send_image_max_bytes
     try:
         # Warm-up: lazy imports, Pillow plugins, the connection, AstrBot's caches.

@@ -166,7 +166,7 @@ async def overhead(bot: BenchAstrBot, base_url: str, work: Path) -> Row:
 
 
 def clear_images(bot: BenchAstrBot) -> None:
-    directory = bot.loaded.plugin.pipeline.store.directory
+    directory = bot.loaded.plugin.pipeline.shared.store.directory
     for path in directory.glob("gemini_image_*"):
         path.unlink()
 

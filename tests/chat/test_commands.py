@@ -6,6 +6,7 @@ from __future__ import annotations
 import base64
 import io
 import json
+import logging
 import re
 import shutil
 from pathlib import Path
@@ -355,6 +356,44 @@ async def test_help_shows_the_configured_wake_prefix(astrbot, fake, plugin_confi
         astrbot_config["wake_prefix"] = prefixes
     [text] = event.sent_texts()
     assert "#画图 <描述>" in text and "/画图" not in text
+
+
+async def test_settings_show_the_api_base_without_credentials_and_warn_of_cleartext(
+    astrbot, fake, plugin_config, admin, config_file, plugin_log
+):
+    plugin_config["custom_api_base"] = "http://gw-user:s3cret@gateway.example:8080/api?token=t0k#x"
+    [text] = (await astrbot.dispatch(make_event("/画图配置", sender_id=admin))).sent_texts()
+    assert "API 地址：http://gateway.example:8080/api\n" in text
+    assert not any(secret in text for secret in ("gw-user", "s3cret", "t0k"))
+    assert "明文 http:// 且不在本机" in text
+    plugin_config["reply_lang"] = "en"
+    [english] = (await astrbot.dispatch(make_event("/draw_config", sender_id=admin))).sent_texts()
+    assert "API address: http://gateway.example:8080/api\n" in english
+    assert "plain http:// to another host" in english and "s3cret" not in english
+    plugin_config["reply_lang"] = "zh"
+
+    [reply] = (
+        await astrbot.dispatch(make_event("/画图接口 http://10.0.0.7/api", sender_id=admin))
+    ).sent_texts()
+    assert "切换为：http://10.0.0.7/api\n⚠️" in reply
+    assert any("clear text" in m for m in _warnings(plugin_log))
+    # A loopback gateway (like the fake here) is no reason to worry.
+    [local] = (
+        await astrbot.dispatch(make_event(f"/画图接口 {fake.base_url}", sender_id=admin))
+    ).sent_texts()
+    assert "明文" not in local
+
+
+async def test_a_cleartext_api_base_is_logged_at_load(astrbot, fake, plugin_config, plugin_log):
+    config = {**plugin_config, "custom_api_base": "http://gateway.example/api"}
+    plugin = type(astrbot.plugin)(astrbot.context, config)
+    await plugin.initialize()
+    await plugin.terminate()
+    assert any("http://gateway.example/api is plain http://" in m for m in _warnings(plugin_log))
+
+
+def _warnings(records: list[logging.LogRecord]) -> list[str]:
+    return [r.getMessage() for r in records if r.levelno >= logging.WARNING]
 
 
 # --- names and arguments -------------------------------------------------------------------------

@@ -9,8 +9,9 @@ from pathlib import Path
 import pytest
 
 from tests.fakes.napcat import REMOTE_NAPCAT
-from tests.fakes.openrouter import png_prompt
-from tests.support.harness import make_event, make_qq_event
+from tests.fakes.openrouter import Reply, completion, data_url, png_prompt
+from tests.support.harness import image_path, make_event, make_qq_event
+from tests.support.images import undecodable_png
 
 
 def _free_port() -> int:
@@ -133,3 +134,50 @@ async def test_file_service_without_callback_base_sends_the_file(astrbot, fake, 
     await astrbot.run_tool(event, image_description="a cat")
     [image] = event.sent_images()
     assert image.file.startswith("file://")
+
+
+# --- paid, then something fails on the way to the chat ---------------------------------------------
+
+
+@pytest.fixture
+def undecodable_answer(fake, plugin_config):
+    """The fake answers with a 3 MB PNG Pillow cannot decode (its chunks are intact, so the
+    store accepts it and the answer is paid for); the send limit makes delivery re-encode it."""
+    png = undecodable_png()
+    fake.enqueue(Reply(json_body=completion(images=[data_url(png)])))
+    plugin_config["send_image_max_mb"] = 1
+    return png
+
+
+async def test_a_reencode_that_fails_after_a_paid_answer_sends_the_original(
+    astrbot, fake, undecodable_answer, plugin_log
+):
+    event = make_event()
+    texts = await astrbot.run_tool(event, image_description="a noisy cat")
+
+    [image] = event.sent_images()
+    assert image_path(image).read_bytes() == undecodable_answer  # the original, as it came
+    assert "已生成 1 张图片" in texts[0] and "图片压缩失败，已改为发送原图" in texts[0]
+    assert "JPEG" not in texts[0]
+    assert any("sending the original" in m for m in _warnings(plugin_log))
+
+
+async def test_when_the_original_cannot_be_sent_either_the_model_hears_made_but_not_sent(
+    astrbot, fake, undecodable_answer, plugin_log
+):
+    event = make_event()
+    event.send_error = RuntimeError("adapter down")
+    texts = await astrbot.run_tool(event, image_description="a noisy cat")
+
+    assert "图片已经生成，但发送到聊天失败" in texts[0]
+    assert "请不要再次调用画图工具" in texts[0]  # the undelivered flag: paid, do not draw again
+    assert len(fake.chat_requests()) == 1
+    assert any("made, not sent" in m for m in _errors(plugin_log))
+
+
+def _warnings(records) -> list[str]:
+    return [r.getMessage() for r in records if r.levelname == "WARNING"]
+
+
+def _errors(records) -> list[str]:
+    return [r.getMessage() for r in records if r.levelname == "ERROR"]

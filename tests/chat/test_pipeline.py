@@ -3,11 +3,14 @@
 from __future__ import annotations
 
 import asyncio
+import gc
 
+import aiohttp
 import pytest
 
 from tests.fakes.openrouter import Reply, completion, data_url, make_png, png_prompt
 from tests.support.harness import image_path, make_event
+from utils.chat.pipeline import UNLOAD_WAIT
 
 
 @pytest.fixture
@@ -78,3 +81,80 @@ async def test_no_progress_note_when_every_key_is_known_invalid(astrbot, fake, p
     assert "密钥无效" in texts[0]
     assert second.sent == []  # no progress note for a request that cannot start
     assert len(fake.chat_requests()) == 1
+
+
+# --- unloading ------------------------------------------------------------------------------------
+
+
+def _live_sessions() -> set[int]:
+    """The aiohttp sessions alive and open in this process (none patched: found through gc)."""
+    return {id(o) for o in gc.get_objects() if type(o) is aiohttp.ClientSession and not o.closed}
+
+
+async def _until(condition, limit: float = 10.0) -> None:
+    """Wait for a condition without asserting how long it took (bounded so a bug fails)."""
+    loop = asyncio.get_running_loop()
+    deadline = loop.time() + limit
+    while not condition():
+        assert loop.time() < deadline, "condition never became true"
+        await asyncio.sleep(0.01)
+
+
+async def test_unload_with_a_request_in_flight_returns_within_its_bound_and_it_still_delivers(
+    virtual_time, fake, plugin_log
+):
+    fake.default = slow_success(0.6)  # the model works 0.6 real seconds
+    plugin = virtual_time.plugin
+    session = plugin.pipeline.http()
+    event = make_event()
+    call = asyncio.ensure_future(virtual_time.run_tool(event, image_description="late cat"))
+    await _until(lambda: len(fake.chat_requests()) == 1)
+
+    before = virtual_time.clock.now
+    await plugin.terminate()
+    # It waited its bound on the clock (virtual: no real time) and no longer.
+    assert virtual_time.clock.now - before == UNLOAD_WAIT
+    assert not call.done()
+    assert not plugin.pipeline.shared.released and not session.closed  # still in use
+
+    texts = await call
+    assert "已生成 1 张图片" in texts[0]
+    [image] = event.sent_images()
+    assert png_prompt(image_path(image).read_bytes()) == "late cat"
+    # Let go once the last request ended: the session and the ledger (it recorded the picture).
+    await _until(lambda: plugin.pipeline.shared.released)
+    await _until(lambda: session.closed and not plugin.spend.ledger.is_open)
+    assert any("still running" in r.getMessage() for r in plugin_log)
+
+
+async def test_no_client_session_is_created_after_unload(astrbot, fake, plugin_config):
+    plugin = type(astrbot.plugin)(astrbot.context, plugin_config)
+    await plugin.initialize()
+    session = plugin.pipeline.http()
+    await plugin.terminate()
+    assert session.closed
+    before = _live_sessions()
+
+    with pytest.raises(Exception, match="unloaded") as raised:
+        plugin.pipeline.http()
+    assert type(raised.value).__name__ == "PluginClosedError"
+    # /画图统计 and the page's key call reach for the session too: they say so, open nothing.
+    stats = await plugin.spend.stats()
+    assert stats.report is None and stats.keys is None  # "unavailable", nothing asked upstream
+    # A request AstrBot still routes to the unloaded instance is refused, before any upstream call.
+    texts = await astrbot.run_tool(make_event(), plugin=plugin, image_description="a cat")
+    assert "正在重新加载" in texts[0]
+    assert fake.chat_requests() == []
+    assert _live_sessions() <= before
+
+
+async def test_unload_awaits_the_start_up_check_and_cleanup(astrbot, fake, plugin_config):
+    fake.models_gate = asyncio.Event()  # the start-up look at the model list hangs
+    plugin = type(astrbot.plugin)(astrbot.context, plugin_config)
+    await plugin.initialize()
+    await _until(lambda: fake.model_requests())
+    check = plugin.pipeline._startup_check
+    assert check is not None and not check.done()
+    await plugin.terminate()
+    assert check.done() and plugin.pipeline._startup_check is None
+    assert not plugin.pipeline.cleanup.running

@@ -99,7 +99,7 @@ async def test_the_model_command_falls_back_to_the_known_models(
     astrbot, fake, plugin_config, admin
 ):
     fake.models_status = 503
-    astrbot.plugin.pipeline.models.forget()  # nothing cached from the start-up check either
+    astrbot.plugin.pipeline.shared.models.forget()  # nothing cached from the start-up check either
     event = await astrbot.dispatch(make_event("/画图模型", sender_id=admin))
     text = _reply(event)
     assert "未能获取模型列表" in text and all(model in text for model in IMAGE_MODELS)

@@ -4,13 +4,17 @@ from __future__ import annotations
 
 import pytest
 
+from tests.support.astrbot_compat import keeps_tool_timeout_in_agent_runner
 from utils.chat.timing import (
     BACKGROUND_ALLOWANCE,
-    DEFAULT_TOOL_TIMEOUT,
     answer_within,
+    host_tool_timeout,
     run_budget,
     tool_timeout_of,
 )
+
+# What the running AstrBot applies when its config has no tool-call timeout.
+HOST = "AstrBot's own default"
 
 
 @pytest.mark.parametrize(
@@ -25,16 +29,21 @@ from utils.chat.timing import (
             },
             30.0,
         ),
-        ({}, DEFAULT_TOOL_TIMEOUT),
-        (None, DEFAULT_TOOL_TIMEOUT),
-        ({"agent_runner": {"config": {"misc": {"tool_call_timeout": 0}}}}, DEFAULT_TOOL_TIMEOUT),
-        ({"agent_runner": {"config": {"misc": {"tool_call_timeout": "x"}}}}, DEFAULT_TOOL_TIMEOUT),
-        ({"agent_runner": {"config": {"misc": {"tool_call_timeout": True}}}}, DEFAULT_TOOL_TIMEOUT),
-        ({"agent_runner": "broken"}, DEFAULT_TOOL_TIMEOUT),
+        ({}, HOST),
+        (None, HOST),
+        ({"agent_runner": {"config": {"misc": {"tool_call_timeout": 0}}}}, HOST),
+        ({"agent_runner": {"config": {"misc": {"tool_call_timeout": "x"}}}}, HOST),
+        ({"agent_runner": {"config": {"misc": {"tool_call_timeout": True}}}}, HOST),
+        ({"agent_runner": "broken"}, HOST),
     ],
 )
 def test_the_tool_timeout_comes_from_either_key(config, expected):
-    assert tool_timeout_of(config) == expected
+    assert tool_timeout_of(config) == (host_tool_timeout() if expected == HOST else expected)
+
+
+def test_without_the_key_the_hosts_own_default_applies():
+    """Read from AstrBot's default config: 60 s on 4.14, 120 s since 4.28."""
+    assert host_tool_timeout() == (120.0 if keeps_tool_timeout_in_agent_runner() else 60.0)
 
 
 @pytest.mark.parametrize("timeout", [3, 20, 120, 600])

@@ -7,9 +7,16 @@ import socket
 
 import pytest
 
+from tests.fakes.clock import FakeClock
 from tests.fakes.translate import HOST
 from tests.support.harness import make_event
-from utils.chat.translate import PromptTranslator, has_cjk, protect_quotes, restore_quotes
+from utils.chat.translate import (
+    PAUSE_FIRST,
+    PromptTranslator,
+    has_cjk,
+    protect_quotes,
+    restore_quotes,
+)
 
 QUOTES = [
     ('"', '"'),
@@ -103,13 +110,19 @@ async def test_failures_fall_back_to_the_original_prompt(translator, fake_transl
     assert len(fake_translate.requests) == 1
 
 
-async def test_a_failure_does_not_poison_the_next_translation(translator, fake_translate):
+async def test_a_failure_does_not_poison_the_next_translation(fake_translate):
     # googletrans answers a failed call with a module-level object holding the input; with
     # raise_exception on, a failed call must leave no trace in the next one.
-    fake_translate.fault = "500"
-    first = await translator.translate("一只猫", timeout=5, proxy=fake_translate.proxy_url)
-    fake_translate.fault = None
-    second = await translator.translate("一只狗", timeout=5, proxy=fake_translate.proxy_url)
+    clock = FakeClock()
+    translator = PromptTranslator(clock=clock)
+    try:
+        fake_translate.fault = "500"
+        first = await translator.translate("一只猫", timeout=5, proxy=fake_translate.proxy_url)
+        fake_translate.fault = None
+        clock.advance(PAUSE_FIRST)  # past the rest a failure earns
+        second = await translator.translate("一只狗", timeout=5, proxy=fake_translate.proxy_url)
+    finally:
+        await translator.close()
     assert first.failed and first.text == "一只猫"
     assert second.translated and second.text == "a dog"
 
@@ -222,7 +235,7 @@ async def test_terminate_closes_the_plugins_translator(astrbot, fake_translate):
     plugin = type(astrbot.plugin)(astrbot.context, {})
     before = fake_translate.open_connections
     try:
-        outcome = await plugin.pipeline.translator.translate(
+        outcome = await plugin.pipeline.shared.translator.translate(
             "一只猫", timeout=5, proxy=fake_translate.proxy_url
         )
         assert outcome.translated
@@ -234,3 +247,50 @@ async def test_terminate_closes_the_plugins_translator(astrbot, fake_translate):
             break
         await asyncio.sleep(0.01)
     assert fake_translate.open_connections == before
+
+
+# --- a translator that keeps failing rests --------------------------------------------------------
+
+
+async def test_unreachable_google_is_asked_once_then_rests_until_the_pause_ends(fake_translate):
+    clock = FakeClock()
+    translator = PromptTranslator(clock=clock)
+    fake_translate.fault = "hang"  # Google never answers (blocked, no proxy)
+    try:
+        first = await translator.translate("一只猫", timeout=0.25, proxy=fake_translate.proxy_url)
+        assert first.failed and "timed out" in first.note
+        assert translator.paused_until() == clock.wall() + PAUSE_FIRST
+
+        second = await translator.translate("一只狗", timeout=0.25, proxy=fake_translate.proxy_url)
+        assert second.failed and "paused" in second.note and second.text == "一只狗"
+        assert len(fake_translate.requests) == 1  # the second prompt did not wait for Google
+
+        clock.advance(PAUSE_FIRST)  # the pause is over: tried again, and failing doubles it
+        await translator.translate("一只狗", timeout=0.25, proxy=fake_translate.proxy_url)
+        assert len(fake_translate.requests) == 2
+        assert translator.paused_until() == clock.wall() + 2 * PAUSE_FIRST
+
+        clock.advance(2 * PAUSE_FIRST)
+        fake_translate.fault = None  # reachable again: translated, and no pause left
+        back = await translator.translate("一只狗", timeout=5, proxy=fake_translate.proxy_url)
+        assert back.translated and translator.paused_until() is None
+    finally:
+        await translator.close()
+
+
+async def test_with_google_unreachable_the_second_chinese_prompt_does_not_wait(
+    astrbot, fake, fake_translate, translating, plugin_log, admin
+):
+    translating["translate_timeout"] = 0.5
+    fake_translate.fault = "hang"
+    await astrbot.dispatch(make_event("/画图 一只猫"))
+    await astrbot.dispatch(make_event("/画图 一只狗"))
+    assert [r.prompt for r in fake.chat_requests()] == ["一只猫", "一只狗"]
+    assert len(fake_translate.requests) == 1
+    assert any("translation paused" in r.getMessage() for r in plugin_log)
+
+    shown = await astrbot.dispatch(make_event("/画图配置", sender_id=admin))
+    assert "翻译连续失败" in shown.sent_texts()[0] and "已暂停到" in shown.sent_texts()[0]
+    translating["reply_lang"] = "en"
+    english = await astrbot.dispatch(make_event("/draw_config", sender_id=admin))
+    assert "Translation kept failing" in english.sent_texts()[0]

@@ -3,12 +3,16 @@
 from __future__ import annotations
 
 import logging
+import sys
+from collections.abc import Iterator
+from contextlib import contextmanager
 
 import pytest
 from astrbot.core.log import LogManager
 
 from tests.support.harness import PLUGIN_DIR_NAME
 from tests.support.keys import REAL_LOOKING_KEYS, assert_no_key_leaked
+from tests.support.logs import LogRecords
 from utils.core.keys import KeyRedactingFilter, mask_key, redact_keys, redacted_traceback
 
 try:
@@ -120,3 +124,69 @@ async def test_the_plugin_masks_its_keys_in_every_record_of_its_logger(astrbot, 
         loguru_logger.remove(sink)
     assert "RuntimeError: request failed" in "".join(lines)
     assert_no_key_leaked("".join(lines))
+
+
+# --- where the filters sit: the loggers that make the records -------------------------------------
+
+
+@contextmanager
+def _seen_on(log: logging.Logger) -> Iterator[list[logging.LogRecord]]:
+    """The records `log` hands to its handlers (after its filters), at any level."""
+    records = LogRecords()
+    level = log.level
+    log.addHandler(records)
+    log.setLevel(logging.DEBUG)
+    try:
+        yield records.records
+    finally:
+        log.removeHandler(records)
+        log.setLevel(level)
+
+
+@pytest.mark.parametrize("name", ["aiohttp.client", "httpx", "httpcore.http2", "hpack.hpack"])
+async def test_a_debug_record_of_an_http_library_with_a_key_comes_out_masked(
+    astrbot, plugin_config, name
+):
+    log = logging.getLogger(name)
+    with _seen_on(log) as records:
+        log.debug("POST %s headers=%s", "https://openrouter.ai", {"Authorization": f"Bearer {KEY}"})
+    [record] = records
+    assert_no_key_leaked(record.getMessage())
+    assert "Bearer sk-or-…a1a1" in record.getMessage()
+
+
+def _record_from(log: logging.Logger, pathname: str) -> logging.LogRecord:
+    try:
+        raise RuntimeError("boom")
+    except RuntimeError:
+        exc_info = sys.exc_info()
+    return log.makeRecord(log.name, logging.ERROR, pathname, 7, "used %s", (KEY,), exc_info)
+
+
+async def test_only_the_plugins_own_records_are_rewritten(astrbot, plugin_config):
+    own_logger = astrbot.plugin.pipeline._redaction._plugin_logger  # "astrbot" on 4.14
+    own_file = str(astrbot.plugin_dir / "utils" / "chat" / "pipeline.py")
+    with _seen_on(own_logger) as records:
+        own_logger.handle(_record_from(own_logger, own_file))
+    [own] = records
+    assert own.args is None and own.exc_info is None  # rendered, masked
+    assert own.getMessage().startswith("used sk-or-…a1a1\nTraceback")
+
+    # AstrBot's own logger (shared by every plugin on 4.14) and another plugin's (4.28+).
+    other_file = str(astrbot.root / "data" / "plugins" / "other_plugin" / "main.py")
+    for log in (logging.getLogger("astrbot"), logging.getLogger("astrbot.plugin.other_plugin")):
+        record = _record_from(log, other_file)
+        with _seen_on(log) as records:
+            log.handle(record)
+        [seen] = records
+        assert seen is record and seen.args == (KEY,) and seen.exc_info is not None
+        assert seen.msg == "used %s"  # exactly as it was made
+
+
+async def test_unload_takes_the_filters_off(astrbot, plugin_config):
+    plugin = type(astrbot.plugin)(astrbot.context, plugin_config)
+    await plugin.initialize()
+    log = logging.getLogger("aiohttp.client")
+    count = len(log.filters)
+    await plugin.terminate()
+    assert len(log.filters) == count - 1

@@ -7,9 +7,12 @@ import os
 import time
 from pathlib import Path
 
+import pytest
+
 from tests.conftest import REAL_LOOKING_KEYS
 from tests.support.harness import make_event
 from utils.imaging.cleanup import CleanupTask, sweep
+from utils.imaging.held import HeldFiles
 
 HOUR = 3600.0
 
@@ -123,3 +126,57 @@ async def test_terminate_stops_cleanup_and_background_work(astrbot, fake):
     await plugin.terminate()
     assert not plugin.pipeline.cleanup.running
     assert plugin.pipeline.closed
+
+
+def _aged(path: Path, now: float, age: float) -> Path:
+    """`path` (written if missing) last changed `age` seconds before `now` (epoch seconds)."""
+    if not path.exists():
+        path.write_bytes(b"x")
+    os.utime(path, (now - age, now - age))
+    return path
+
+
+async def test_a_file_awaiting_delivery_survives_a_sweep_with_retention_one_minute(
+    virtual_time, fake, plugin_config
+):
+    plugin_config["image_retention_minutes"] = 1
+    pipeline = virtual_time.plugin.pipeline
+    store = pipeline.shared.store
+    event = make_event()
+    event.send_gate = asyncio.Event()  # a slow adapter: the picture waits to go out
+    call = asyncio.ensure_future(virtual_time.run_tool(event, image_description="a held cat"))
+    await _until(lambda: len(store.held) == 1)
+
+    now = virtual_time.wall()
+    [held] = [p for p in store.directory.iterdir() if p.name in store.held]
+    _aged(held, now, HOUR)
+    stray = _aged(store.directory / "gemini_image_20260101000000_stray.png", now, HOUR)
+    # Older than the retention but not than a run: another instance's request may still use it.
+    recent = _aged(store.directory / "gemini_image_20260101000000_recent.png", now, 120)
+    await pipeline.cleanup.run_once()
+    assert held.exists() and recent.exists()
+    assert not stray.exists()  # the sweep did run with a 1 minute retention
+
+    event.send_gate.set()
+    await call
+    [image] = event.sent_images()
+    assert Path(image.path) == held
+    assert len(store.held) == 0
+    # Released at the request's end: its retention counts from then, not from its making.
+    assert held.stat().st_mtime == pytest.approx(virtual_time.wall(), abs=1)
+    await pipeline.cleanup.run_once()
+    assert held.exists()
+    recent.unlink()
+
+
+def test_a_file_two_holders_hold_stays_until_both_let_go(tmp_path):
+    held = HeldFiles()
+    path = _aged(tmp_path / "gemini_image_20260101000000_shared.png", time.time(), HOUR)
+    first, second = held.hold(), held.hold()
+    first.add([path])
+    second.add([path, path])  # holding twice from one holder counts once
+    first.release(time.time() - HOUR)
+    assert sweep(tmp_path, max_age=60, held=held).removed == 0
+    second.release(time.time() - HOUR)  # its time set an hour back: old, and held by no one
+    assert path.name not in held
+    assert sweep(tmp_path, max_age=60, held=held).removed == 1

@@ -28,7 +28,7 @@ def _not_found() -> Reply:
 async def test_a_retired_model_is_named_with_the_image_models_that_exist(
     astrbot, fake, plugin_config
 ):
-    astrbot.plugin.pipeline.models.forget()
+    astrbot.plugin.pipeline.shared.models.forget()
     plugin_config["model_name"] = RETIRED
     fake.enqueue(_not_found(), _not_found())
 
@@ -45,7 +45,7 @@ async def test_a_retired_model_is_named_with_the_image_models_that_exist(
 async def test_without_a_model_list_the_user_still_hears_the_model_is_gone(
     astrbot, fake, plugin_config
 ):
-    astrbot.plugin.pipeline.models.forget()
+    astrbot.plugin.pipeline.shared.models.forget()
     plugin_config["model_name"] = RETIRED
     fake.models_status = 503
     fake.enqueue(_not_found())

@@ -53,6 +53,8 @@ _COPY_IGNORE = shutil.ignore_patterns(
     "*.pyc",
     ".pytest_cache",
     ".ruff_cache",
+    ".mypy_cache",
+    ".mypy-tree",
     "tests",
     "gemini_image_*",
 )
@@ -64,8 +66,16 @@ class RecordingEvent(AstrMessageEvent):
     def __init__(self, message_obj: AstrBotMessage, meta: PlatformMetadata) -> None:
         super().__init__(message_obj.message_str, message_obj, meta, message_obj.session_id)
         self.sent: list[MessageChain] = []
+        # An adapter that fails: every send() raises this instead of sending.
+        self.send_error: Exception | None = None
+        # A slow adapter: every send() waits for this first.
+        self.send_gate: asyncio.Event | None = None
 
     async def send(self, message: MessageChain) -> None:
+        if self.send_gate is not None:
+            await self.send_gate.wait()
+        if self.send_error is not None:
+            raise self.send_error
         self.sent.append(message)
         await super().send(message)
 

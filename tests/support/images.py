@@ -90,6 +90,33 @@ def png_with_text(png: bytes, key: str, value: str) -> bytes:
     return png[:ihdr_end] + chunk + png[ihdr_end:]
 
 
+def undecodable_png(size: tuple[int, int] = (1024, 1024)) -> bytes:
+    """A noise PNG (over 1 MiB) whose chunks are all intact (every CRC right, so it passes the
+    store's checks) but whose rows from the middle on name a filter PNG does not have: Pillow
+    fails once it decodes the pixels."""
+    width, height = size
+    raw = Image.effect_noise(size, 80).convert("RGB").tobytes()
+    stride = width * 3
+    rows = b"".join(
+        (b"\0" if y < height // 2 else b"\x09") + raw[y * stride : (y + 1) * stride]
+        for y in range(height)
+    )
+    data = zlib.compress(rows, 0)
+
+    def chunk(kind: bytes, payload: bytes) -> bytes:
+        return (
+            struct.pack(">I", len(payload))
+            + kind
+            + payload
+            + struct.pack(">I", zlib.crc32(kind + payload))
+        )
+
+    header = struct.pack(">IIBBBBB", width, height, 8, 2, 0, 0, 0)
+    return (
+        b"\x89PNG\r\n\x1a\n" + chunk(b"IHDR", header) + chunk(b"IDAT", data) + chunk(b"IEND", b"")
+    )
+
+
 def transparent_png(size: tuple[int, int] = (80, 80), used: bool = True) -> bytes:
     image = Image.new("RGBA", size, (30, 120, 220, 255))
     if used:

@@ -33,4 +33,4 @@ class VirtualTime:
 
 def tuned_policy(astrbot: Any, **changes: Any) -> Any:
     """The loaded plugin's own RetryPolicy class (its errors are the plugin's), retuned."""
-    return dataclasses.replace(astrbot.plugin.pipeline.retry_policy, **changes)
+    return dataclasses.replace(astrbot.plugin.pipeline.shared.retry_policy, **changes)

@@ -12,6 +12,7 @@ from astrbot.api import logger
 
 from ..core.errors import ConfigSaveError, InvalidArgumentError
 from ..core.settings import normalize_api_base
+from ..core.urls import cleartext_log, display_url, is_cleartext_remote
 from .texts import admin as admin_texts
 from .texts.failures import user_message
 from .texts.language import Lang
@@ -84,7 +85,13 @@ class SettingsEditor:
     async def change(self, lang: Lang, admin_id: str, done: str, **values: object) -> str:
         """Apply and save `values`; the reply for the admin (`done` says what changed)."""
         async with self._lock:
-            logger.info(f"gemini-pic-gen: admin {admin_id} set {values}")
+            shown = {
+                k: display_url(str(v)) if k == "custom_api_base" else v for k, v in values.items()
+            }
+            logger.info(f"gemini-pic-gen: admin {admin_id} set {shown}")
+            api_base = normalize_api_base(values.get("custom_api_base", ""))
+            if "custom_api_base" in values and is_cleartext_remote(api_base):
+                logger.warning(cleartext_log(api_base))
             try:
                 await apply_and_save(self._config, values)
             except ConfigSaveError as exc:

@@ -50,6 +50,8 @@ class DrawOutcome:
     error: BaseException | None = None
     # The NapCat push failed and the pictures went out directly instead.
     push_fell_back: bool = False
+    # A re-encode for delivery failed and the original went out instead.
+    reencode_failed: bool = False
     references: References = field(default_factory=References)
     # The picture was made (and paid for) but could not be sent: never draw it again.
     undelivered: bool = False

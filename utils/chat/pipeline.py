@@ -1,22 +1,19 @@
-"""One request's whole life: checks -> reference images -> prompt -> generation -> delivery.
+"""One request's whole life: checks -> references -> prompt -> generation -> record -> delivery.
 
 The LLM tool and every command describe what they want as a `DrawJob` and hand it to
 `DrawPipeline.start()`. The `DrawRequest` that comes back carries the run's deadline; its
 `DrawOutcome` comes from `outcome_within()`. Each request runs as a task of its own, so it can outlive the tool call
 that started it: the tool waits for it as long as AstrBot lets the tool run, then detaches it,
 and a detached request sends its pictures (or one sentence on what went wrong) to the chat
-itself. `drain()` waits for the requests still running, so a reload or unload never cuts one off.
-
-The pipeline also owns what all requests of one plugin instance share: the HTTP session, the
-CPU workers, the key pool, the retry policy, the limiter, the daily caps (the spend guard over
-the ledger), the translator and the model catalog.
+itself. Unloading waits a few seconds for the requests in flight and never cuts one off: what
+is still running finishes on the resources it started with (utils/chat/resources.py), which
+are let go when the last of them ends.
 """
 
 from __future__ import annotations
 
 import asyncio
-import logging
-from collections.abc import Mapping
+from collections.abc import Awaitable, Callable, Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -24,7 +21,6 @@ from typing import Any
 import aiohttp
 from astrbot.api import logger
 from astrbot.api.event import AstrMessageEvent, MessageChain
-from astrbot.api.message_components import File, Image
 from astrbot.api.star import Context
 
 from ..core.clock import SYSTEM_CLOCK, Clock, Deadline
@@ -34,19 +30,20 @@ from ..core.errors import (
     MissingPromptError,
     ModelUnavailableError,
     PicGenError,
+    PluginClosedError,
     ReferenceImageError,
 )
-from ..core.keys import KeyRedactingFilter, mask_key, redact_keys, redacted_traceback
+from ..core.keys import redact_keys, redacted_traceback
+from ..core.logs import LogRedaction
 from ..core.settings import Settings
-from ..core.workers import CpuPool
+from ..core.urls import cleartext_log, is_cleartext_remote
 from ..imaging.cleanup import CleanupTask
-from ..imaging.outgoing import Outgoing, prepare_outgoing
+from ..imaging.held import Hold
 from ..imaging.references import (
     ReferenceOptions,
     ReferenceSources,
     references_for_request,
 )
-from ..imaging.store import ImageStore, SavedImage
 from ..openrouter.capabilities import (
     ModelSummary,
     ResolvedImageOptions,
@@ -54,39 +51,22 @@ from ..openrouter.capabilities import (
     resolve_request_options,
 )
 from ..openrouter.key_pool import KeyPool, KeyStatus
-from ..openrouter.model_catalog import ModelCatalog
 from ..openrouter.retry_policy import RetryPolicy
 from ..spend.guard import Reservation, SpendGuard, record_of
 from ..ttp import GenerationRequest, GenerationResult, OpenRouterClient
-from .delivery import (
-    FILE_PLATFORMS,
-    push_images,
-    send_onebot_file,
-    send_onebot_images,
-    should_push,
-)
+from .delivery import Delivery
 from .jobs import DrawJob, DrawOutcome
-from .limits import Requester, RequestLimiter, check_group
+from .limits import Requester, check_group
+from .resources import SharedResources
 from .sources import gather_sources
 from .texts import replies
 from .texts.language import Lang
 from .timing import run_budget, tool_timeout_of
-from .translate import PromptTranslator
 
 _LOG_PROMPT_CHARS = 300
-# How long terminate() waits at most for requests still running (each also ends on its own
-# deadline first): long enough for a slow 4K picture, short enough that a shutdown ends.
-DRAIN_LIMIT = 300.0
-
-
-@dataclass(frozen=True)
-class Delivered:
-    """What delivery did: whether the push fell back, the pictures as sent, the originals as
-    files."""
-
-    push_fell_back: bool = False
-    outgoing: tuple[Outgoing, ...] = ()
-    originals_sent: bool | None = None
+# How long unloading (terminate(), also on every config save in the panel) waits for the
+# requests in flight: the panel waits on it. What is still running then finishes by itself.
+UNLOAD_WAIT = 5.0
 
 
 @dataclass(eq=False)  # identity: the pipeline keeps running requests in a set
@@ -99,6 +79,8 @@ class DrawRequest:
     deadline: Deadline
     requester: Requester
     tool_timeout: float  # AstrBot's tool-call timeout for this chat
+    # Its pictures, which the cleanup leaves alone until the request has ended.
+    hold: Hold
     lang: Lang  # what the request says to the chat (and to the chat model) is in this language
     # The tool call that started it has returned: the request talks to the chat itself.
     detached: bool = False
@@ -113,13 +95,8 @@ def _no_picture(sources: ReferenceSources) -> ReferenceImageError:
     return ReferenceImageError("command needs an image", ReferenceImageError.MISSING)
 
 
-def _plugin_log() -> logging.Logger:
-    """The logger this plugin's modules log to: its own on 4.28, AstrBot's on 4.14."""
-    return logging.getLogger(logger.name)
-
-
 class DrawPipeline:
-    """Runs the requests of one plugin instance and owns what they share."""
+    """Runs the requests of one plugin instance over its shared resources."""
 
     def __init__(
         self,
@@ -132,96 +109,168 @@ class DrawPipeline:
         spend: SpendGuard | None = None,
     ) -> None:
         self._context = context
-        self._settings = lambda: Settings.from_config(config)  # read afresh when needed
+        self._config = config  # read afresh when needed: _settings()
         self.clock = clock
-        self.store = ImageStore(images_dir)
-        self.limiter = RequestLimiter(clock=clock)
-        # Daily caps and the ledger; without one, nothing is capped or recorded.
-        self.spend = spend or SpendGuard(None, clock)
-        self.translator = PromptTranslator()
-        self.retry_policy = retry_policy or RetryPolicy(clock=clock)
-        self.cpu = CpuPool()  # Pillow/base64 work of every request, off the event loop
-        self.models = ModelCatalog(clock=clock)
-        self._session: aiohttp.ClientSession | None = None
-        self._key_pool: KeyPool | None = None
-        self.cleanup = CleanupTask(self.store.directory, lambda: self._settings().retention_seconds)
+        self.shared = SharedResources(images_dir, clock, retry_policy=retry_policy, spend=spend)
+        self.delivery = Delivery(context, self.shared.store, self.shared.cpu)
+        store = self.shared.store
+        self.cleanup = CleanupTask(store.directory, self._retention, held=store.held, clock=clock)
+        self._redaction = LogRedaction(lambda: Settings.api_keys_of(config), logger.name)
         self._running: set[DrawRequest] = set()
         self._startup_check: asyncio.Task[None] | None = None
-        self._redact_logs = KeyRedactingFilter(lambda: Settings.api_keys_of(config))
         self._closed = False
+        # After close(): what else to let go with the shared resources, and the task that
+        # does it once no request uses them any more.
+        self._release_after: list[Callable[[], Awaitable[None]]] = []
+        self._releasing: asyncio.Task[None] | None = None
+
+    def _settings(self) -> Settings:
+        return Settings.from_config(self._config)
 
     def open(self) -> None:
         """Start the background work: image cleanup, and a look at the configured model (it
         may wait on the network, so it never holds up AstrBot's start). From now on every
-        record of the plugin's logger has its keys masked, tracebacks included."""
-        _plugin_log().addFilter(self._redact_logs)
+        record of the plugin and of the HTTP libraries under it has its keys masked,
+        tracebacks included (utils/core/logs.py)."""
+        self._redaction.install()
+        api_base = self._settings().api_base
+        if is_cleartext_remote(api_base):
+            logger.warning(cleartext_log(api_base))
+        self.shared.open()
         self.cleanup.start()
         self._startup_check = asyncio.create_task(
-            self.models.check_configured_model(self.http(), self._settings())
+            self.shared.models.check_configured_model(self.http(), self._settings()),
+            name="gemini-pic-gen model check",
         )
 
     # --- shared resources -------------------------------------------------------------------
 
     def http(self) -> aiohttp.ClientSession:
-        # One session per plugin instance: connection reuse across requests, closed on unload.
-        if self._session is None or self._session.closed:
-            self._session = aiohttp.ClientSession()
-        return self._session
+        """The instance's session; PluginClosedError once it was released."""
+        return self.shared.http()
 
-    def key_pool(self, settings: Settings) -> KeyPool:
-        """The pool for the configured keys; rebuilt (health forgotten) when the keys change."""
-        if self._key_pool is None or self._key_pool.keys != settings.api_keys:
-            self._key_pool = KeyPool(settings.api_keys, clock=self.clock)
-            masked = ", ".join(mask_key(k) for k in settings.api_keys) or "none"
-            logger.info(
-                f"gemini-pic-gen: key pool built with {len(settings.api_keys)} key(s): {masked}"
-            )
-        return self._key_pool
+    def _retention(self) -> float:
+        """How old a picture nothing holds must be before the cleanup removes it: the
+        configured retention, never shorter than a run (a request's own pictures are held
+        anyway; this covers those of an unloaded instance's requests still finishing)."""
+        settings = self._settings()
+        budgets = [r.deadline.budget for r in self._running]
+        budgets.append(
+            run_budget(settings.request_timeout_budget_seconds, tool_timeout_of(self._defaults()))
+        )
+        return max(settings.retention_seconds, *budgets)
 
     async def image_models(self, settings: Settings) -> tuple[list[ModelSummary], bool]:
         """The image models for /画图模型, and whether they come from the model list."""
-        listed = await self.models.models(self.http(), settings)
+        listed = await self.shared.models.models(self.http(), settings)
         return image_model_summaries(listed), bool(listed)
 
     def key_status(self, settings: Settings) -> list[KeyStatus]:
         """The key pool as admins see it (masked keys), empty when no key is configured."""
-        return self.key_pool(settings).snapshot() if settings.api_keys else []
+        return self.shared.key_pool(settings).snapshot() if settings.api_keys else []
 
-    async def drain(self, limit: float = DRAIN_LIMIT) -> None:
-        """Wait for the requests still running (each ends on its own deadline anyway)."""
+    # --- lifecycle ----------------------------------------------------------------------------
+
+    async def drain(self) -> None:
+        """Wait for every request still running (each ends on its own deadline)."""
         tasks = {r.task for r in self._running if r.task is not None}
-        if not tasks:
-            return
-        longest = max(r.deadline.remaining() for r in self._running)
-        logger.info(f"gemini-pic-gen: waiting for {len(tasks)} request(s) to finish")
-        await asyncio.wait(tasks, timeout=min(limit, longest + 5.0))
+        if tasks:
+            await asyncio.wait(tasks)
 
     @property
     def closed(self) -> bool:
         return self._closed
 
-    async def close(self) -> None:
-        """Stop the background work, let the requests in flight finish, release everything."""
-        await self.cleanup.stop()
-        if self._startup_check is not None:
-            self._startup_check.cancel()
-        await self.drain()
+    async def close(
+        self, wait: float = UNLOAD_WAIT, then: Callable[[], Awaitable[None]] | None = None
+    ) -> None:
+        """Unload: stop the background work and give the requests in flight `wait` seconds
+        (on the clock). Then the shared resources, and `then` (e.g. the spend ledger), are
+        let go: now, or when the last request still running has ended; those finish on
+        them, and send their pictures (or say what went wrong) as usual."""
+        if self._closed:
+            return
         self._closed = True
-        self.cpu.close()
-        if self._session is not None and not self._session.closed:
-            await self._session.close()
-        self._session = None
-        await self.translator.close()
-        _plugin_log().removeFilter(self._redact_logs)
+        if then is not None:
+            self._release_after.append(then)
+        await self.cleanup.stop()
+        await self._stop_startup_check()
+        await self._wait_for_requests(wait)
+        if self._running:
+            logger.info(
+                f"gemini-pic-gen: unloaded with {len(self._running)} request(s) still running; "
+                "they finish on this instance's resources"
+            )
+        releasing = self._release_when_idle()
+        if releasing is not None:
+            await asyncio.shield(releasing)
+
+    async def _stop_startup_check(self) -> None:
+        task, self._startup_check = self._startup_check, None
+        if task is None:
+            return
+        task.cancel()
+        try:
+            await task
+        except asyncio.CancelledError:
+            pass
+        except Exception as exc:  # the check logs its own findings; this is only its end
+            logger.warning(f"gemini-pic-gen: start-up model check failed: {exc!r}")
+
+    async def _wait_for_requests(self, wait: float) -> None:
+        """Until the requests in flight have ended, or `wait` seconds on the clock."""
+        pending: set[asyncio.Future[Any]] = {r.task for r in self._running if r.task is not None}
+        if not pending:
+            return
+        logger.info(f"gemini-pic-gen: waiting up to {wait:g}s for {len(pending)} request(s)")
+        timer = asyncio.ensure_future(self.clock.sleep(wait))
+        try:
+            while pending and not timer.done():
+                _, pending = await asyncio.wait(
+                    pending | {timer}, return_when=asyncio.FIRST_COMPLETED
+                )
+                pending.discard(timer)
+        finally:
+            timer.cancel()
+
+    def _request_ended(self, request: DrawRequest) -> None:
+        self._running.discard(request)
+        self._release_when_idle()
+
+    def _release_when_idle(self) -> asyncio.Task[None] | None:
+        """After close(), once no request runs: the task that lets the resources go (one)."""
+        if self._closed and not self._running and self._releasing is None:
+            self._releasing = asyncio.get_running_loop().create_task(
+                self._release(), name="gemini-pic-gen release"
+            )
+        return self._releasing
+
+    async def _release(self) -> None:
+        await self.shared.release()
+        for release in self._release_after:
+            try:
+                await release()
+            except Exception as exc:  # one failure must not keep the rest open
+                logger.error(f"gemini-pic-gen: releasing {release!r} failed: {exc!r}")
+        self._redaction.remove()
 
     # --- one request --------------------------------------------------------------------------
 
-    def event_config(self, event: AstrMessageEvent) -> dict:
+    def _defaults(self) -> Mapping[str, Any]:
+        """AstrBot's default config profile (empty when it cannot tell)."""
+        try:
+            config: Mapping[str, Any] = self._context.get_config()
+        except Exception:  # a context without configs: AstrBot's defaults apply
+            return {}
+        return config
+
+    def event_config(self, event: AstrMessageEvent) -> Mapping[str, Any]:
         """AstrBot's config profile for the event's chat (empty when it cannot tell)."""
         try:
-            return self._context.get_config(umo=event.unified_msg_origin)
+            config: Mapping[str, Any] = self._context.get_config(umo=event.unified_msg_origin)
         except Exception:  # an unknown chat: AstrBot's defaults apply
             return {}
+        return config
 
     def start(
         self, event: AstrMessageEvent, job: DrawJob, settings: Settings, lang: Lang
@@ -235,11 +284,12 @@ class DrawPipeline:
             deadline=Deadline.start(budget, self.clock),
             requester=Requester.from_event(event),
             tool_timeout=tool_timeout,
+            hold=self.shared.store.held.hold(),
             lang=lang,
         )
         request.task = asyncio.create_task(self._run(request), name="gemini-pic-gen request")
         self._running.add(request)
-        request.task.add_done_callback(lambda _: self._running.discard(request))
+        request.task.add_done_callback(lambda _: self._request_ended(request))
         return request
 
     async def outcome_within(self, request: DrawRequest, seconds: float) -> DrawOutcome | None:
@@ -258,9 +308,12 @@ class DrawPipeline:
         return None
 
     async def _run(self, request: DrawRequest) -> DrawOutcome:
-        outcome = await self._outcome(request)
-        if request.detached:  # nobody waits for it any more: tell the chat directly
-            await self._report_detached(request, outcome)
+        try:
+            outcome = await self._outcome(request)
+            if request.detached:  # nobody waits for it any more: tell the chat directly
+                await self.delivery.report(request, replies.detached_report(request.lang, outcome))
+        finally:
+            await self.shared.cpu.run(request.hold.release, self.clock.wall())
         return outcome
 
     async def _outcome(self, request: DrawRequest) -> DrawOutcome:
@@ -282,6 +335,8 @@ class DrawPipeline:
     ) -> tuple[ResolvedImageOptions, KeyPool, ReferenceSources]:
         """What must hold before anything is sent: none of it sends more than the final message."""
         settings, job, event = request.settings, request.job, request.event
+        if self._closed:  # AstrBot still routed a call to this instance while unloading it
+            raise PluginClosedError("request started after unload")
         check_group(request.requester, settings.limits)
         if not job.prompt and job.template is None:
             raise MissingPromptError("empty prompt")
@@ -292,13 +347,13 @@ class DrawPipeline:
             settings.image_size,
             job.aspect_ratio,
             settings.aspect_ratio,
-            self.models.cached(settings),
+            self.shared.models.cached(settings),
         )
         if options.silent:
             logger.info(f"gemini-pic-gen: configured image options fitted to the model: {options}")
-        pool = self.key_pool(settings)
+        pool = self.shared.key_pool(settings)
         # Every key invalid, or all cooling down for long: no progress note, no downloads.
-        pool.check_usable(self.retry_policy.max_cooldown_wait)
+        pool.check_usable(self.shared.retry_policy.max_cooldown_wait)
         sources = await gather_sources(
             event,
             settings,
@@ -314,15 +369,15 @@ class DrawPipeline:
         settings, job = request.settings, request.job
         options, pool, sources = await self._checks(request)
         # Today's caps, before anything is downloaded or sent upstream; holds one picture.
-        reservation = await self.spend.reserve(request.requester, settings.spend)
+        reservation = await self.shared.spend.reserve(request.requester, settings.spend)
         try:
-            self.limiter.acquire(request.requester, settings.limits)
+            self.shared.limiter.acquire(request.requester, settings.limits)
             references = await references_for_request(
                 self.http(),
                 sources,
                 job.use_images,
                 ReferenceOptions.from_settings(settings, request.deadline.remaining()),
-                self.cpu,
+                self.shared.cpu,
             )
             if settings.progress_message:
                 await self._progress(request)
@@ -331,17 +386,17 @@ class DrawPipeline:
                 prompt, options.aspect_ratio, references.data_urls, image_size=options.image_size
             )
             result = await self._generate(settings, pool, generation, request.deadline)
+            request.hold.add(image.path for image in result.images)
         except BaseException:
             reservation.release()  # nothing was made (or paid for, as far as we can tell)
             raise
         await self._record(request, reservation, result)
         try:
-            delivered = await self._deliver(request, result)
-        except DeliveryError as exc:
-            logger.error(f"gemini-pic-gen: {len(result.images)} image(s) made, not sent: {exc}")
+            delivered = await self.delivery.deliver(request, result.images)
+        except Exception as exc:  # paid for: whatever failed, the model must not draw it again
             return DrawOutcome(
                 result,
-                exc,
+                self._not_delivered(result, exc, request.settings.api_keys),
                 references=references,
                 undelivered=True,
                 options=options,
@@ -349,12 +404,25 @@ class DrawPipeline:
         return DrawOutcome(
             result,
             push_fell_back=delivered.push_fell_back,
+            reencode_failed=delivered.reencode_failed,
             references=references,
             no_reference_found=job.asked_for_images and not references.found,
             options=options,
             outgoing=delivered.outgoing,
             originals_sent=delivered.originals_sent,
         )
+
+    @staticmethod
+    def _not_delivered(
+        result: GenerationResult, exc: Exception, keys: tuple[str, ...]
+    ) -> DeliveryError:
+        """Log why paid pictures did not reach the chat; the error the user hears of."""
+        made = f"gemini-pic-gen: {len(result.images)} image(s) made, not sent"
+        if isinstance(exc, DeliveryError):
+            logger.error(f"{made}: {exc}")
+            return exc
+        logger.error(f"{made}:\n{redacted_traceback(exc, keys)}")  # not foreseen: a bug of ours
+        return DeliveryError(f"{type(exc).__name__}: {exc}")
 
     async def _record(
         self, request: DrawRequest, reservation: Reservation, result: GenerationResult
@@ -373,7 +441,7 @@ class DrawPipeline:
         details = job.prompt
         if details and settings.translate_prompt:
             timeout = max(0.5, min(settings.translate_timeout, deadline.remaining()))
-            outcome = await self.translator.translate(
+            outcome = await self.shared.translator.translate(
                 details, timeout=timeout, proxy=settings.translate_proxy
             )
             if outcome.failed:
@@ -388,120 +456,24 @@ class DrawPipeline:
     async def _generate(
         self, settings: Settings, pool: KeyPool, request: GenerationRequest, deadline: Deadline
     ) -> GenerationResult:
+        if is_cleartext_remote(settings.api_base):  # on every use: it is sending keys right now
+            logger.warning(cleartext_log(settings.api_base))
+        shared = self.shared
         client = OpenRouterClient(
-            self.http(), settings, self.store, pool=pool, policy=self.retry_policy, cpu=self.cpu
+            self.http(),
+            settings,
+            shared.store,
+            pool=pool,
+            policy=shared.retry_policy,
+            cpu=shared.cpu,
         )
         try:
             result = await client.generate(request, deadline)
         except ModelUnavailableError as exc:
             # Name the image models that do exist, so the admin knows what to switch to.
-            raise await self.models.explain_missing_model(self.http(), settings, exc) from exc
+            raise await shared.models.explain_missing_model(self.http(), settings, exc) from exc
         logger.info(
             f"gemini-pic-gen: {len(result.images)} image(s) from {result.model} "
             f"with key {result.key_mask}"
         )
         return result
-
-    # --- delivery -----------------------------------------------------------------------------
-
-    async def _deliver(self, request: DrawRequest, result: GenerationResult) -> Delivered:
-        """Send the images (re-encoded where above the limit), then the originals as files
-        when asked; a note for the model when delivery had to fall back."""
-        settings = request.settings
-        outgoing = tuple(
-            await prepare_outgoing(
-                result.images, self.store, settings.send_image_max_bytes, self.cpu
-            )
-        )
-        for item in outgoing:
-            if item.reencoded is not None:
-                logger.info(
-                    f"gemini-pic-gen: {item.original.path.name} ({item.original.size} bytes) "
-                    f"sent as {item.reencoded.path.name} ({item.reencoded.size} bytes, "
-                    f"{item.reencoded.width}x{item.reencoded.height})"
-                )
-        mode, fell_back = await self._send_pictures(request, [item.sent.path for item in outgoing])
-        originals = [item.original for item in outgoing if item.reencoded is not None]
-        sent: bool | None = None
-        if settings.send_original_file and originals:
-            sent = await self._send_originals(request, originals, mode)
-        return Delivered(fell_back, outgoing, sent)
-
-    async def _send_pictures(self, request: DrawRequest, paths: list[Path]) -> tuple[str, bool]:
-        """(how they went: "file_service", "pushed" or "inline"; whether the push fell back)."""
-        settings, event = request.settings, request.event
-        if settings.use_file_service and await self._send_file_service_links(request, paths):
-            return "file_service", False
-        fell_back = False
-        if should_push(settings, event.get_platform_name(), event):
-            try:
-                remote_paths = await push_images(paths, settings, request.deadline.remaining())
-                await send_onebot_images(event, remote_paths)
-                logger.info(f"gemini-pic-gen: pushed {len(paths)} image(s) to NapCat host")
-                return "pushed", False
-            except DeliveryError as exc:
-                logger.warning(f"NapCat push to {exc.target} failed ({exc.detail}); sending inline")
-                fell_back = True
-        chain = MessageChain()
-        for path in paths:
-            chain.file_image(str(path))
-        await self._send(request, chain)
-        return "inline", fell_back
-
-    async def _send_originals(
-        self, request: DrawRequest, originals: list[SavedImage], mode: str
-    ) -> bool:
-        """The originals of re-encoded pictures as files, the way the pictures went. Never
-        raises: the pictures are out already; False if a file could not be sent."""
-        event = request.event
-        if mode == "file_service" or event.get_platform_name() not in FILE_PLATFORMS:
-            return False  # a link-only setup or a platform without files
-        try:
-            if mode == "pushed":
-                remote_paths = await push_images(
-                    [o.path for o in originals], request.settings, request.deadline.remaining()
-                )
-                for original, remote in zip(originals, remote_paths, strict=True):
-                    await send_onebot_file(event, remote, original.path.name)
-            else:
-                for original in originals:
-                    chain = MessageChain([File(name=original.path.name, file=str(original.path))])
-                    await self._send(request, chain)
-        except DeliveryError as exc:
-            logger.warning(f"gemini-pic-gen: original picture not sent as a file: {exc.detail}")
-            return False
-        return True
-
-    async def _send_file_service_links(self, request: DrawRequest, paths: list[Path]) -> bool:
-        if not self._context.get_config().get("callback_api_base"):
-            logger.warning("use_file_service is on but callback_api_base is not set; sending files")
-            return False
-        chain = MessageChain()
-        for path in paths:
-            url = await Image.fromFileSystem(str(path)).register_to_file_service()
-            chain.chain.append(Image.fromURL(url))
-        await self._send(request, chain)
-        return True
-
-    async def _send(self, request: DrawRequest, chain: MessageChain) -> None:
-        """To the chat of the request: through its event while the tool call is live, through
-        AstrBot's context once the request is detached."""
-        try:
-            if not request.detached:
-                await request.event.send(chain)
-                return
-            sent = await self._context.send_message(request.event.unified_msg_origin, chain)
-        except Exception as exc:  # adapters raise their own types
-            raise DeliveryError(f"sending to the chat failed: {type(exc).__name__}") from exc
-        if sent is False:
-            raise DeliveryError("no platform for this chat accepts messages sent later")
-
-    async def _report_detached(self, request: DrawRequest, outcome: DrawOutcome) -> None:
-        """A detached request tells the chat itself what the model would have relayed."""
-        lines = replies.detached_report(request.lang, outcome)
-        if not lines:
-            return
-        try:
-            await self._send(request, MessageChain().message("\n".join(lines)))
-        except DeliveryError as exc:
-            logger.warning(f"gemini-pic-gen: result of a detached request not sent: {exc}")

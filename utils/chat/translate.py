@@ -4,6 +4,10 @@ Image models follow English prompts best, but text the user quotes is text they 
 the picture: it is swapped for tokens before translation and put back afterwards. Every failure
 (HTTP error, garbage answer, timeout, lost tokens) falls back to the original prompt; the caller
 gets a `TranslationOutcome` saying what happened so it can log it.
+
+A translator that keeps failing (Google unreachable, as from mainland China without a proxy)
+is not asked again for a while: only the first prompt waits for its timeout, the next ones go
+out as written until the pause ends (1 minute, doubling with each failure in a row up to 30).
 """
 
 from __future__ import annotations
@@ -13,12 +17,16 @@ import re
 from dataclasses import dataclass
 from urllib.parse import urlsplit
 
-import httpx
 from googletrans import Translator
+
+from ..core.clock import SYSTEM_CLOCK, Clock
 
 DEFAULT_SERVICE_URL = "translate.googleapis.com"
 # Google's GET endpoint rejects very long URLs; such prompts are sent as they are.
 MAX_TRANSLATE_CHARS = 4000
+# After a failed call, how long translation rests; doubled per failure in a row, up to the max.
+PAUSE_FIRST = 60.0
+PAUSE_MAX = 30 * 60.0
 
 # Han (with extensions and compatibility forms), kana and hangul.
 _CJK = re.compile(
@@ -84,6 +92,8 @@ class TranslationOutcome:
     translated: bool
     note: str
     failed: bool = False  # the translator was asked and let us down (vs. nothing to translate)
+    # The service itself failed (no answer, an error): rest it for a while.
+    paused_translator: bool = False
 
 
 class PromptTranslator:
@@ -95,21 +105,34 @@ class PromptTranslator:
     every error becomes a fallback here.
     """
 
-    def __init__(self, service_url: str = DEFAULT_SERVICE_URL) -> None:
+    def __init__(self, service_url: str = DEFAULT_SERVICE_URL, clock: Clock = SYSTEM_CLOCK) -> None:
         self._service_url = service_url
+        self._clock = clock
+        self._failures = 0  # failed calls in a row
+        self._resume_at = float("-inf")  # monotonic time from which translation is tried again
         self._translator: Translator | None = None
         self._options: tuple[str, float] | None = None
         self._closing: set[asyncio.Task[None]] = set()
+
+    def paused_until(self) -> float | None:
+        """The wall time from which translation is tried again; None when it is not paused."""
+        left = self._resume_at - self._clock.monotonic()
+        return self._clock.wall() + left if left > 0 else None
+
+    def _failed(self) -> None:
+        self._failures += 1
+        pause = min(PAUSE_MAX, PAUSE_FIRST * 2 ** min(self._failures - 1, 16))
+        self._resume_at = self._clock.monotonic() + pause
 
     def _client(self, proxy: str, timeout: float) -> Translator:
         if self._translator is None or self._options != (proxy, timeout):
             old = self._translator
             self._translator = Translator(
-                service_urls=[self._service_url],
-                raise_exception=True,
-                proxy=proxy or None,
-                timeout=httpx.Timeout(timeout),
+                service_urls=[self._service_url], raise_exception=True, proxy=proxy or None
             )
+            # Set on its httpx client, which takes seconds (googletrans' own argument wants an
+            # httpx.Timeout: httpx is not a requirement of ours).
+            self._translator.client.timeout = timeout
             self._options = (proxy, timeout)
             if old is not None:
                 # Requests still using the old client finish on their own deadline first.
@@ -136,6 +159,25 @@ class PromptTranslator:
             return TranslationOutcome(prompt, False, note)
         if len(prompt) > MAX_TRANSLATE_CHARS:
             return TranslationOutcome(prompt, False, f"too long to translate ({len(prompt)} chars)")
+        left = self._resume_at - self._clock.monotonic()
+        if left > 0:
+            return TranslationOutcome(
+                prompt,
+                False,
+                f"translation paused for {left:.0f}s more after {self._failures} failure(s) "
+                "in a row",
+                failed=True,
+            )
+        outcome = await self._call(prompt, protected, timeout, proxy)
+        if outcome.translated:
+            self._failures = 0
+        elif outcome.failed and outcome.paused_translator:
+            self._failed()
+        return outcome
+
+    async def _call(
+        self, prompt: str, protected: ProtectedPrompt, timeout: float, proxy: str
+    ) -> TranslationOutcome:
         try:
             translator = self._client(proxy, timeout)  # a malformed proxy fails here
             result = await asyncio.wait_for(
@@ -144,7 +186,11 @@ class PromptTranslator:
             text = result.text
         except asyncio.TimeoutError:
             return TranslationOutcome(
-                prompt, False, f"translation timed out after {timeout:g}s", failed=True
+                prompt,
+                False,
+                f"translation timed out after {timeout:g}s",
+                failed=True,
+                paused_translator=True,
             )
         except asyncio.CancelledError:
             raise
@@ -153,7 +199,9 @@ class PromptTranslator:
             password = urlsplit(proxy).password if "://" in proxy else None
             if password:
                 reason = reason.replace(password, "***")
-            return TranslationOutcome(prompt, False, f"translation failed: {reason}", failed=True)
+            return TranslationOutcome(
+                prompt, False, f"translation failed: {reason}", failed=True, paused_translator=True
+            )
         return _finish(prompt, protected, text)
 
 

@@ -78,6 +78,10 @@ class ConfigSaveError(PicGenError):
 # --- local policy: who may draw, and how often ---------------------------------------------
 
 
+class PluginClosedError(PicGenError):
+    """The plugin instance was unloaded (a reload or shutdown): it starts nothing new."""
+
+
 class GroupNotAllowed(PicGenError):
     """The group is on the deny list, or an allow list exists and the group is not on it."""
 

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import logging
+import os
 import re
 import traceback
 from collections.abc import Callable, Iterable
@@ -80,11 +81,16 @@ class KeyRedactingFilter(logging.Filter):
     `keys` is asked at each record: the key list changes with the config.
     """
 
-    def __init__(self, keys: Callable[[], Iterable[str]]) -> None:
+    def __init__(self, keys: Callable[[], Iterable[str]], only_under: str = "") -> None:
+        """`only_under`: rewrite only records made by code under this directory (on a logger
+        other code writes to as well); '' rewrites every record."""
         super().__init__()
         self._keys = keys
+        self._only_under = os.path.join(os.path.normcase(only_under), "") if only_under else ""
 
     def filter(self, record: logging.LogRecord) -> bool:
+        if self._only_under and not os.path.normcase(record.pathname).startswith(self._only_under):
+            return True  # someone else's record: left exactly as it is
         try:
             keys = tuple(self._keys())
         except Exception:  # a log line must never fail because of this

@@ -1,7 +1,9 @@
 """Background removal of the plugin's own old images (and stale temp files) from images/.
 
 Only names the image store creates are touched; symlinks, directories and anything else are left
-alone. The directory scan runs in a worker thread so a big directory never stalls the event loop.
+alone, and so are the files something still holds (held.py: a request on its way to the chat,
+later the conversation memory). The directory scan runs in a worker thread so a big directory
+never stalls the event loop.
 """
 
 from __future__ import annotations
@@ -9,13 +11,13 @@ from __future__ import annotations
 import asyncio
 import os
 import stat
-import time
-from collections.abc import Callable
+from collections.abc import Callable, Container
 from dataclasses import dataclass
 from pathlib import Path
 
 from astrbot.api import logger
 
+from ..core.clock import SYSTEM_CLOCK, Clock
 from .store import is_own_image_name, is_own_temp_name
 
 SWEEP_INTERVAL = 60.0
@@ -28,9 +30,15 @@ class SweepReport:
     failed: int = 0
 
 
-def sweep(directory: Path, max_age: float, now: float | None = None) -> SweepReport:
-    """Delete our regular files in `directory` older than max_age seconds. Blocking."""
-    now = time.time() if now is None else now
+def sweep(
+    directory: Path,
+    max_age: float,
+    now: float | None = None,
+    held: Container[str] = frozenset(),
+) -> SweepReport:
+    """Delete our regular files in `directory` older than max_age seconds (at `now`, epoch
+    seconds), except those `held` names. Blocking."""
+    now = SYSTEM_CLOCK.wall() if now is None else now
     removed = kept = failed = 0
     try:
         entries = os.scandir(directory)
@@ -44,7 +52,7 @@ def sweep(directory: Path, max_age: float, now: float | None = None) -> SweepRep
                 info = entry.stat(follow_symlinks=False)
                 if not stat.S_ISREG(info.st_mode):  # a symlink, directory or device: not ours
                     continue
-                if now - info.st_mtime < max_age:
+                if now - info.st_mtime < max_age or entry.name in held:
                     kept += 1
                     continue
                 os.unlink(entry.path)
@@ -60,7 +68,8 @@ def sweep(directory: Path, max_age: float, now: float | None = None) -> SweepRep
 class CleanupTask:
     """Sweeps at start, then every `interval` seconds, until stopped.
 
-    `max_age` is read before each sweep, so a changed retention applies without a restart.
+    `max_age` is read before each sweep, so a changed retention applies without a restart;
+    `held` names the files to leave alone whatever their age.
     """
 
     def __init__(
@@ -68,10 +77,15 @@ class CleanupTask:
         directory: Path,
         max_age: Callable[[], float],
         interval: float = SWEEP_INTERVAL,
+        *,
+        held: Container[str] = frozenset(),
+        clock: Clock = SYSTEM_CLOCK,
     ) -> None:
         self.directory = directory
         self._max_age = max_age
         self._interval = interval
+        self._held = held
+        self._clock = clock
         self._task: asyncio.Task[None] | None = None
 
     @property
@@ -93,7 +107,9 @@ class CleanupTask:
             pass
 
     async def run_once(self) -> SweepReport:
-        report = await asyncio.to_thread(sweep, self.directory, self._max_age())
+        report = await asyncio.to_thread(
+            sweep, self.directory, self._max_age(), self._clock.wall(), self._held
+        )
         if report.removed or report.failed:
             logger.info(
                 f"image cleanup: removed {report.removed}, kept {report.kept}, "

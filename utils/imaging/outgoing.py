@@ -155,13 +155,17 @@ def fit_for_sending(image: SavedImage, store: ImageStore, max_bytes: int) -> Out
     return Outgoing(image, saved, over_limit=not fits)
 
 
+async def prepare_one(
+    image: SavedImage, store: ImageStore, max_bytes: int, cpu: CpuPool
+) -> Outgoing:
+    """fit_for_sending in the CPU pool; an image under the limit costs nothing."""
+    if image.size <= max_bytes:
+        return Outgoing(image)
+    return await cpu.run(fit_for_sending, image, store, max_bytes)
+
+
 async def prepare_outgoing(
     images: Sequence[SavedImage], store: ImageStore, max_bytes: int, cpu: CpuPool
 ) -> list[Outgoing]:
-    """fit_for_sending for each image, in the CPU pool; small images cost nothing."""
-    return [
-        Outgoing(image)
-        if image.size <= max_bytes
-        else await cpu.run(fit_for_sending, image, store, max_bytes)
-        for image in images
-    ]
+    """prepare_one for each image, in order."""
+    return [await prepare_one(image, store, max_bytes, cpu) for image in images]

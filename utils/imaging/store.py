@@ -25,6 +25,7 @@ from typing import BinaryIO
 from PIL import Image
 
 from ..core.errors import InvalidImageError
+from .held import HeldFiles
 
 # Pillow format name -> file extension. Raster formats chat platforms display; nothing else.
 ALLOWED_FORMATS: dict[str, str] = {"PNG": "png", "JPEG": "jpg", "WEBP": "webp", "GIF": "gif"}
@@ -40,7 +41,6 @@ _URLSAFE_TO_STD = bytes.maketrans(b"-_", b"+/")
 _WHITESPACE = b" \t\r\n\v\f"
 _CLEANED_CHARS = tuple(bytes([c]) for c in b"-_" + _WHITESPACE)
 _STD_LETTERS = b"ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789+/"
-_A2B_STRICT = sys.version_info >= (3, 11)  # binascii.a2b_base64(strict_mode=...)
 # Our own names only: prefix, letters/digits/underscore, one allowed extension. No separators.
 _OWN_NAME = re.compile(
     re.escape(FILE_PREFIX) + r"[A-Za-z0-9_]+\.(?:" + "|".join(ALLOWED_FORMATS.values()) + r")"
@@ -140,7 +140,7 @@ def _needs_cleaning(text: bytes) -> bool:
 def _strict_b64decode(text: bytes | memoryview) -> bytes:
     """Decode letters-only base64 without copying the input first (3.11+); raises
     binascii.Error on anything but letters and final padding."""
-    if _A2B_STRICT:
+    if sys.version_info >= (3, 11):
         return binascii.a2b_base64(text, strict_mode=True)
     return base64.b64decode(bytes(text), validate=True)
 
@@ -349,6 +349,7 @@ class ImageStore:
     def __init__(self, directory: Path, max_pixels: int = DEFAULT_MAX_PIXELS) -> None:
         self.directory = directory
         self.max_pixels = max_pixels
+        self.held = HeldFiles()  # what the cleanup must leave alone (see held.py)
 
     def save(self, data: bytes) -> SavedImage:
         """Validate then store. Blocking: call it through asyncio.to_thread."""

@@ -245,7 +245,9 @@ class AnswerReader:
         except InvalidImageError:
             return None  # not a data URL: the ordinary path says so
         match = _TOKEN.match(payload)
-        image = self._images.pop(match.group(0), None) if match else None
+        if match is None:
+            return None
+        image = self._images.pop(match.group(0), None)
         return None if image is None else (image, payload[match.end() :])
 
     def discard(self) -> None:

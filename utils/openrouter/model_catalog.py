@@ -20,6 +20,7 @@ from ..core.clock import SYSTEM_CLOCK, Clock
 from ..core.errors import ModelUnavailableError
 from ..core.image_options import normalize_aspect_ratio, normalize_image_size
 from ..core.settings import Settings
+from ..core.urls import display_url
 
 CACHE_TTL = 600.0
 FETCH_TIMEOUT = 8.0
@@ -182,7 +183,9 @@ class ModelCatalog:
             try:
                 models = await self._fetch(session, url, settings)
             except (aiohttp.ClientError, asyncio.TimeoutError, ValueError) as exc:
-                logger.info(f"model list unavailable from {url}: {type(exc).__name__}: {exc}")
+                logger.info(
+                    f"model list unavailable from {display_url(url)}: {type(exc).__name__}: {exc}"
+                )
                 return None
             self._cache[url] = (self._clock.monotonic(), models)
             return models
@@ -232,7 +235,7 @@ class ModelCatalog:
         hint = f"image models listed: {', '.join(images[:8])}" if images else ""
         if info is None:
             logger.warning(
-                f"configured model {settings.model} is not listed at {settings.models_url}: "
+                f"configured model {settings.model} is not listed at {display_url(settings.models_url)}: "
                 f"unknown or retired. {hint}"
             )
         elif info.output_modalities is not None and not info.makes_images:

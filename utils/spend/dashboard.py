@@ -25,7 +25,7 @@ from astrbot.api import logger
 from PIL import Image
 
 from ..core.clock import SYSTEM_CLOCK, Clock
-from ..core.errors import LedgerError
+from ..core.errors import LedgerError, PluginClosedError
 from ..core.settings import SpendPolicy
 from ..imaging.store import is_own_image_name
 from ..openrouter.key_pool import KeyStatus
@@ -246,7 +246,7 @@ def _view(dashboard: SpendDashboard, name: str) -> Callable[[], Awaitable[Any]]:
                 data = await dashboard.latest(_int_query("limit", LATEST))
             else:
                 data = await dashboard.keys()
-        except LedgerError as exc:
+        except (LedgerError, PluginClosedError) as exc:  # e.g. while the plugin reloads
             logger.warning(f"gemini-pic-gen: dashboard {name}: {exc.detail}")
             return error_response(ERROR_LEDGER_UNAVAILABLE, status_code=503)
         except asyncio.CancelledError:

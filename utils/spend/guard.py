@@ -33,10 +33,17 @@ if TYPE_CHECKING:
 class Spender(Protocol):
     """Who asks (utils/chat/limits.Requester has these)."""
 
-    platform: str
-    user_id: str
-    group_id: str
-    is_admin: bool
+    @property
+    def platform(self) -> str: ...
+
+    @property
+    def user_id(self) -> str: ...
+
+    @property
+    def group_id(self) -> str: ...
+
+    @property
+    def is_admin(self) -> bool: ...
 
 
 def _user_key(who: Spender) -> str:

@@ -1,13 +1,14 @@
 """The spend side of one plugin instance: its ledger, its daily caps and its dashboard page.
 
 main.py makes one with the plugin's data directory and hands its guard to the request pipeline
-(which reserves before every generation and commits after it); `start()` in initialize(),
-`stop()` in terminate() once the pipeline has let the requests in flight finish.
+(which reserves before every generation and commits after it); `start()` in initialize();
+in terminate() `close_page()` at once and `close_ledger()` once the last request has ended
+(it records its picture).
 """
 
 from __future__ import annotations
 
-from collections.abc import Awaitable, Callable
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any, Protocol
 
@@ -15,8 +16,9 @@ import aiohttp
 from astrbot.api import logger
 
 from ..core.clock import SYSTEM_CLOCK, Clock
-from ..core.errors import LedgerError
+from ..core.errors import LedgerError, PluginClosedError
 from ..core.settings import Settings
+from ..core.workers import CpuPool
 from ..imaging.store import ImageStore
 from ..openrouter.key_pool import KeyPool, KeyStatus
 from ..openrouter.usage import KeyReport, fetch_key_reports
@@ -26,15 +28,14 @@ from .ledger import Ledger
 from .report import SpendStats, build_report
 
 
-class _Cpu(Protocol):
-    run: Callable[..., Awaitable[Any]]
-
-
 class SharedResources(Protocol):
-    """What the page uses of the request pipeline (utils/chat/pipeline.DrawPipeline)."""
+    """What the page and /画图统计 use of the requests' resources (utils/chat/resources.py)."""
 
-    store: ImageStore
-    cpu: _Cpu
+    @property
+    def store(self) -> ImageStore: ...
+
+    @property
+    def cpu(self) -> CpuPool: ...
 
     def http(self) -> aiohttp.ClientSession: ...
 
@@ -52,6 +53,7 @@ class SpendService:
         self.ledger = Ledger(self.data_dir, retention_days=retention, clock=clock)
         self.guard = SpendGuard(self.ledger, clock)
         self.dashboard: SpendDashboard | None = None
+        self._shared: SharedResources | None = None
 
     @property
     def plugin_name(self) -> str:
@@ -67,6 +69,7 @@ class SpendService:
             await self.ledger.open()
         except LedgerError as exc:
             logger.error(f"gemini-pic-gen: spend ledger unavailable: {exc.detail}")
+        self._shared = shared
         self._register_page(context, shared)
 
     def _register_page(self, context: Any, shared: SharedResources) -> None:
@@ -92,19 +95,25 @@ class SpendService:
         except Exception as exc:  # the page is a nicety: never let it stop the plugin
             logger.error(f"gemini-pic-gen: dashboard page not registered: {exc!r}", exc_info=True)
 
-    async def stats(self, http: aiohttp.ClientSession) -> SpendStats:
+    async def stats(self) -> SpendStats:
         """What the statistics command shows: the ledger's figures and what the service says
-        of each key (the chat side words it)."""
+        of each key (the chat side words it); without a ledger (or after unload) no figures."""
         settings = self._settings()
         try:
+            if self._shared is None:
+                raise PluginClosedError("the spend service was not started")
+            http = self._shared.http()
             report = await build_report(self.ledger, self.clock.wall())
-        except LedgerError as exc:
+        except (LedgerError, PluginClosedError) as exc:
             logger.error(f"gemini-pic-gen: statistics without a ledger: {exc.detail}")
             return SpendStats(None, None, settings.spend)
         keys = await fetch_key_reports(http, settings.api_base, settings.api_keys)
         return SpendStats(report, keys, settings.spend)
 
-    async def stop(self) -> None:
+    def close_page(self) -> None:
+        """The page stops answering from this instance (a new one registers its own)."""
         if self.dashboard is not None:
             self.dashboard.close()
+
+    async def close_ledger(self) -> None:
         await self.ledger.close()

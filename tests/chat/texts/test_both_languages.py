@@ -95,6 +95,7 @@ FAILURES: list[BaseException] = [
     e.InvalidImageError(),
     e.DownloadError("d", "timeout"),
     e.DeliveryError("d"),
+    e.PluginClosedError("d"),
     e.PicGenError("d"),
     ValueError("a bug of ours"),
 ]

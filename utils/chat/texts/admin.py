@@ -6,11 +6,12 @@ from __future__ import annotations
 from ...core.errors import ConfigSaveError
 from ...core.keys import mask_key, mask_proxy
 from ...core.settings import DEFAULT_API_BASE, Settings
+from ...core.urls import display_url, is_cleartext_remote
 from . import command_names as cmd
 from .failures import user_message
 from .language import REPLY_AUTO, REPLY_EN, Lang, Words, listing, on_off, say
 from .spend import caps_line
-from .units import mb
+from .units import clock_time, mb
 
 _REPLY_LANGS = {
     REPLY_EN: Words("English", "English"),
@@ -20,8 +21,12 @@ _CHINESE = Words("中文", "Chinese")
 _MODEL_DECIDES = Words("由模型决定", "the model's default")
 
 
-def describe_settings(lang: Lang, settings: Settings) -> str:
-    """The settings for admins. Keys appear only masked."""
+def describe_settings(
+    lang: Lang, settings: Settings, translation_paused_until: float | None = None
+) -> str:
+    """The settings for admins. Keys appear only masked, the API address without credentials.
+    `translation_paused_until`: the wall time until which failing translation rests
+    (utils/chat/translate.py)."""
     keys = listing(lang, (mask_key(k) for k in settings.api_keys)) or say(
         lang, zh="未配置", en="none"
     )
@@ -29,6 +34,7 @@ def describe_settings(lang: Lang, settings: Settings) -> str:
         say(lang, zh="（官方）", en=" (official)") if settings.api_base == DEFAULT_API_BASE else ""
     )
     limits, spend = settings.limits, settings.spend
+    api_base = display_url(settings.api_base)
 
     def per_minute(value: int) -> str:
         if not value:
@@ -57,9 +63,10 @@ def describe_settings(lang: Lang, settings: Settings) -> str:
         say(lang, zh=f"模型：{settings.model}", en=f"Model: {settings.model}"),
         say(
             lang,
-            zh=f"API 地址{official}：{settings.api_base}",
-            en=f"API address{official}: {settings.api_base}",
+            zh=f"API 地址{official}：{api_base}",
+            en=f"API address{official}: {api_base}",
         ),
+        *cleartext_warning(lang, settings.api_base),
         say(lang, zh=f"API 密钥（{n_keys} 个）：{keys}", en=f"API keys ({n_keys}): {keys}"),
         say(lang, zh=f"每个密钥最大尝试次数：{attempts}", en=f"Attempts per key: {attempts}"),
         say(lang, zh=f"回复语言：{reply_lang}", en=f"Reply language: {reply_lang}"),
@@ -69,6 +76,8 @@ def describe_settings(lang: Lang, settings: Settings) -> str:
             en=f"Translating Chinese descriptions: {translate} (timeout {timeout} s)",
         ),
     ]
+    if settings.translate_prompt and translation_paused_until is not None:
+        lines.append(translation_paused(lang, translation_paused_until))
     if settings.translate_proxy:
         proxy = mask_proxy(settings.translate_proxy)
         lines.append(say(lang, zh=f"翻译代理：{proxy}", en=f"Translation proxy: {proxy}"))
@@ -103,13 +112,41 @@ def describe_settings(lang: Lang, settings: Settings) -> str:
     return "\n".join(lines)
 
 
-def current_api_base(lang: Lang, api_base: str) -> str:
+def translation_paused(lang: Lang, until: float) -> str:
+    at = clock_time(until)
     return say(
         lang,
-        zh=f"当前 API 地址：{api_base}\n用法：/{cmd.API_BASE.zh} <地址>，填“默认”恢复官方地址",
-        en=f"Current API address: {api_base}\nUsage: /{cmd.API_BASE.en} <address>, or "
-        '"default" for the official address',
+        zh=f"⚠️ 翻译连续失败（谷歌翻译无法访问？可设置 translate_proxy），已暂停到 {at}，"
+        "期间直接使用原文。",
+        en=f"⚠️ Translation kept failing (Google Translate unreachable? translate_proxy may "
+        f"help): paused until {at}, descriptions go out as written meanwhile.",
     )
+
+
+def cleartext_warning(lang: Lang, api_base: str) -> list[str]:
+    """A line for admins when the API address would send the keys unencrypted."""
+    if not is_cleartext_remote(api_base):
+        return []
+    # No "https://" written here: a chat client would make a link of it and what follows.
+    return [
+        say(
+            lang,
+            zh="⚠️ 这个 API 地址是明文 http:// 且不在本机：密钥会以明文经过网络，请改用 https 地址。",
+            en="⚠️ This API address is plain http:// to another host: the keys cross the "
+            "network unencrypted. Use an https address.",
+        )
+    ]
+
+
+def current_api_base(lang: Lang, api_base: str) -> str:
+    shown = display_url(api_base)
+    usage = say(
+        lang,
+        zh=f"用法：/{cmd.API_BASE.zh} <地址>，填“默认”恢复官方地址",
+        en=f'Usage: /{cmd.API_BASE.en} <address>, or "default" for the official address',
+    )
+    current = say(lang, zh=f"当前 API 地址：{shown}", en=f"Current API address: {shown}")
+    return "\n".join([current, *cleartext_warning(lang, api_base), usage])
 
 
 def model_switched(lang: Lang, model: str) -> str:
@@ -118,15 +155,15 @@ def model_switched(lang: Lang, model: str) -> str:
 
 def api_base_switched(lang: Lang, api_base: str, official: bool) -> str:
     # The address ends the line: a chat client's link would swallow text written after it.
+    shown = display_url(api_base)
     if official:
         return say(
             lang,
-            zh=f"已将 API 地址切换为 OpenRouter 官方地址：{api_base}",
-            en=f"API address switched to the official OpenRouter address: {api_base}",
+            zh=f"已将 API 地址切换为 OpenRouter 官方地址：{shown}",
+            en=f"API address switched to the official OpenRouter address: {shown}",
         )
-    return say(
-        lang, zh=f"已将 API 地址切换为：{api_base}", en=f"API address switched to: {api_base}"
-    )
+    switched = say(lang, zh=f"已将 API 地址切换为：{shown}", en=f"API address switched to: {shown}")
+    return "\n".join([switched, *cleartext_warning(lang, api_base)])
 
 
 def setting_saved(lang: Lang, done: str) -> str:

@@ -27,6 +27,7 @@ from ...core.errors import (
     NoImageError,
     OutOfCreditsError,
     PicGenError,
+    PluginClosedError,
     RateLimitedError,
     RateLimitHit,
     ReferenceImageError,
@@ -390,6 +391,13 @@ _PLAIN: tuple[tuple[type[BaseException], Words], ...] = (
             "设置已立即生效，但保存到配置文件失败，插件重载后会恢复原设置，请查看日志。",
             "The setting applies now, but saving it to the config file failed: it goes back "
             "to the old value when the plugin reloads. See the log.",
+        ),
+    ),
+    (
+        PluginClosedError,
+        Words(
+            "画图插件正在重新加载，请稍后再试。",
+            "The drawing plugin is reloading; please try again in a moment.",
         ),
     ),
     (

@@ -43,6 +43,16 @@ def delivery_fallback_note(lang: Lang) -> str:
     )
 
 
+def reencode_failed_note(lang: Lang) -> str:
+    """Told when a picture too big to send could not be re-encoded and went out as it was."""
+    return say(
+        lang,
+        zh="（图片压缩失败，已改为发送原图，可能较大、发送较慢。）",
+        en="(Shrinking the picture for sending failed, so the original was sent instead; it "
+        "may be big and slow to arrive.)",
+    )
+
+
 def options_note(lang: Lang, options: ResolvedImageOptions | None) -> str:
     """What changed to fit the model's sizes and ratios ('' when nothing did)."""
     if options is None or not options.adjustments:
@@ -129,6 +139,8 @@ def outcome_remarks(lang: Lang, outcome: DrawOutcome) -> list[str]:
         remarks.append(options)
     if outcome.push_fell_back:
         remarks.append(delivery_fallback_note(lang))
+    if outcome.reencode_failed:
+        remarks.append(reencode_failed_note(lang))
     if outcome.originals_sent is False:
         remarks.append(
             say(
