@@ -27,6 +27,7 @@ from ..core.errors import (
     InvalidImageError,
     InvalidKeyError,
     MissingPromptError,
+    ModalitiesUnsupportedError,
     ModelUnavailableError,
     ModerationError,
     NoApiKeyError,
@@ -36,6 +37,7 @@ from ..core.errors import (
     RateLimitedError,
     RateLimitHit,
     ReferenceImageError,
+    ReferencesNotAcceptedError,
     RefusalError,
     UnsupportedImageOptionError,
     UpstreamError,
@@ -44,6 +46,7 @@ from ..core.errors import (
 )
 from ..core.keys import mask_key, mask_proxy
 from ..core.settings import DEFAULT_API_BASE, Settings, SpendPolicy
+from ..openrouter.capabilities import IMAGES_API
 from ..openrouter.key_pool import KeyState, KeyStatus
 from ..openrouter.usage import KeyReport
 from ..spend.ledger import GroupTotals, Summary, Totals, UserTotals
@@ -209,6 +212,10 @@ def user_message(error: BaseException) -> str:
         return _invalid_argument(error)
     if isinstance(error, UnsupportedImageOptionError):
         return _unsupported_option(error)
+    if isinstance(error, ReferencesNotAcceptedError):
+        return references_not_accepted(error)
+    if isinstance(error, ModalitiesUnsupportedError):
+        return modalities_unsupported(error)
     if isinstance(error, ConfigSaveError):
         return "设置已立即生效，但保存到配置文件失败，插件重载后会恢复原设置，请查看日志。"
     if isinstance(error, GroupNotAllowed):
@@ -434,7 +441,9 @@ def image_model_list(
         mark = "👉 " if summary.id == current else "· "
         lines.append(mark + summary.id + (f"（{summary.name}）" if summary.name else ""))
         details = [_model_abilities(summary), _MODEL_BLURBS.get(summary.family, "")]
-        price = price_text(summary.price)
+        if summary.api == IMAGES_API:
+            details.insert(0, IMAGES_API_LABEL)
+        price = model_price_text(summary)
         details.append(f"价格：{price}" if price else "")
         lines.append("   " + "；".join(d for d in details if d))
     if len(summaries) > limit:
@@ -667,6 +676,8 @@ def cap_message(error: DailyCapReached) -> str:
     limit = f"{error.limit:g}" if error.cap in _COUNT_CAPS else usd(error.limit)
     subject = _CAP_SUBJECT.get(error.cap, "今天的画图用量")
     rule = _CAP_RULE.get(error.cap, "上限 {limit}").format(limit=limit)
+    if error.estimate is not None:
+        return estimate_over_cap(error, subject, rule)
     return f"{subject}已达上限（{rule}），将在 {_day_clock(error.resets_at)} 重置，请明天再来。"
 
 
@@ -779,3 +790,46 @@ def format_report(
         lines += [key_line(k) for k in keys]
     lines.append(caps_line(policy))
     return "\n".join(lines)
+
+
+# --- the Image API, model routes and prices before paying (issues 21, 22) ---------------------------
+
+IMAGES_API_LABEL = "经图像接口（Image API）"
+
+
+def references_not_accepted(error: ReferencesNotAcceptedError) -> str:
+    """Pictures came for a model that reads none: one sentence, nothing was sent."""
+    other = f"，或请管理员换用能改图的模型 {'、'.join(error.models[:2])}" if error.models else ""
+    return (
+        f"当前图像模型 {error.model} 只能根据文字生成图片、不能使用参考图，"
+        f"请不带图片（或不 @ 别人）再试{other}。"
+    )
+
+
+def modalities_unsupported(error: ModalitiesUnsupportedError) -> str:
+    """OpenRouter's 404 about output modalities: the model exists, it is not retired."""
+    return (
+        f"模型 {error.model} 仍然可用，但 OpenRouter 目前没有能按这种方式（所请求的输出类型）"
+        "出图的服务商，请稍后再试，或请管理员换用其他图像模型。"
+    )
+
+
+def estimate_over_cap(error: DailyCapReached, subject: str, rule: str) -> str:
+    """A budget this request's estimated price would pass (nothing was sent)."""
+    assert error.estimate is not None
+    return (
+        f"这张图预计花费约 {usd(error.estimate)}，{subject}已用 {usd(error.used)}，"
+        f"画了会超过上限（{rule}），所以没有发出请求；上限将在 {_day_clock(error.resets_at)} 重置。"
+    )
+
+
+def model_price_text(summary: ModelSummary) -> str:
+    """/画图模型's price of one model: per picture for the Image API's (from its providers'
+    prices), per token as the chat model list gives it."""
+    if summary.image_prices:
+        return "，".join(
+            f"{size + ' ' if size else ''}约 {usd(cost)}/张" for size, cost in summary.image_prices
+        )
+    if summary.per_token:
+        return "按 token 计费，出图前无法估算"
+    return price_text(summary.price)
