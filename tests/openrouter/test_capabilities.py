@@ -32,7 +32,7 @@ from utils.openrouter.capabilities import (
     resolve_request_options,
 )
 from utils.openrouter.key_pool import KeyPool
-from utils.openrouter.model_catalog import ModelCatalog, ModelInfo
+from utils.openrouter.model_catalog import Listings, ModelCatalog, ModelInfo
 from utils.openrouter.retry_policy import RetryPolicy
 from utils.ttp import GenerationRequest, OpenRouterClient
 
@@ -132,11 +132,12 @@ def test_the_non_preview_ids_get_the_same_table():
 
 
 def test_what_the_list_declares_wins_over_the_table():
-    listed = {
+    chat = {
         PRO: ModelInfo(PRO, ("image", "text"), image_sizes=("1K", "2K")),
         UNKNOWN_MODEL: ModelInfo(UNKNOWN_MODEL, ("image",), aspect_ratios=("1:1", "8:1")),
     }
-    assert capabilities_for(PRO, listed[PRO]).source == LIST
+    listed = Listings(chat=chat)
+    assert capabilities_for(PRO, chat[PRO]).source == LIST
     assert capabilities_for(PRO).source == BUILT_IN
     assert capabilities_for(UNKNOWN_MODEL).source == UNKNOWN
     # The list says Pro stops at 2K: a 4K request is mapped, the table's ratios still apply.
@@ -222,12 +223,12 @@ def format_image_models(listed, current: str, limit: int = 20) -> str:
     return texts.image_model_list(image_model_summaries(listed), current, bool(listed), limit)
 
 
-async def _listed(fake) -> dict[str, ModelInfo]:
+async def _listed(fake) -> Listings:
     settings = Settings.from_config({"custom_api_base": fake.base_url})
     async with aiohttp.ClientSession() as session:
-        models = await ModelCatalog().models(session, settings)
-    assert models is not None
-    return models
+        listed = await ModelCatalog().listings(session, settings)
+    assert listed.chat is not None
+    return listed
 
 
 async def test_the_listing_shows_every_image_model_with_what_it_can_do_and_costs(fake):
@@ -268,8 +269,8 @@ def test_without_a_list_the_known_models_are_shown():
 
 
 def test_a_long_list_is_cut():
-    listed = {f"x/m{n:02d}": ModelInfo(f"x/m{n:02d}", ("image",)) for n in range(30)}
-    text = format_image_models(listed, current="x/m00", limit=20)
+    chat = {f"x/m{n:02d}": ModelInfo(f"x/m{n:02d}", ("image",)) for n in range(30)}
+    text = format_image_models(Listings(chat=chat), current="x/m00", limit=20)
     assert "x/m19" in text and "x/m20" not in text
     assert "另有 10 个图像模型未列出" in text
 
