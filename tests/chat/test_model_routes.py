@@ -159,6 +159,14 @@ async def test_a_model_on_both_apis_keeps_the_chat_path(astrbot, fake, plugin_co
     [request] = fake.chat_requests()
     assert request.body["stream"] is True
     assert "已生成 1 张图片" in text
+    # What it takes comes from its Image API descriptor (the chat list declares none).
+    fake.requests.clear()
+    [text] = await astrbot.run_tool(
+        make_event(), image_description="a cat", image_size="4K", aspect_ratio="4:5"
+    )
+    [request] = fake.chat_requests()
+    assert request.body["image_config"] == {"aspect_ratio": "3:4", "image_size": "2K"}
+    assert "已改用最接近的 3:4" in text and "已改用最接近的 2K" in text
 
 
 async def test_an_image_only_model_from_the_catalog_draws_with_image_alone(

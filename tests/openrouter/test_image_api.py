@@ -134,6 +134,9 @@ def test_the_image_api_route_carries_the_descriptor():
     assert resolved.route is not None and resolved.route.api == IMAGES_API
     assert (resolved.image_size, resolved.aspect_ratio) == ("2K", "1:1")
     assert resolved.capabilities.max_references == 14
+    # A model chat completions serves too is described by its Image API entry.
+    both = resolve_image_options(FLUX_PRO, "4K", None, Listings(CHAT, _discovery()))
+    assert both.route.api == CHAT_API and both.image_size == "2K"
     # The built-in table stands in for a relay without discovery.
     table = resolve_image_options(SEEDREAM, "4K", "4:5", None)
     assert table.capabilities.ratios == BASE_ASPECT_RATIOS and table.image_size == "4K"

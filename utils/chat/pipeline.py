@@ -323,42 +323,33 @@ class DrawPipeline:
             use_sender_avatar=job.use_sender_avatar,
             timeout=min(settings.download_timeout, request.deadline.remaining()),
         )
-        assert options.route is not None
-        wanted = (len(sources.pictures) if job.use_images else 0) + len(sources.avatars)
-        check_references(options.route, wanted, job.needs_image, listed)
+        check_references(options.route, sources.wanted(job.use_images), job.needs_image, listed)
         if job.needs_image and not sources:
             raise _no_picture(sources)
         return options, pool, sources
 
     async def _estimate(
-        self,
-        settings: Settings,
-        options: ResolvedImageOptions,
-        sources: ReferenceSources,
-        deadline: Deadline,
+        self, request: DrawRequest, options: ResolvedImageOptions, sources: ReferenceSources
     ) -> float | None:
         """What the request will cost by the Image API's prices (USD, an upper bound), when a
         budget could refuse it; None when not asked for or not known."""
-        route = options.route
-        if route is None or route.api != IMAGES_API or not settings.spend.any_budget:
+        settings, route = request.settings, options.route
+        if route.api != IMAGES_API or not settings.spend.any_budget:
             return None
         endpoints = await self.models.endpoints(
-            self.http(), settings, settings.model, limit=deadline.remaining() / 4
+            self.http(), settings, settings.model, limit=request.deadline.remaining() / 4
         )
         if not endpoints:
             return None
-        limit = options.capabilities.max_references
-        references = min(
-            len(sources.pictures) + len(sources.avatars), settings.max_reference_images
-        )
-        if limit is not None:
-            references = min(references, limit)
+        references = ReferenceOptions.from_settings(
+            settings, request.deadline.remaining(), options.capabilities.max_references
+        ).max_images
         cost = request_estimate(
             endpoints,
             options.image_size,
             options.capabilities.sizes,
             route.n,
-            references,
+            min(sources.wanted(request.job.use_images), references),
             settings.reference_max_side,
         )
         logger.info(f"gemini-pic-gen: {settings.model} estimated at {cost} USD before sending")
@@ -367,7 +358,7 @@ class DrawPipeline:
     async def _steps(self, request: DrawRequest) -> DrawOutcome:
         settings, job = request.settings, request.job
         options, pool, sources = await self._checks(request)
-        estimate = await self._estimate(settings, options, sources, request.deadline)
+        estimate = await self._estimate(request, options, sources)
         # Today's caps, before anything is downloaded or sent upstream; holds one picture (and
         # what it is expected to cost, when known).
         reservation = await self.spend.reserve(request.requester, settings.spend, estimate)
@@ -383,7 +374,6 @@ class DrawPipeline:
                 await self._progress(request)
             prompt = await self._final_prompt(settings, job, request.deadline)
             route = options.route
-            assert route is not None
             generation = GenerationRequest(
                 prompt,
                 options.aspect_ratio,

@@ -142,6 +142,11 @@ class ReferenceSources:
     def __bool__(self) -> bool:
         return bool(self.pictures or self.avatars)
 
+    def wanted(self, use_images: bool) -> int:
+        """How many would be sent: the pictures only when `use_images`, the avatars always
+        (they are here only when wanted)."""
+        return (len(self.pictures) if use_images else 0) + len(self.avatars)
+
 
 # --- finding images -----------------------------------------------------------------------------
 

@@ -11,8 +11,9 @@ model (`output_modalities: ["image"]`) is asked for `["image"]` alone: asked for
 OpenRouter finds no endpoint for it.
 
 What it takes, first that says: the list the route rests on (utils/openrouter/model_catalog.py:
-an entry that declares its parameter values; the Image API's always do), then the built-in
-table for the models it knows, else nothing is known and what the user asked is sent as it is.
+an entry that declares its parameter values; the Image API's always do), then the Image API's
+entry of a model chat completions serves too, then the built-in table for the models it knows,
+else nothing is known and what the user asked is sent as it is.
 OpenRouter's chat model list (checked 2026-11 for the three Google image models) declares prices
 and modalities but no sizes or ratios, so for them the built-in table is what counts.
 
@@ -149,6 +150,15 @@ class ModelRoute:
     n: int = 1  # pictures asked of the Image API (its `n` range may start above 1)
     source: str = UNKNOWN  # what the route rests on: LIST, BUILT_IN or UNKNOWN
     info: ModelInfo | None = None  # the list entry it rests on
+    # The entry whose declared values say what it takes: `info`, or for a model on both APIs
+    # whose chat entry declares none, its Image API entry.
+    descriptor: ModelInfo | None = None
+
+
+def _declares(info: ModelInfo | None) -> bool:
+    return info is not None and any(
+        v is not None for v in (info.image_sizes, info.aspect_ratios, info.max_references)
+    )
 
 
 def _served(listed: Mapping[str, ModelInfo] | None, model: str) -> ModelInfo | None:
@@ -185,6 +195,7 @@ def route_for(model: str, listed: Listings | None = None) -> ModelRoute:
         max(1, first_n),
         LIST if info is not None else BUILT_IN,
         info,
+        info if _declares(info) or not _declares(images) else images,
     )
 
 
@@ -230,10 +241,10 @@ class ResolvedImageOptions:
     image_size: str | None
     aspect_ratio: str | None
     capabilities: ImageCapabilities
+    route: ModelRoute  # where and how the model is asked
     adjustments: tuple[Adjustment, ...] = ()
     # Changes to configured defaults: for the log, not for the user (who did not ask).
     silent: tuple[Adjustment, ...] = ()
-    route: ModelRoute | None = None  # None only where a test builds one by hand
 
     def image_config(self) -> dict[str, str]:
         """The request's `image_config` (empty: leave the key out)."""
@@ -258,7 +269,7 @@ def resolve_image_options(
     ratio with nothing near enough among the model's (see MAX_RATIO_CHANGE).
     """
     route = route_for(model, listed)
-    caps = capabilities_for(model, route.info)
+    caps = capabilities_for(model, route.descriptor)
     adjustments: list[Adjustment] = []
     size = _fit_size(caps, image_size or "")
     if size != (image_size or "") and not (size == "" and image_size == caps.fixed_size):
@@ -266,9 +277,7 @@ def resolve_image_options(
     ratio = _fit_ratio(model, caps, aspect_ratio or "", listed)
     if ratio != (aspect_ratio or ""):
         adjustments.append(Adjustment(ASPECT_RATIO, aspect_ratio or "", ratio))
-    return ResolvedImageOptions(
-        model, size or None, ratio or None, caps, tuple(adjustments), route=route
-    )
+    return ResolvedImageOptions(model, size or None, ratio or None, caps, route, tuple(adjustments))
 
 
 def resolve_request_options(
@@ -371,7 +380,7 @@ def image_model_summaries(listed: Listings | None) -> list[ModelSummary]:
             ModelSummary(
                 info.id,
                 info.name,
-                capabilities_for(info.id, route.info),
+                capabilities_for(info.id, route.descriptor),
                 route.takes_images,
                 info.price,
                 family_of(info.id),
