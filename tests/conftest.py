@@ -23,9 +23,11 @@ from tests.fakes.openrouter import FakeOpenRouter  # noqa: E402
 from tests.fakes.translate import FakeTranslate  # noqa: E402
 from tests.support import astrbot_compat, harness  # noqa: E402  (imports AstrBot in the order it needs)
 from tests.support.keys import REAL_LOOKING_KEYS  # noqa: E402
+from tests.support.ledger_rows import NOON  # noqa: E402
 from tests.support.logs import captured_log  # noqa: E402
 from tests.support.virtual_time import VirtualTime, tuned_policy  # noqa: E402
 from utils.file_send_server import Receiver  # noqa: E402
+from utils.spend.ledger import Ledger  # noqa: E402
 
 
 @pytest.fixture(scope="session")
@@ -187,3 +189,18 @@ def admin(astrbot, plugin_config) -> Iterator[str]:
     yield harness.ADMIN_ID
     astrbot_config["admins_id"] = admins
     config_file.write_bytes(saved_file)
+
+
+@pytest.fixture
+def noon_clock() -> FakeClock:
+    """A virtual clock at a local noon (tests.support.ledger_rows.NOON): ledger days are local."""
+    return FakeClock(wall_start=NOON)
+
+
+@pytest_asyncio.fixture
+async def ledger(tmp_path: Path, noon_clock: FakeClock) -> AsyncIterator[Ledger]:
+    """A spend ledger of its own in a temp directory, on `noon_clock`."""
+    opened = Ledger(tmp_path, clock=noon_clock)
+    await opened.open()
+    yield opened
+    await opened.close()

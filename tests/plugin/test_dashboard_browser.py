@@ -28,13 +28,13 @@ import pytest
 import pytest_asyncio
 import yaml
 
-from tests.conftest import REAL_LOOKING_KEYS
 from tests.fakes.chat_llm import FakeChatLLM
 from tests.fakes.openrouter import IMAGE_MODELS, FakeOpenRouter
 from tests.support import astrbot_compat
 from tests.support.astrbot_compat import count_plugin_terminations
 from tests.support.e2e_server import USERNAME, AstrBotServer
 from tests.support.harness import PLUGIN_DIR_NAME, REPO_ROOT
+from tests.support.keys import REAL_LOOKING_KEYS
 from tests.support.schema import defaults as schema_defaults
 from tests.support.schema import field, load_i18n, load_schema, sections
 from tests.support.schema import fields as schema_fields

@@ -16,13 +16,13 @@ from typing import Any
 import pytest
 import pytest_asyncio
 
-from tests.conftest import REAL_LOOKING_KEYS
 from tests.fakes.chat_llm import AFTER_TOOL_TEXT, FakeChatLLM
 from tests.fakes.openrouter import FakeOpenRouter, Reply, completion, data_url, make_png, png_prompt
 from tests.support import astrbot_compat
 from tests.support.astrbot_compat import count_plugin_terminations
 from tests.support.e2e_server import AstrBotServer
 from tests.support.harness import PLUGIN_DIR_NAME, REPO_ROOT
+from tests.support.keys import REAL_LOOKING_KEYS
 from tests.support.schema import load_i18n
 
 pytestmark = [pytest.mark.e2e, pytest.mark.asyncio(loop_scope="session")]

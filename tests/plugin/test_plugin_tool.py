@@ -7,9 +7,9 @@ from pathlib import Path
 import pytest
 from astrbot.core.provider.register import llm_tools
 
-from tests.conftest import REAL_LOOKING_KEYS
 from tests.fakes.openrouter import Reply, png_prompt
 from tests.support.harness import TOOL_NAME, make_event
+from tests.support.keys import REAL_LOOKING_KEYS
 
 
 def _schema() -> dict:

@@ -19,10 +19,10 @@ from typing import Any
 import pytest
 import pytest_asyncio
 
-from tests.conftest import REAL_LOOKING_KEYS
 from tests.fakes.clock import FakeClock
 from tests.fakes.openrouter import Reply, completion, data_url, key_info, make_png
 from tests.support.harness import make_event
+from tests.support.keys import REAL_LOOKING_KEYS
 
 _DAYS = itertools.count()
 _IDS = itertools.count(1)

@@ -19,12 +19,12 @@ import aiohttp
 import pytest
 import pytest_asyncio
 
-from tests.conftest import REAL_LOOKING_KEYS
 from tests.fakes.chat_llm import FakeChatLLM
 from tests.fakes.openrouter import FakeOpenRouter, Reply, key_info, make_png
 from tests.plugin.test_dashboard_browser import Panel, open_panel, screenshot
 from tests.support.e2e_server import AstrBotServer
 from tests.support.harness import PLUGIN_DIR_NAME
+from tests.support.keys import REAL_LOOKING_KEYS
 from utils.core.keys import mask_key
 from utils.spend.ledger import Ledger, LedgerEntry
 

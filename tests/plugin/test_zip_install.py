@@ -22,12 +22,12 @@ import pytest
 import pytest_asyncio
 from packaging.utils import canonicalize_name
 
-from tests.conftest import REAL_LOOKING_KEYS
 from tests.fakes.chat_llm import FakeChatLLM
 from tests.fakes.openrouter import FakeOpenRouter, png_prompt
 from tests.support import astrbot_compat
 from tests.support.e2e_server import AstrBotServer
 from tests.support.harness import PLUGIN_DIR_NAME, REPO_ROOT, TOOL_NAME
+from tests.support.keys import REAL_LOOKING_KEYS
 from tests.support.user_install import (
     build_wheelhouse,
     github_zip_folder,
@@ -39,7 +39,7 @@ from tests.support.user_install import (
     read_requirements,
 )
 
-pytestmark = [pytest.mark.install, pytest.mark.asyncio(loop_scope="session")]
+pytestmark = [pytest.mark.install, pytest.mark.realtime, pytest.mark.asyncio(loop_scope="session")]
 
 
 @dataclass

@@ -8,8 +8,8 @@ from pathlib import Path
 import pytest
 
 from tests.fakes.openrouter import make_png
-from tests.spend.conftest import DAY, NOON, entry
 from tests.support.harness import PLUGIN_DIR_NAME
+from tests.support.ledger_rows import DAY, NOON, entry
 from utils.core.errors import LedgerError
 from utils.core.settings import SpendPolicy
 from utils.openrouter.key_pool import KeyState, KeyStatus
@@ -33,7 +33,7 @@ REPORTS = [
 ]
 
 
-def source(ledger: Ledger, images: Path, clock) -> DashboardSource:
+def source(ledger: Ledger, images: Path, noon_clock) -> DashboardSource:
     async def reports() -> list[KeyReport]:
         return REPORTS
 
@@ -44,15 +44,15 @@ def source(ledger: Ledger, images: Path, clock) -> DashboardSource:
         key_status=lambda: ROWS,
         key_reports=reports,
         run_blocking=asyncio.to_thread,
-        clock=clock,
+        clock=noon_clock,
     )
 
 
-async def test_overview_of_the_ledger(ledger: Ledger, tmp_path: Path, clock):
+async def test_overview_of_the_ledger(ledger: Ledger, tmp_path: Path, noon_clock):
     await ledger.record(entry(cost=0.04))
     await ledger.record(entry(user="b", pictures=2, cost=None))
     await ledger.record(entry(NOON - 2 * DAY, cost=0.5))
-    data = await SpendDashboard(source(ledger, tmp_path, clock)).overview(days=3)
+    data = await SpendDashboard(source(ledger, tmp_path, noon_clock)).overview(days=3)
     assert [(d["day"], d["pictures"]) for d in data["days"]] == [
         ("2026-11-28", 1),
         ("2026-11-29", 0),
@@ -75,8 +75,8 @@ async def test_overview_of_the_ledger(ledger: Ledger, tmp_path: Path, clock):
     assert data["in_flight"] == 1
 
 
-async def test_keys_merge_the_pool_with_what_the_service_said(ledger, tmp_path, clock):
-    data = await SpendDashboard(source(ledger, tmp_path, clock)).keys()
+async def test_keys_merge_the_pool_with_what_the_service_said(ledger, tmp_path, noon_clock):
+    data = await SpendDashboard(source(ledger, tmp_path, noon_clock)).keys()
     first, second = data["keys"]
     assert (first["state"], first["limit_remaining"], first["known"]) == ("ok", 4.0, True)
     assert (second["state"], second["until"], second["known"]) == ("cooling down", NOON + 60, False)
@@ -88,7 +88,7 @@ def test_keys_match_by_mask_when_the_lists_differ():
     assert merged[0]["known"] and not merged[1]["known"]
 
 
-async def test_latest_shows_only_our_pictures_that_are_still_kept(ledger, tmp_path, clock):
+async def test_latest_shows_only_our_pictures_that_are_still_kept(ledger, tmp_path, noon_clock):
     (tmp_path / "gemini_image_kept.png").write_bytes(make_png("kept", size=(640, 480)))
     (tmp_path / "gemini_image_broken.png").write_bytes(b"not a picture")
     (tmp_path / "secret.png").write_bytes(make_png("not ours"))
@@ -96,14 +96,14 @@ async def test_latest_shows_only_our_pictures_that_are_still_kept(ledger, tmp_pa
     await ledger.record(
         entry(NOON, files=("../secret.png", "secret.png", "gemini_image_broken.png"))
     )
-    data = await SpendDashboard(source(ledger, tmp_path, clock)).latest()
+    data = await SpendDashboard(source(ledger, tmp_path, noon_clock)).latest()
     [picture] = data["pictures"]
     assert picture["thumb"].startswith("data:image/jpeg;base64,")
     assert picture["at"] == NOON - 60 and picture["cost"] == 0.04
 
 
-async def test_an_unloaded_instance_answers_ledger_error(ledger, tmp_path, clock):
-    dashboard = SpendDashboard(source(ledger, tmp_path, clock))
+async def test_an_unloaded_instance_answers_ledger_error(ledger, tmp_path, noon_clock):
+    dashboard = SpendDashboard(source(ledger, tmp_path, noon_clock))
     dashboard.close()
     for call in (dashboard.overview(), dashboard.keys(), dashboard.latest()):
         with pytest.raises(LedgerError):

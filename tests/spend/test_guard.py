@@ -9,7 +9,7 @@ from pathlib import Path
 import pytest
 
 from tests.fakes.clock import FakeClock
-from tests.spend.conftest import DAY, NOON, entry
+from tests.support.ledger_rows import DAY, NOON, entry
 from tests.support.logs import captured_log
 from utils.chat.texts import user_message
 from utils.core.errors import DailyCapReached
@@ -33,8 +33,8 @@ RESET = "12-01 00:00"  # the local midnight after NOON (2026-11-30 12:00)
 
 
 @pytest.fixture
-def guard(ledger: Ledger, clock: FakeClock) -> SpendGuard:
-    return SpendGuard(ledger, clock)
+def guard(ledger: Ledger, noon_clock: FakeClock) -> SpendGuard:
+    return SpendGuard(ledger, noon_clock)
 
 
 async def refused(guard: SpendGuard, who: Who, policy: SpendPolicy) -> DailyCapReached:
@@ -224,9 +224,11 @@ async def refused_with(
     return caught.value
 
 
-async def test_an_unreadable_ledger_refuses_nothing_and_says_so(tmp_path: Path, clock: FakeClock):
-    closed = Ledger(tmp_path, clock=clock)  # never opened
-    guard = SpendGuard(closed, clock)
+async def test_an_unreadable_ledger_refuses_nothing_and_says_so(
+    tmp_path: Path, noon_clock: FakeClock
+):
+    closed = Ledger(tmp_path, clock=noon_clock)  # never opened
+    guard = SpendGuard(closed, noon_clock)
     with captured_log() as log:
         reservation = await guard.reserve(MEMBER, SpendPolicy(user_daily_limit=1))
         await reservation.commit(entry())

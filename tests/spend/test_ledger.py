@@ -9,20 +9,20 @@ from pathlib import Path
 import pytest
 
 from tests.fakes.clock import FakeClock
-from tests.spend.conftest import DAY, NOON, entry
+from tests.support.ledger_rows import DAY, NOON, entry
 from utils.core.errors import LedgerError
 from utils.spend.days import last_days, local_day, next_midnight
 from utils.spend.ledger import LEDGER_FILE, Ledger, Totals
 
 
-async def test_rows_survive_closing_and_reopening(tmp_path: Path, clock: FakeClock):
-    first = Ledger(tmp_path, clock=clock)
+async def test_rows_survive_closing_and_reopening(tmp_path: Path, noon_clock: FakeClock):
+    first = Ledger(tmp_path, clock=noon_clock)
     await first.open()
     await first.record(entry(files=("gemini_image_1.png",)))
     await first.record(entry(user="10002", pictures=2, cost=None))
     await first.close()
 
-    again = Ledger(tmp_path, clock=clock)
+    again = Ledger(tmp_path, clock=noon_clock)
     await again.open()
     try:
         today = await again.summary(local_day(NOON), local_day(NOON))
@@ -36,8 +36,8 @@ async def test_rows_survive_closing_and_reopening(tmp_path: Path, clock: FakeClo
     assert (tmp_path / LEDGER_FILE).is_file()
 
 
-async def test_rows_older_than_the_retention_are_pruned(tmp_path: Path, clock: FakeClock):
-    ledger = Ledger(tmp_path, retention_days=3, clock=clock)
+async def test_rows_older_than_the_retention_are_pruned(tmp_path: Path, noon_clock: FakeClock):
+    ledger = Ledger(tmp_path, retention_days=3, clock=noon_clock)
     await ledger.open()
     for back in range(5):  # today and the four days before
         await ledger.record(entry(NOON - back * DAY))
@@ -51,8 +51,8 @@ async def test_rows_older_than_the_retention_are_pruned(tmp_path: Path, clock: F
         await ledger.close()
 
 
-async def test_recording_prunes_at_most_hourly(tmp_path: Path, clock: FakeClock):
-    ledger = Ledger(tmp_path, retention_days=1, clock=clock)
+async def test_recording_prunes_at_most_hourly(tmp_path: Path, noon_clock: FakeClock):
+    ledger = Ledger(tmp_path, retention_days=1, clock=noon_clock)
     await ledger.open()
     try:
         await ledger.record(entry(NOON - DAY))  # yesterday: kept until the next prune
@@ -139,9 +139,9 @@ async def test_concurrent_writes_all_land(ledger: Ledger):
     assert summary.totals.generations == 50 and len(summary.users) == 50
 
 
-async def test_a_damaged_file_is_set_aside_and_a_new_ledger_starts(tmp_path: Path, clock):
+async def test_a_damaged_file_is_set_aside_and_a_new_ledger_starts(tmp_path: Path, noon_clock):
     (tmp_path / LEDGER_FILE).write_bytes(b"this is not a database" * 100)
-    ledger = Ledger(tmp_path, clock=clock)
+    ledger = Ledger(tmp_path, clock=noon_clock)
     await ledger.open()
     try:
         await ledger.record(entry())
@@ -151,8 +151,8 @@ async def test_a_damaged_file_is_set_aside_and_a_new_ledger_starts(tmp_path: Pat
     assert [p.name for p in tmp_path.glob(f"{LEDGER_FILE}.broken-*")]
 
 
-async def test_a_closed_ledger_raises_ledger_error(tmp_path: Path, clock: FakeClock):
-    ledger = Ledger(tmp_path, clock=clock)
+async def test_a_closed_ledger_raises_ledger_error(tmp_path: Path, noon_clock: FakeClock):
+    ledger = Ledger(tmp_path, clock=noon_clock)
     with pytest.raises(LedgerError):
         await ledger.record(entry())
     await ledger.open()

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from tests.spend.conftest import DAY, NOON, entry
+from tests.support.ledger_rows import DAY, NOON, entry
 from utils.chat.texts import format_report, spend_text, usd
 from utils.core.settings import SpendPolicy
 from utils.openrouter.usage import KeyInfo, KeyReport

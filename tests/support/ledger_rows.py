@@ -1,16 +1,10 @@
-"""Ledger fixtures: a ledger in a temp directory on a fake clock set to a local noon."""
+"""Ledger rows for spend tests: a local noon to put them at, and a row with sensible defaults."""
 
 from __future__ import annotations
 
-from collections.abc import AsyncIterator
 from datetime import datetime
-from pathlib import Path
 
-import pytest
-import pytest_asyncio
-
-from tests.fakes.clock import FakeClock
-from utils.spend.ledger import Ledger, LedgerEntry
+from utils.spend.ledger import LedgerEntry
 
 NOON = datetime(2026, 11, 30, 12, 0, 0).timestamp()  # local time, like the ledger's days
 DAY = 86_400.0
@@ -41,16 +35,3 @@ def entry(
         key_mask="sk-or-…a1a1",
         files=files,
     )
-
-
-@pytest.fixture
-def clock() -> FakeClock:
-    return FakeClock(wall_start=NOON)
-
-
-@pytest_asyncio.fixture
-async def ledger(tmp_path: Path, clock: FakeClock) -> AsyncIterator[Ledger]:
-    opened = Ledger(tmp_path, clock=clock)
-    await opened.open()
-    yield opened
-    await opened.close()
