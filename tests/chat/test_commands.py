@@ -17,18 +17,11 @@ from PIL import Image as PILImage
 
 from tests.conftest import REAL_LOOKING_KEYS
 from tests.fakes.openrouter import Reply as FakeReply
-from tests.fakes.openrouter import make_png, png_prompt
+from tests.fakes.openrouter import png_prompt
 from tests.support.harness import image_path, make_event
 from utils.chat.jobs import FIGURE_TEMPLATE
 
 PROGRESS = "🎨 收到，正在"
-
-
-@pytest.fixture
-def picture(tmp_path: Path) -> Path:
-    path = tmp_path / "photo.png"
-    path.write_bytes(make_png("a photo of a corgi", size=(80, 60)))
-    return path
 
 
 @pytest.fixture

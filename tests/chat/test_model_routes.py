@@ -5,24 +5,14 @@ Image API for the models only it serves (Seedream 4.5), chat completions for the
 
 from __future__ import annotations
 
-import itertools
-from collections.abc import AsyncIterator
-from datetime import datetime, timedelta
-from pathlib import Path
-from typing import Any
+from astrbot.core.message.components import Image
 
-import pytest
-import pytest_asyncio
-from astrbot.core.message.components import Image, Plain
-
-from tests.fakes.clock import FakeClock
 from tests.fakes.openrouter import (
     IMAGE_MODELS,
     IMAGE_ONLY_MODELS,
     MODALITIES_404,
     TEXT_INPUT_MODELS,
     Reply,
-    make_png,
     png_prompt,
 )
 from tests.fakes.openrouter_images import (
@@ -34,33 +24,13 @@ from tests.fakes.openrouter_images import (
 )
 from tests.support.harness import image_path, make_event
 from tests.support.images import read_data_url
+from tests.support.ledger_rows import fresh_id, rows_of
 
 FLASH, PRO, FLASH31 = IMAGE_MODELS
-_DAYS = itertools.count(500)  # days of their own for the ledger (tests/plugin/test_spend.py: 0+)
-_USERS = itertools.count(1)
 
 
 def fresh_user() -> str:
-    return f"route-user-{next(_USERS):04d}"
-
-
-@pytest.fixture
-def picture(tmp_path: Path) -> Path:
-    path = tmp_path / "reference.png"
-    path.write_bytes(make_png("a photo of a corgi", size=(120, 80)))
-    return path
-
-
-@pytest_asyncio.fixture
-async def on_day(astrbot, plugin_config) -> AsyncIterator[Any]:
-    """An instance whose wall clock stands at noon of a day no other test uses."""
-    noon = datetime(2021, 1, 1, 12) + timedelta(days=next(_DAYS))
-    async with astrbot.instance(clock=FakeClock(wall_start=noon.timestamp())) as plugin:
-        yield plugin
-
-
-async def rows_of(plugin, user: str) -> list:
-    return [r for r in await plugin.spend.ledger.latest(1000) if r.user_id == user]
+    return fresh_id("route-user-")
 
 
 # --- the Image API ----------------------------------------------------------------------------------
@@ -90,7 +60,7 @@ async def test_seedream_draws_through_the_image_api_and_its_cost_reaches_the_led
     [reference] = request.body["input_references"]
     assert reference["type"] == "image_url"
     sent = read_data_url(reference["image_url"]["url"])  # the downscaled reference, as a data URL
-    assert sent.size == (120, 80)
+    assert sent.size == (80, 60)
     assert "已生成 1 张图片" in text and "参考了 1 张图片" in text and "注意" not in text
     [image] = event.sent_images()
     assert png_prompt(image_path(image).read_bytes()) == "a poster of this corgi"
@@ -226,17 +196,18 @@ async def test_a_modalities_404_is_told_as_such_never_as_a_retired_model(
 async def test_an_estimate_that_would_pass_the_daily_budget_is_refused_before_sending(
     astrbot, fake, plugin_config, on_day
 ):
+    _, plugin = on_day
     # $0.10 a day: a 2K Seedream picture ($0.04) fits twice; a third would pass it.
     plugin_config.update(model_name=SEEDREAM, daily_budget_usd=0.10, image_size="2K")
     for _ in range(2):
         [text] = await astrbot.run_tool(
-            make_event(sender_id=fresh_user()), plugin=on_day, image_description="a cat"
+            make_event(sender_id=fresh_user()), plugin=plugin, image_description="a cat"
         )
         assert "已生成 1 张图片" in text
     assert len(fake.image_requests()) == 2
 
     [text] = await astrbot.run_tool(
-        make_event(sender_id=fresh_user()), plugin=on_day, image_description="a third cat"
+        make_event(sender_id=fresh_user()), plugin=plugin, image_description="a third cat"
     )
     assert len(fake.image_requests()) == 2  # nothing sent, nothing paid
     assert "这张图预计花费约 $0.04" in text and "已用 $0.08" in text
@@ -244,7 +215,7 @@ async def test_an_estimate_that_would_pass_the_daily_budget_is_refused_before_se
     # A 4K picture is priced by its own tier: $0.06 would pass what is left of a fresh budget.
     plugin_config.update(daily_budget_usd=0.13, image_size="4K")
     [text] = await astrbot.run_tool(
-        make_event(sender_id=fresh_user()), plugin=on_day, image_description="a big cat"
+        make_event(sender_id=fresh_user()), plugin=plugin, image_description="a big cat"
     )
     assert "这张图预计花费约 $0.06" in text
 
@@ -252,13 +223,14 @@ async def test_an_estimate_that_would_pass_the_daily_budget_is_refused_before_se
 async def test_a_model_priced_per_token_is_not_refused_on_an_estimate(
     astrbot, fake, plugin_config, on_day
 ):
+    _, plugin = on_day
     plugin_config.update(model_name=GPT_IMAGE, daily_budget_usd=0.01)
     [text] = await astrbot.run_tool(
-        make_event(sender_id=fresh_user()), plugin=on_day, image_description="a cat"
+        make_event(sender_id=fresh_user()), plugin=plugin, image_description="a cat"
     )
     assert "已生成 1 张图片" in text  # the cost is known only afterwards; then the cap holds
     [text] = await astrbot.run_tool(
-        make_event(sender_id=fresh_user()), plugin=on_day, image_description="another"
+        make_event(sender_id=fresh_user()), plugin=plugin, image_description="another"
     )
     assert "已达上限" in text and len(fake.image_requests()) == 1
 
@@ -266,16 +238,12 @@ async def test_a_model_priced_per_token_is_not_refused_on_an_estimate(
 # --- /画图模型 ---------------------------------------------------------------------------------------
 
 
-def _reply(event) -> str:
-    [chain] = event.sent
-    return "".join(c.text for c in chain.chain if isinstance(c, Plain))
-
-
 async def test_the_model_list_shows_both_apis_with_abilities_and_prices(
     astrbot, fake, plugin_config, admin
 ):
     event = await astrbot.dispatch(make_event("/画图模型", sender_id=admin))
-    lines = _reply(event).splitlines()
+    [text] = event.sent_texts()
+    lines = text.splitlines()
 
     def details(model: str) -> str:
         [found] = [lines[i + 1] for i, line in enumerate(lines) if line[2:].startswith(model)]

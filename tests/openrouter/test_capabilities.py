@@ -11,7 +11,6 @@ import itertools
 import aiohttp
 import pytest
 
-from tests.conftest import REAL_LOOKING_KEYS
 from tests.fakes.openrouter import IMAGE_MODELS, IMAGE_ONLY_MODELS, TEXT_MODELS
 from utils.chat import texts
 from utils.chat.texts import user_message
@@ -19,8 +18,6 @@ from utils.core.clock import Deadline
 from utils.core.errors import UnsupportedImageOptionError
 from utils.core.image_options import ASPECT_RATIOS, BASE_ASPECT_RATIOS, IMAGE_SIZES
 from utils.core.settings import Settings
-from utils.core.workers import CpuPool
-from utils.imaging.store import ImageStore
 from utils.openrouter.capabilities import (
     BUILT_IN,
     LIST,
@@ -31,10 +28,8 @@ from utils.openrouter.capabilities import (
     resolve_image_options,
     resolve_request_options,
 )
-from utils.openrouter.key_pool import KeyPool
 from utils.openrouter.model_catalog import Listings, ModelCatalog, ModelInfo
-from utils.openrouter.retry_policy import RetryPolicy
-from utils.ttp import GenerationRequest, OpenRouterClient
+from utils.ttp import GenerationRequest
 
 FLASH, PRO, FLASH31 = IMAGE_MODELS
 UNKNOWN_MODEL = "acme/painter-9"
@@ -158,34 +153,6 @@ def test_what_the_list_declares_wins_over_the_table():
 
 
 # --- on the wire --------------------------------------------------------------------------------
-
-
-@pytest.fixture
-async def client_for(fake, tmp_path):
-    """An OpenRouterClient for a model, talking to the fake over loopback."""
-    cpu = CpuPool(1)
-    async with aiohttp.ClientSession() as session:
-
-        def make(model: str) -> OpenRouterClient:
-            settings = Settings.from_config(
-                {
-                    "openrouter_api_keys": [REAL_LOOKING_KEYS[0]],
-                    "custom_api_base": fake.base_url,
-                    "model_name": model,
-                    "max_retry_attempts": 1,
-                }
-            )
-            return OpenRouterClient(
-                session,
-                settings,
-                ImageStore(tmp_path / "images"),
-                pool=KeyPool(settings.api_keys),
-                policy=RetryPolicy(),
-                cpu=cpu,
-            )
-
-        yield make
-    cpu.close()
 
 
 @pytest.mark.parametrize(

@@ -8,7 +8,6 @@ import json
 import aiohttp
 import pytest
 
-from tests.conftest import REAL_LOOKING_KEYS
 from tests.fakes import openrouter_images as fake_images
 from tests.fakes.clock import FakeClock
 from tests.fakes.openrouter import IMAGE_MODELS, IMAGE_ONLY_MODELS, MODALITIES_404, Reply
@@ -23,8 +22,6 @@ from utils.core.errors import (
 )
 from utils.core.image_options import BASE_ASPECT_RATIOS
 from utils.core.settings import Settings
-from utils.core.workers import CpuPool
-from utils.imaging.store import ImageStore
 from utils.openrouter.answers import classify_error
 from utils.openrouter.capabilities import (
     BUILT_IN,
@@ -39,6 +36,7 @@ from utils.openrouter.capabilities import (
     route_for,
 )
 from utils.openrouter.image_pricing import (
+    Asked,
     ImageEndpoint,
     PriceLine,
     estimate,
@@ -46,7 +44,6 @@ from utils.openrouter.image_pricing import (
     price_tiers,
     request_estimate,
 )
-from utils.openrouter.key_pool import KeyPool
 from utils.openrouter.model_catalog import (
     FAILURE_TTL,
     Listings,
@@ -54,7 +51,6 @@ from utils.openrouter.model_catalog import (
     ModelInfo,
     parse_models,
 )
-from utils.openrouter.retry_policy import RetryPolicy
 from utils.ttp import GenerationRequest, OpenRouterClient
 
 FLASH = IMAGE_MODELS[0]
@@ -165,9 +161,9 @@ def _endpoints(model: str) -> tuple[ImageEndpoint, ...]:
 def test_a_resolution_tier_prices_the_picture():
     seedream = _endpoints(SEEDREAM)
     assert seedream[0].pricing[0] == PriceLine("output_image", "image", 0.04, "2k")
-    assert estimate(seedream, "2K") == 0.04
-    assert estimate(seedream, "4K", n=2) == 0.12
-    assert estimate(seedream, None) == 0.06  # left to the model: the dearest tier counts
+    assert estimate(seedream, Asked("2K")) == 0.04
+    assert estimate(seedream, Asked("4K", n=2)) == 0.12
+    assert estimate(seedream, Asked()) == 0.06  # left to the model: the dearest tier counts
     assert price_tiers(seedream, ("2K", "4K")) == (("2K", 0.04), ("4K", 0.06))
 
 
@@ -175,14 +171,14 @@ def test_per_megapixel_counts_the_size_at_the_dearest_provider():
     flux = _endpoints(FLUX_PRO)
     assert len(flux) == 2
     # 2K = 2048 x 2048 px at most = 4.19 MP, at the dearer provider's $0.03.
-    assert estimate(flux, "2K") == pytest.approx(0.03 * 4.194304)
-    assert estimate(flux, None) is None  # no size: unknown, never zero
+    assert estimate(flux, Asked("2K")) == pytest.approx(0.03 * 4.194304)
+    assert estimate(flux, Asked()) is None  # no size: unknown, never zero
     assert request_estimate(flux, None, ("1K", "2K")) == pytest.approx(0.03 * 4.194304)
 
 
 def test_per_token_pictures_have_no_estimate():
     gpt = _endpoints(GPT_IMAGE)
-    assert estimate(gpt, "1K") is None and price_tiers(gpt, None) == ()
+    assert estimate(gpt, Asked("1K")) is None and price_tiers(gpt, None) == ()
 
 
 def test_references_and_requests_are_added():
@@ -197,37 +193,19 @@ def test_references_and_requests_are_added():
         ),
     )
     # 1K tier + two references (per picture and per megapixel of 4 MP) + the request.
-    assert estimate([endpoint], "1K", references=2, reference_megapixels=4.0) == pytest.approx(
-        0.03 + 2 * (0.003 + 0.004) + 0.01
-    )
-    assert estimate([endpoint], "2K") == pytest.approx(0.075 + 0.01)
-    assert estimate([ImageEndpoint("empty", ())], "1K") is None
+    assert estimate(
+        [endpoint], Asked("1K", references=2, reference_megapixels=4.0)
+    ) == pytest.approx(0.03 + 2 * (0.003 + 0.004) + 0.01)
+    assert estimate([endpoint], Asked("2K")) == pytest.approx(0.075 + 0.01)
+    assert estimate([ImageEndpoint("empty", ())], Asked("1K")) is None
 
 
 # --- the client's Image API transport ----------------------------------------------------------------
 
 
 @pytest.fixture
-async def client(fake, tmp_path):
-    cpu = CpuPool(1)
-    settings = Settings.from_config(
-        {
-            "openrouter_api_keys": [REAL_LOOKING_KEYS[0]],
-            "custom_api_base": fake.base_url,
-            "model_name": SEEDREAM,
-            "max_retry_attempts": 1,
-        }
-    )
-    async with aiohttp.ClientSession() as session:
-        yield OpenRouterClient(
-            session,
-            settings,
-            ImageStore(tmp_path / "images"),
-            pool=KeyPool(settings.api_keys),
-            policy=RetryPolicy(),
-            cpu=cpu,
-        )
-    cpu.close()
+def client(client_for) -> OpenRouterClient:
+    return client_for(SEEDREAM)
 
 
 def _request(**changes) -> GenerationRequest:

@@ -111,48 +111,42 @@ def _unit_cost(line: PriceLine, megapixels_each: float | None) -> float | None:
     return None  # per token, or per megapixel of an unknown size
 
 
-def endpoint_estimate(
-    endpoint: ImageEndpoint,
-    resolution: str | None,
-    n: int = 1,
-    references: int = 0,
-    reference_megapixels: float = 0.0,
-    largest_resolution: str | None = None,
-) -> float | None:
+@dataclass(frozen=True)
+class Asked:
+    """What one request asks for, as far as its price goes."""
+
+    resolution: str | None = None  # None: left to the model
+    n: int = 1
+    references: int = 0
+    reference_megapixels: float = 0.0  # the most one reference picture holds
+    largest_resolution: str | None = None  # what a resolution left to the model counts as
+
+
+def endpoint_estimate(endpoint: ImageEndpoint, asked: Asked) -> float | None:
     """USD for one request to this endpoint, or None when its pictures are not priced per
-    picture or per megapixel. `largest_resolution` stands in for a resolution left to the model."""
+    picture or per megapixel."""
     outputs = [line for line in endpoint.pricing if line.billable == OUTPUT_IMAGE]
     if not outputs:
         return None
-    size = resolution or largest_resolution
+    size = asked.resolution or asked.largest_resolution
     each = megapixels(size) if size in SIZE_PIXELS else None
-    costs = [_unit_cost(line, each) for line in _tier(outputs, resolution)]
+    costs = [_unit_cost(line, each) for line in _tier(outputs, asked.resolution)]
     known = [c for c in costs if c is not None]
-    if not known or (len(known) < len(costs) and not resolution):
+    if not known or (len(known) < len(costs) and not asked.resolution):
         return None  # a tier we cannot price might be the one drawn
-    total = max(known) * max(1, n)
+    total = max(known) * max(1, asked.n)
     for line in endpoint.pricing:
-        if line.billable == INPUT_IMAGE and references:
-            per = _unit_cost(line, reference_megapixels or None)
-            total += (per or 0.0) * references  # per-token input: small, not counted
+        if line.billable == INPUT_IMAGE and asked.references:
+            per = _unit_cost(line, asked.reference_megapixels or None)
+            total += (per or 0.0) * asked.references  # per-token input: small, not counted
         elif line.billable != OUTPUT_IMAGE and line.unit == PER_REQUEST:
             total += line.cost
     return total
 
 
-def estimate(
-    endpoints: Iterable[ImageEndpoint],
-    resolution: str | None,
-    n: int = 1,
-    references: int = 0,
-    reference_megapixels: float = 0.0,
-    largest_resolution: str | None = None,
-) -> float | None:
+def estimate(endpoints: Iterable[ImageEndpoint], asked: Asked) -> float | None:
     """The dearest endpoint's estimate (OpenRouter picks the provider), or None."""
-    found = [
-        endpoint_estimate(e, resolution, n, references, reference_megapixels, largest_resolution)
-        for e in endpoints
-    ]
+    found = [endpoint_estimate(e, asked) for e in endpoints]
     known = [cost for cost in found if cost is not None]
     return max(known) if known else None
 
@@ -179,7 +173,7 @@ def request_estimate(
     known = [s for s in sizes or () if s in SIZE_PIXELS]
     largest = max(known, key=SIZE_PIXELS.__getitem__) if known else None
     reference_mp = reference_max_side * reference_max_side / _MEGAPIXEL
-    return estimate(endpoints, resolution, n, references, reference_mp, largest)
+    return estimate(endpoints, Asked(resolution, n, references, reference_mp, largest))
 
 
 def price_tiers(
