@@ -13,6 +13,7 @@ from tests.fakes.openrouter import (
     MODALITIES_404,
     TEXT_INPUT_MODELS,
     Reply,
+    make_png,
     png_prompt,
 )
 from tests.fakes.openrouter_images import (
@@ -66,6 +67,23 @@ async def test_seedream_draws_through_the_image_api_and_its_cost_reaches_the_led
     assert png_prompt(image_path(image).read_bytes()) == "a poster of this corgi"
     [row] = await rows_of(astrbot.plugin, user)
     assert (row.model, row.pictures, row.cost) == (SEEDREAM, 1, SEEDREAM_PRICES["2K"])
+
+
+async def test_no_more_references_are_sent_than_the_model_takes(
+    astrbot, fake, plugin_config, tmp_path
+):
+    [entry] = [e for e in fake.image_models if e["id"] == SEEDREAM]
+    entry["supported_parameters"]["input_references"] = {"type": "range", "min": 0, "max": 1}
+    plugin_config["model_name"] = SEEDREAM
+    pictures = []
+    for name in ("one", "two"):
+        path = tmp_path / f"{name}.png"
+        path.write_bytes(make_png(name, size=(40, 40)))
+        pictures.append(Image.fromFileSystem(str(path)))
+    [text] = await astrbot.run_tool(make_event("合成", pictures), image_description="both")
+    [request] = fake.image_requests()  # the fake refuses more than the descriptor's max
+    assert len(request.body["input_references"]) == 1
+    assert "收到 2 张图片，只使用了前 1 张作为参考图" in text
 
 
 async def test_a_ratio_the_descriptor_lacks_is_fitted_and_the_model_is_told(

@@ -22,6 +22,7 @@ refuse it (400): a test that fits a value wrongly sees it fail.
 from __future__ import annotations
 
 import base64
+import copy
 import time
 from typing import Any
 
@@ -92,13 +93,14 @@ _PRICING: dict[str, list[list[dict[str, Any]]]] = {  # per endpoint
 
 
 def discovery_entry(model: str) -> dict[str, Any]:
+    """A fresh entry: a test may change it (through FakeOpenRouter.image_models)."""
     return {
         "id": model,
         "name": _NAMES[model],
         "description": "An image model.",
         "created": 1782000000,
         "architecture": {"input_modalities": ["text", "image"], "output_modalities": ["image"]},
-        "supported_parameters": _PARAMETERS[model],
+        "supported_parameters": copy.deepcopy(_PARAMETERS[model]),
         "supports_streaming": model == GPT_IMAGE,
         "endpoints": f"/api/v1/images/models/{model}/endpoints",
     }
@@ -117,7 +119,7 @@ def endpoints_answer(model: str) -> dict[str, Any]:
                 "provider_name": f"{provider} {i}",
                 "provider_slug": f"{provider}-{i}",
                 "provider_tag": f"{provider}-{i}",
-                "supported_parameters": _PARAMETERS[model],
+                "supported_parameters": copy.deepcopy(_PARAMETERS[model]),
                 "allowed_passthrough_parameters": [],
                 "supports_streaming": model == GPT_IMAGE,
                 "pricing": pricing,
