@@ -197,10 +197,17 @@ function showLatest(data) {
   }
 }
 
+// What the plugin answers when an endpoint fails: an error code (utils/spend/dashboard.py).
+const ERRORS = {
+  ledger_unavailable: "花费记录暂时无法读取（插件可能正在重载），请稍后刷新。",
+  internal_error: "读取统计时出错，请查看 AstrBot 日志。",
+};
+
 function showError(error) {
   const box = $("error");
+  const message = error && error.message ? error.message : String(error);
   box.style.display = "block";
-  box.textContent = `读取失败：${error && error.message ? error.message : error}`;
+  box.textContent = `读取失败：${ERRORS[message] || message}`;
 }
 
 async function load() {

@@ -25,6 +25,7 @@ from tests.fakes.openrouter_images import (
 )
 from tests.support.harness import image_path, make_event
 from tests.support.images import read_data_url
+from tests.support.language import cjk_in
 from tests.support.ledger_rows import fresh_id, rows_of
 
 FLASH, PRO, FLASH31 = IMAGE_MODELS
@@ -278,3 +279,26 @@ async def test_the_model_list_shows_both_apis_with_abilities_and_prices(
     assert "经图像接口" not in flux and "每次请求 $0.03" in flux
     assert "只能文生图" in details(TEXT_INPUT_MODELS[0])
     assert fake.generation_requests() == []
+
+
+# --- in English -------------------------------------------------------------------------------------
+
+
+async def test_the_new_refusals_and_prices_are_told_in_english(
+    astrbot, fake, english, picture, admin
+):
+    english["model_name"] = TEXT_INPUT_MODELS[0]
+    event = make_event("edit this", [Image.fromFileSystem(str(picture))])
+    [refused] = await astrbot.run_tool(event, image_description="make it blue")
+    assert "draws from text only and can't use reference pictures" in refused
+
+    english["model_name"] = FLASH
+    fake.enqueue(Reply.error(404, MODALITIES_404))
+    [modalities] = await astrbot.run_tool(make_event(), image_description="a cat")
+    assert f"Model {FLASH} still exists" in modalities
+
+    event = await astrbot.dispatch(make_event("/draw_model", sender_id=admin))
+    [listing] = event.sent_texts()
+    assert "through the Image API" in listing and "2K about $0.04 a picture" in listing
+    assert cjk_in(refused, modalities, listing) == []
+    assert fake.generation_requests() == [fake.chat_requests()[0]]

@@ -11,7 +11,8 @@ import pytest
 from tests.fakes.clock import FakeClock
 from tests.support.ledger_rows import DAY, NOON, entry
 from tests.support.logs import captured_log
-from utils.chat.texts import user_message
+from utils.chat.texts.failures import user_message
+from utils.chat.texts.language import EN, ZH
 from utils.core.errors import DailyCapReached
 from utils.core.settings import Settings, SpendPolicy
 from utils.spend.days import next_midnight
@@ -92,7 +93,7 @@ async def test_every_cap_refuses_once_reached_with_its_message(
     error = await refused(guard, MEMBER, policy)
     assert error.cap == cap
     assert error.resets_at == next_midnight(NOON)
-    text = user_message(error)
+    text = user_message(ZH, error)
     assert words in text
     assert f"将在 {RESET} 重置" in text
 
@@ -192,9 +193,11 @@ async def test_an_estimate_that_would_pass_a_budget_is_refused(guard: SpendGuard
     (await guard.reserve(MEMBER, policy, 0.03)).release()  # exactly up to the budget: allowed
     error = await refused_with(guard, MEMBER, policy, 0.04)
     assert (error.cap, error.used, error.estimate) == (DailyCapReached.USER_BUDGET, 0.07, 0.04)
-    text = user_message(error)
+    text = user_message(ZH, error)
     assert "这张图预计花费约 $0.04" in text and "你今天的画图花费已用 $0.07" in text
     assert "每人每天 $0.10" in text and f"将在 {RESET} 重置" in text
+    english = user_message(EN, error)
+    assert "would cost about $0.04" in english and "at $0.07 already" in english
     (await guard.reserve(MEMBER, policy)).release()  # no estimate: as before, not refused
     (await guard.reserve(MEMBER, SpendPolicy(user_daily_limit=9), 5.0)).release()  # no budget
 

@@ -18,17 +18,17 @@ OpenRouter's chat model list (checked 2026-11 for the three Google image models)
 and modalities but no sizes or ratios, so for them the built-in table is what counts.
 
 resolve_image_options() is pure: a size or ratio the model cannot draw is mapped to the nearest
-one it can (the result lists each change, for the chat model to pass on: texts.options_note) or,
+one it can (the result lists each change, for the chat model to pass on: texts/replies.options_note) or,
 when nothing is near enough, refused with UnsupportedImageOptionError before any request is made.
 Nothing the model cannot do is ever sent, so an unsupported option never costs a 400 and a retry.
-image_model_summaries() is what /画图模型 lists (worded by texts.image_model_list).
+image_model_summaries() is what /画图模型 lists (worded by texts/models.image_model_list).
 """
 
 from __future__ import annotations
 
 import re
 from collections.abc import Mapping
-from dataclasses import dataclass, replace
+from dataclasses import dataclass, field, replace
 
 from ..core.errors import ReferencesNotAcceptedError, UnsupportedImageOptionError
 from ..core.image_options import (
@@ -241,10 +241,10 @@ class ResolvedImageOptions:
     image_size: str | None
     aspect_ratio: str | None
     capabilities: ImageCapabilities
-    route: ModelRoute  # where and how the model is asked
     adjustments: tuple[Adjustment, ...] = ()
     # Changes to configured defaults: for the log, not for the user (who did not ask).
     silent: tuple[Adjustment, ...] = ()
+    route: ModelRoute = field(kw_only=True)  # where and how the model is asked
 
     def image_config(self) -> dict[str, str]:
         """The request's `image_config` (empty: leave the key out)."""
@@ -277,7 +277,9 @@ def resolve_image_options(
     ratio = _fit_ratio(model, caps, aspect_ratio or "", listed)
     if ratio != (aspect_ratio or ""):
         adjustments.append(Adjustment(ASPECT_RATIO, aspect_ratio or "", ratio))
-    return ResolvedImageOptions(model, size or None, ratio or None, caps, route, tuple(adjustments))
+    return ResolvedImageOptions(
+        model, size or None, ratio or None, caps, tuple(adjustments), route=route
+    )
 
 
 def resolve_request_options(
