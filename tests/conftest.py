@@ -2,10 +2,12 @@
 
 from __future__ import annotations
 
+import itertools
 import logging
 import os
 import sys
 from collections.abc import AsyncIterator, Callable, Iterator
+from datetime import datetime, timedelta
 from pathlib import Path
 from typing import Any
 
@@ -14,21 +16,28 @@ from tests.support.astrbot_env import use_temp_root
 
 _ROOT = use_temp_root("astrbot-test-")
 
+import aiohttp  # noqa: E402
 import pytest  # noqa: E402
 import pytest_asyncio  # noqa: E402
 from astrbot.core import astrbot_config  # noqa: E402
 
 from tests.fakes.clock import FakeClock  # noqa: E402
 from tests.fakes.napcat import REMOTE_NAPCAT, FakeNapCat  # noqa: E402
-from tests.fakes.openrouter import FakeOpenRouter  # noqa: E402
+from tests.fakes.openrouter import FakeOpenRouter, make_png  # noqa: E402
 from tests.fakes.translate import FakeTranslate  # noqa: E402
 from tests.support import astrbot_compat, harness  # noqa: E402  (imports AstrBot in the order it needs)
 from tests.support.keys import REAL_LOOKING_KEYS  # noqa: E402
 from tests.support.ledger_rows import NOON  # noqa: E402
 from tests.support.logs import captured_log  # noqa: E402
 from tests.support.virtual_time import VirtualTime, tuned_policy  # noqa: E402
+from utils.core.settings import Settings  # noqa: E402
+from utils.core.workers import CpuPool  # noqa: E402
 from utils.file_send_server import Receiver  # noqa: E402
+from utils.imaging.store import ImageStore  # noqa: E402
+from utils.openrouter.key_pool import KeyPool  # noqa: E402
+from utils.openrouter.retry_policy import RetryPolicy  # noqa: E402
 from utils.spend.ledger import Ledger  # noqa: E402
+from utils.ttp import OpenRouterClient  # noqa: E402
 
 
 @pytest.fixture(scope="session")
@@ -233,3 +242,52 @@ async def ledger(tmp_path: Path, noon_clock: FakeClock) -> AsyncIterator[Ledger]
     await opened.open()
     yield opened
     await opened.close()
+
+
+_DAYS = itertools.count()
+
+
+@pytest_asyncio.fixture
+async def on_day(astrbot, plugin_config) -> AsyncIterator[tuple[FakeClock, Any]]:
+    """A plugin instance whose wall clock stands at noon of a day no other test uses (in 2020
+    and after): only its own generations are "today" in the shared ledger."""
+    noon = datetime(2020, 1, 1, 12) + timedelta(days=next(_DAYS))
+    clock = FakeClock(wall_start=noon.timestamp())
+    async with astrbot.instance(clock=clock) as plugin:
+        yield clock, plugin
+
+
+@pytest.fixture
+def picture(tmp_path: Path) -> Path:
+    """A small photo file (80x60 PNG whose prompt chunk says "a photo of a corgi")."""
+    path = tmp_path / "photo.png"
+    path.write_bytes(make_png("a photo of a corgi", size=(80, 60)))
+    return path
+
+
+@pytest_asyncio.fixture
+async def client_for(fake, tmp_path) -> AsyncIterator[Callable[[str], OpenRouterClient]]:
+    """An OpenRouterClient for a model, talking to the fake over loopback (one try per key)."""
+    cpu = CpuPool(1)
+    async with aiohttp.ClientSession() as session:
+
+        def make(model: str) -> OpenRouterClient:
+            settings = Settings.from_config(
+                {
+                    "openrouter_api_keys": [REAL_LOOKING_KEYS[0]],
+                    "custom_api_base": fake.base_url,
+                    "model_name": model,
+                    "max_retry_attempts": 1,
+                }
+            )
+            return OpenRouterClient(
+                session,
+                settings,
+                ImageStore(tmp_path / "images"),
+                pool=KeyPool(settings.api_keys),
+                policy=RetryPolicy(),
+                cpu=cpu,
+            )
+
+        yield make
+    cpu.close()

@@ -26,6 +26,7 @@ from tests.fakes.openrouter import (
     error_body,
     png_prompt,
 )
+from tests.fakes.openrouter_images import SEEDREAM
 from tests.support.harness import make_event
 from tests.support.keys import REAL_LOOKING_KEYS, assert_no_key_leaked, sequence, use_keys
 from tests.support.virtual_time import tuned_policy
@@ -185,6 +186,44 @@ async def test_fault_matrix(astrbot, fake, plugin_config, virtual_time, caplog, 
         assert "<html" not in answer.lower() and "Traceback" not in answer
     assert_no_key_leaked(answer, event.sent_text(), caplog.text)
     assert not list((astrbot.plugin_dir / "images").glob(".*.part"))
+
+
+# The Image API's answers go through the same key pool, retry policy and causes: the rows of the
+# matrix about statuses, with the same expectations, for a model only the Image API serves.
+IMAGE_API_FAULTS = (
+    "401",
+    "402",
+    "429",
+    "429 Retry-After 3",
+    "500",
+    "502 HTML",
+    "503 Retry-After 7",
+)
+IMAGE_API_MATRIX = [c for c in MATRIX if c.fault in IMAGE_API_FAULTS]
+
+
+@pytest.mark.parametrize("case", IMAGE_API_MATRIX, ids=lambda c: c.id)
+async def test_fault_matrix_on_the_image_api(
+    astrbot, fake, plugin_config, virtual_time, caplog, case: Case
+):
+    plugin_config.update(request_timeout_budget_seconds=100, model_name=SEEDREAM)
+    use_keys(plugin_config, case.keys)
+    script(fake, case)
+    event = make_event("画一只猫")
+
+    texts = await virtual_time.run_tool(event, image_description="a cat in the rain")
+
+    assert fake.chat_requests() == []
+    assert sequence(fake) == case.requests
+    assert tuple(virtual_time.sleeps) == case.sleeps
+    answer = texts[0]
+    if case.outcome == "ok":
+        assert "已生成 1 张图片" in answer and len(event.sent_images()) == 1
+    else:
+        assert case.outcome in answer, answer
+        assert all(fragment in answer for fragment in case.also), answer
+        assert event.sent == []
+    assert_no_key_leaked(answer, event.sent_text(), caplog.text)
 
 
 # --- the deadline -----------------------------------------------------------------------------------

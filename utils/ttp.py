@@ -1,6 +1,12 @@
 """The OpenRouter client: one generation as tries on the key pool's keys, each try one POST whose
 answer is streamed in, its images decoded, validated and stored.
 
+Two transports, chosen per model (GenerationRequest.api, from openrouter/capabilities.route_for):
+chat completions (POST /v1/chat/completions, streamed, described below) and the Image API
+(POST /v1/images, openrouter/images_api.py: one plain JSON answer whose `b64_json` pictures are
+decoded as they arrive, like a chat answer's data URLs). Both share everything else: the key
+pool, the retry policy, the run's deadline, error classification, decoding and storing.
+
 The request asks for a stream (`"stream": true`): OpenRouter then answers at once and keeps the
 connection alive with SSE comments while the model works, so a silence longer than the idle
 limit (`read_timeout_seconds`) means a dead connection, never a slow model. A gateway that
@@ -22,6 +28,7 @@ from __future__ import annotations
 import asyncio
 import filecmp
 import json
+import re
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from typing import Any, TypeVar
@@ -47,13 +54,15 @@ from .core.settings import Settings
 from .core.workers import CpuPool
 from .imaging.downloads import describe_url, fetch_bytes, is_http_url
 from .imaging.store import ImageStore, SavedImage
-from .openrouter.answer_stream import AnswerReader
+from .openrouter import images_api
+from .openrouter.answer_stream import MARKER, AnswerReader
 from .openrouter.answers import (
     ParsedAnswer,
     classify_error,
     classify_error_object,
     parse_answer,
 )
+from .openrouter.capabilities import CHAT_API, IMAGES_API, TEXT_AND_IMAGE
 from .openrouter.key_pool import KeyLease, KeyPool
 from .openrouter.retry_policy import (
     KeyOutcome,
@@ -94,6 +103,21 @@ class GenerationRequest:
     images: tuple[str, ...] = ()
     # "1K", "2K" or "4K"; None = the model's default (see openrouter/capabilities.py).
     image_size: str | None = None
+    # Where the model is asked (capabilities.CHAT_API or IMAGES_API), and for what.
+    api: str = CHAT_API
+    modalities: tuple[str, ...] = TEXT_AND_IMAGE  # chat completions' `modalities`
+    n: int = 1  # the Image API's `n`
+
+
+@dataclass(frozen=True)
+class Transport:
+    """Where one generation is sent and how its answer reads."""
+
+    name: str  # for the log
+    url: str
+    parse: Callable[[Mapping[str, Any]], ParsedAnswer]
+    marker: re.Pattern[bytes]  # where a picture's base64 starts in the answer
+    streams: bool  # asked for an event stream
 
 
 @dataclass(frozen=True)
@@ -146,7 +170,9 @@ def _encode_json(payload: Mapping[str, Any]) -> bytes:
     return json.dumps(payload, ensure_ascii=False).encode("utf-8")
 
 
-def _finish_answer(reader: AnswerReader, skeleton: bytes) -> tuple[Any, ParsedAnswer | None]:
+def _finish_answer(
+    reader: AnswerReader, skeleton: bytes, parse: Callable[[Mapping[str, Any]], ParsedAnswer]
+) -> tuple[Any, ParsedAnswer | None]:
     """Write the last decoded bytes; parse the skeleton. Blocking.
 
     (JSON or None if it is not JSON, what the answer holds or None if it is not an answer).
@@ -158,7 +184,7 @@ def _finish_answer(reader: AnswerReader, skeleton: bytes) -> tuple[Any, ParsedAn
         return None, None
     if not isinstance(data, dict) or isinstance(data.get("error"), dict):
         return data, None
-    return data, parse_answer(data)
+    return data, parse(data)
 
 
 def _parse_event(skeleton: bytes) -> Any:
@@ -301,13 +327,35 @@ class OpenRouterClient:
         self._pool = pool
         self._cpu = cpu
 
+    def transport(self, request: GenerationRequest) -> Transport:
+        if request.api == IMAGES_API:
+            return Transport(
+                "Image API",
+                self._settings.images_url,
+                images_api.parse_answer,
+                images_api.ANSWER_MARKER,
+                streams=False,
+            )
+        url = self._settings.chat_completions_url
+        return Transport("chat completions", url, parse_answer, MARKER, streams=True)
+
     def build_payload(self, request: GenerationRequest) -> dict[str, Any]:
+        if request.api == IMAGES_API:
+            return images_api.request_body(
+                self._settings.model,
+                request.prompt,
+                request.images,
+                request.image_size,
+                request.aspect_ratio,
+                request.n,
+            )
         content: list[dict[str, Any]] = [{"type": "text", "text": request.prompt}]
         content.extend({"type": "image_url", "image_url": {"url": url}} for url in request.images)
         payload: dict[str, Any] = {
             "model": self._settings.model,
             "messages": [{"role": "user", "content": content}],
-            "modalities": ["image", "text"],
+            # ["image"] alone for a model that outputs no text (see capabilities.route_for).
+            "modalities": list(request.modalities),
             # Streamed: the connection stays alive while the model works (see the module doc).
             "stream": True,
         }
@@ -324,6 +372,7 @@ class OpenRouterClient:
         return payload
 
     async def generate(self, request: GenerationRequest, deadline: Deadline) -> GenerationResult:
+        transport = self.transport(request)
         # Serialised once for every try; off the loop when reference images make it megabytes.
         body = self.build_payload(request)
         payload = await self._offload(_encode_json, body) if request.images else _encode_json(body)
@@ -335,11 +384,11 @@ class OpenRouterClient:
         try:
             async for attempt in self._policy.retrying(run, before_sleep=self._log_wait):
                 with attempt:
-                    lease, answer = await self._attempt(run, payload)
+                    lease, answer = await self._attempt(run, payload, transport)
         except PicGenError as exc:
             logger.warning(
-                f"gemini-pic-gen: generation failed after {run.total} try(s) "
-                f"({type(exc).__name__}); keys: {self._pool.describe()}"
+                f"gemini-pic-gen: generation through {transport.name} failed after {run.total} "
+                f"try(s) ({type(exc).__name__}); keys: {self._pool.describe()}"
             )
             raise
         return await self.result_from(answer, lease.masked)
@@ -405,7 +454,9 @@ class OpenRouterClient:
         """Blocking work (base64, Pillow, file writes) off the event loop."""
         return await self._cpu.run(fn, *args)
 
-    async def _attempt(self, run: RetryRun, payload: bytes) -> tuple[KeyLease, Answer]:
+    async def _attempt(
+        self, run: RetryRun, payload: bytes, transport: Transport
+    ) -> tuple[KeyLease, Answer]:
         """One try: lease a key, POST, tell the pool and the run how it went."""
         lease = await self._pool.acquire(
             run.deadline,
@@ -420,7 +471,7 @@ class OpenRouterClient:
         try:
             # The lease, not its key, goes down the stack: tracebacks show what each line
             # names, and a lease shows only its masked key.
-            answer = await self._post(lease, payload, run.deadline)
+            answer = await self._post(lease, payload, run.deadline, transport)
             outcome = KeyOutcome.SUCCESS
             return lease, answer
         except PicGenError as exc:
@@ -440,7 +491,9 @@ class OpenRouterClient:
         if state.upcoming_sleep > 0:
             logger.info(f"gemini-pic-gen: next try in {state.upcoming_sleep:.1f} s")
 
-    async def _post(self, lease: KeyLease, payload: bytes, deadline: Deadline) -> Answer:
+    async def _post(
+        self, lease: KeyLease, payload: bytes, deadline: Deadline, transport: Transport
+    ) -> Answer:
         """POST once and return the answer, or raise the classified error."""
         if deadline.expired():
             raise UpstreamTimeoutError("no time left for the request")
@@ -449,11 +502,11 @@ class OpenRouterClient:
         timeout = aiohttp.ClientTimeout(
             total=deadline.remaining(), sock_connect=self._settings.connect_timeout_seconds
         )
-        reader = AnswerReader(self._store)
+        reader = AnswerReader(self._store, transport.marker)
         try:
             try:
                 async with self._session.post(
-                    self._settings.chat_completions_url,
+                    transport.url,
                     data=payload,
                     headers=_request_headers(lease),
                     timeout=timeout,
@@ -468,7 +521,7 @@ class OpenRouterClient:
                             self._settings.model,
                             self._policy.clock.wall(),
                         )
-                    return await self._read_answer(response, reader, deadline)
+                    return await self._read_answer(response, reader, deadline, transport)
             except aiohttp.ConnectionTimeoutError as exc:  # nothing was sent
                 raise UpstreamTimeoutError(f"connect timed out ({type(exc).__name__})") from exc
             except asyncio.TimeoutError as exc:
@@ -483,10 +536,15 @@ class OpenRouterClient:
             raise
 
     async def _read_answer(
-        self, response: aiohttp.ClientResponse, reader: AnswerReader, deadline: Deadline
+        self,
+        response: aiohttp.ClientResponse,
+        reader: AnswerReader,
+        deadline: Deadline,
+        transport: Transport,
     ) -> Answer:
         """Read a 200 answer: an event stream, or a plain JSON body (a gateway that does not
-        stream), told apart by its Content-Type or, failing that, by its first bytes."""
+        stream; the Image API), told apart by its Content-Type or, failing that, by its first
+        bytes."""
         content_type = response.headers.get("Content-Type", "").lower()
         streamed = content_type.startswith("text/event-stream")
         body = _BodyReader(response.content, deadline, self._settings.read_timeout_seconds)
@@ -495,9 +553,11 @@ class OpenRouterClient:
         first = await body.next(idle=streamed)
         if not streamed and looks_like_event_stream(first):
             streamed = True
+        if streamed and not transport.streams:
+            raise UpstreamUnavailableError(f"{transport.name} answered an unasked-for stream", 200)
         if streamed:
             return await self._read_stream(response, reader, body, first)
-        skeleton, data, parsed = await self._read_plain(reader, body, first)
+        skeleton, data, parsed = await self._read_plain(reader, body, first, transport.parse)
         if data is None:
             raise UpstreamUnavailableError("answer is not JSON", 200)
         if not isinstance(data, dict):
@@ -511,7 +571,11 @@ class OpenRouterClient:
         return Answer(parsed, reader, _generation_id(response.headers, answer_id))
 
     async def _read_plain(
-        self, reader: AnswerReader, body: _BodyReader, first: bytes
+        self,
+        reader: AnswerReader,
+        body: _BodyReader,
+        first: bytes,
+        parse: Callable[[Mapping[str, Any]], ParsedAnswer],
     ) -> tuple[bytes, Any, ParsedAnswer | None]:
         """Stream a JSON body through `reader`; the skeleton and what _finish_answer makes of it.
 
@@ -528,7 +592,7 @@ class OpenRouterClient:
                 piece = await body.next(idle=True)
             await writer.drain()
             skeleton = reader.finish()
-            data, parsed = await writer.final(_finish_answer, reader, skeleton)
+            data, parsed = await writer.final(_finish_answer, reader, skeleton, parse)
             return skeleton, data, parsed
         finally:
             await writer.settle()

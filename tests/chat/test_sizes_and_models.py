@@ -98,7 +98,7 @@ async def test_the_model_command_lists_image_models_with_abilities_and_prices(
 async def test_the_model_command_falls_back_to_the_known_models(
     astrbot, fake, plugin_config, admin
 ):
-    fake.models_status = 503
+    fake.models_status = fake.image_models_status = 503
     astrbot.plugin.pipeline.shared.models.forget()  # nothing cached from the start-up check either
     event = await astrbot.dispatch(make_event("/画图模型", sender_id=admin))
     text = _reply(event)

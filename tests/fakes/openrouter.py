@@ -10,6 +10,12 @@ image CDN (reference images) and for image URLs inside answers.
 A request with `"stream": true` gets its successful answer (and an `error` object with status
 200) as an event stream, the way OpenRouter sends it (tests/fakes/openrouter_stream.py); error
 statuses stay plain JSON, as they come before a stream starts.
+
+The Image API is served too (tests/fakes/openrouter_images.py): its discovery, its providers'
+prices and POST /api/v1/images, scripted with the same `enqueue()` / `default`. Unscripted, both
+APIs refuse what OpenRouter would: chat completions a listed image-only model asked for text
+too (404 about output modalities) or pictures sent to a model that reads none; the Image API a
+model it does not list or a parameter value its descriptor lacks.
 """
 
 from __future__ import annotations
@@ -30,7 +36,7 @@ from typing import Any
 from aiohttp import web
 from PIL import Image, PngImagePlugin
 
-from tests.fakes import openrouter_stream
+from tests.fakes import openrouter_images, openrouter_stream
 from tests.fakes.loopback import LoopbackServer
 
 IMAGE_MODELS = (
@@ -45,8 +51,10 @@ DEFAULT_COST = 0.039
 _TAIL = 64 * 1024  # what Reply.tail_pause holds back
 _WRITE_CHUNK = 1024 * 1024
 # Listed only when the client asks for every output modality (OpenRouter lists text-output
-# models by default).
-IMAGE_ONLY_MODELS = ("black-forest-labs/flux.2-pro",)
+# models by default). FLUX.2 Pro is on the Image API too.
+IMAGE_ONLY_MODELS = (openrouter_images.FLUX_PRO,)
+# An image model that reads no pictures (made up): text in, image out.
+TEXT_INPUT_MODELS = ("acme/text-only-painter",)
 # Shaped like OpenRouter's entries (names and Gemini prices as listed there in 2026; the
 # others made up). Prices are USD per token; `request` per request.
 _LISTING: dict[str, dict[str, Any]] = {
@@ -66,7 +74,12 @@ _LISTING: dict[str, dict[str, Any]] = {
         "name": "Black Forest Labs: FLUX.2 Pro",
         "pricing": {"prompt": "0", "completion": "0", "request": "0.03"},
     },
+    TEXT_INPUT_MODELS[0]: {
+        "name": "Acme: Text-only Painter",
+        "pricing": {"prompt": "0", "completion": "0", "request": "0.02"},
+    },
 }
+MODALITIES_404 = "No endpoints found that support the requested output modalities: image, text"
 
 
 def make_png(prompt: str, size: tuple[int, int] = (64, 64)) -> bytes:
@@ -218,6 +231,8 @@ class RecordedRequest:
 
     @property
     def prompt(self) -> str:
+        if "prompt" in self.body:  # the Image API
+            return str(self.body["prompt"])
         parts = self.body["messages"][-1]["content"]
         return " ".join(p["text"] for p in parts if p.get("type") == "text")
 
@@ -228,6 +243,8 @@ class RecordedRequest:
 
     @property
     def image_parts(self) -> list[str]:
+        if "prompt" in self.body:  # the Image API: input_references
+            return [p["image_url"]["url"] for p in self.body.get("input_references", [])]
         parts = self.body["messages"][-1]["content"]
         return [p["image_url"]["url"] for p in parts if p.get("type") == "image_url"]
 
@@ -240,6 +257,9 @@ class FakeOpenRouter(LoopbackServer):
         self.default: Callable[[RecordedRequest], Reply] | None = None
         self.models: list[dict[str, Any]] = self.default_models()
         self.models_status = 200
+        # The Image API's discovery (404 when image_models_status says so: a relay without it).
+        self.image_models: list[dict[str, Any]] = openrouter_images.default_discovery()
+        self.image_models_status = 200
         # While set and not released, GET /models waits (a service that is slow to list).
         self.models_gate: asyncio.Event | None = None
         self.files: dict[str, ServedFile] = {}
@@ -267,6 +287,7 @@ class FakeOpenRouter(LoopbackServer):
         return (
             [entry(m, ["image", "text"], ["image", "text"]) for m in IMAGE_MODELS]
             + [entry(m, ["text", "image"], ["image"]) for m in IMAGE_ONLY_MODELS]
+            + [entry(m, ["text"], ["image"]) for m in TEXT_INPUT_MODELS]
             + [entry(m, ["text", "image"], ["text"]) for m in TEXT_MODELS]
         )
 
@@ -274,6 +295,8 @@ class FakeOpenRouter(LoopbackServer):
         self.requests.clear()
         self.aborted_streams.clear()
         self.models = self.default_models()
+        self.image_models = openrouter_images.default_discovery()
+        self.image_models_status = 200
         self.script.clear()
         self.default = None
         self.models_status = 200
@@ -302,10 +325,23 @@ class FakeOpenRouter(LoopbackServer):
         return f"http://127.0.0.1:{self.port}/api"
 
     def model_requests(self) -> list[RecordedRequest]:
-        return [r for r in self.requests if r.path.endswith("/models")]
+        """GET /models (chat completions' list)."""
+        return [r for r in self.requests if r.path == "/api/v1/models"]
+
+    def discovery_requests(self) -> list[RecordedRequest]:
+        """GETs of the Image API's discovery: its model list and its models' endpoints."""
+        return [r for r in self.requests if r.path.startswith("/api/v1/images/models")]
 
     def chat_requests(self) -> list[RecordedRequest]:
         return [r for r in self.requests if r.path.endswith("/chat/completions")]
+
+    def image_requests(self) -> list[RecordedRequest]:
+        """POSTs to the Image API."""
+        return [r for r in self.requests if r.path == "/api/v1/images"]
+
+    def generation_requests(self) -> list[RecordedRequest]:
+        """Every request that asks for a picture, through either API, in order."""
+        return [r for r in self.requests if r.method == "POST"]
 
     def key_requests(self) -> list[RecordedRequest]:
         return [r for r in self.requests if r.path.endswith("/v1/key")]
@@ -323,6 +359,9 @@ class FakeOpenRouter(LoopbackServer):
 
     def routes(self, app: web.Application) -> None:
         app.router.add_post("/api/v1/chat/completions", self._chat)
+        app.router.add_post("/api/v1/images", self._images)
+        app.router.add_get("/api/v1/images/models", self._image_models)
+        app.router.add_get("/api/v1/images/models/{model:.+}/endpoints", self._endpoints)
         app.router.add_get("/api/v1/models", self._models)
         app.router.add_get("/api/v1/key", self._key)
         app.router.add_get("/files/{name}", self._file)
@@ -393,6 +432,18 @@ class FakeOpenRouter(LoopbackServer):
         return response
 
     async def _chat(self, request: web.Request) -> web.StreamResponse:
+        recorded, reply = await self._take(request)
+        if recorded.streamed and self._streams(reply):
+            return await self._send_stream(request, reply, recorded)
+        return await self._send(request, reply)
+
+    async def _images(self, request: web.Request) -> web.StreamResponse:
+        _, reply = await self._take(request)
+        return await self._send(request, reply)
+
+    async def _take(self, request: web.Request) -> tuple[RecordedRequest, Reply]:
+        """Record a generation request; its scripted reply, else the default, else what the
+        service would answer."""
         body = await request.json()
         recorded = RecordedRequest(
             "POST", request.path, dict(request.headers), body, time.monotonic()
@@ -403,17 +454,56 @@ class FakeOpenRouter(LoopbackServer):
         elif self.default is not None:
             reply = self.default(recorded)
         else:
-            reply = self.success_for(recorded)
+            reply = self.answer_for(recorded)
         if not self.report_cost:
             reply = _without_cost(reply)
-        if recorded.streamed and self._streams(reply):
-            return await self._send_stream(request, reply, recorded)
-        return await self._send(request, reply)
+        return recorded, reply
+
+    def answer_for(self, recorded: RecordedRequest) -> Reply:
+        """What OpenRouter would answer: a refusal of what the model cannot do, else success."""
+        model = recorded.body.get("model")
+        if recorded.path == "/api/v1/images":
+            entry = next((e for e in self.image_models if e["id"] == model), None)
+            refused = openrouter_images.refusal(entry, recorded.body)
+            return Reply.error(*refused) if refused else self.success_for(recorded)
+        entry = next((e for e in self.models if e["id"] == model), None)
+        architecture = (entry or {}).get("architecture", {})
+        if "text" in recorded.body.get("modalities", []) and architecture.get(
+            "output_modalities"
+        ) == ["image"]:
+            return Reply.error(404, MODALITIES_404)
+        if recorded.image_parts and "image" not in architecture.get("input_modalities", ["image"]):
+            return Reply.error(404, "No endpoints found that support image input")
+        return self.success_for(recorded)
 
     @staticmethod
     def success_for(recorded: RecordedRequest) -> Reply:
         image = make_png(recorded.prompt)
+        if recorded.path == "/api/v1/images":
+            n = recorded.body.get("n", 1)
+            cost = openrouter_images.cost_of(recorded.body.get("model", ""), recorded.body)
+            return Reply(json_body=openrouter_images.images_answer([image] * n, cost))
         return Reply(json_body=completion(images=[data_url(image)], content="Here you go."))
+
+    async def _image_models(self, request: web.Request) -> web.StreamResponse:
+        self.requests.append(
+            RecordedRequest("GET", request.path, dict(request.headers), None, time.monotonic())
+        )
+        if self.image_models_status != 200:
+            return web.json_response(
+                error_body(self.image_models_status, "Not Found"), status=self.image_models_status
+            )
+        return web.json_response({"data": self.image_models})
+
+    async def _endpoints(self, request: web.Request) -> web.StreamResponse:
+        self.requests.append(
+            RecordedRequest("GET", request.path, dict(request.headers), None, time.monotonic())
+        )
+        model = request.match_info["model"]
+        listed = any(e["id"] == model for e in self.image_models)
+        if self.image_models_status != 200 or not listed:
+            return web.json_response(error_body(404, f"Model {model} not found"), status=404)
+        return web.json_response(openrouter_images.endpoints_answer(model))
 
     def _last_byte_written(self) -> None:
         self.last_byte_at = time.monotonic()

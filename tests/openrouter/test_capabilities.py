@@ -11,7 +11,6 @@ import itertools
 import aiohttp
 import pytest
 
-from tests.conftest import REAL_LOOKING_KEYS
 from tests.fakes.openrouter import IMAGE_MODELS, IMAGE_ONLY_MODELS, TEXT_MODELS
 from utils.chat.texts import models, replies
 from utils.chat.texts.failures import user_message
@@ -20,8 +19,6 @@ from utils.core.clock import Deadline
 from utils.core.errors import UnsupportedImageOptionError
 from utils.core.image_options import ASPECT_RATIOS, BASE_ASPECT_RATIOS, IMAGE_SIZES
 from utils.core.settings import Settings
-from utils.core.workers import CpuPool
-from utils.imaging.store import ImageStore
 from utils.openrouter.capabilities import (
     BUILT_IN,
     LIST,
@@ -32,10 +29,8 @@ from utils.openrouter.capabilities import (
     resolve_image_options,
     resolve_request_options,
 )
-from utils.openrouter.key_pool import KeyPool
-from utils.openrouter.model_catalog import ModelCatalog, ModelInfo
-from utils.openrouter.retry_policy import RetryPolicy
-from utils.ttp import GenerationRequest, OpenRouterClient
+from utils.openrouter.model_catalog import Listings, ModelCatalog, ModelInfo
+from utils.ttp import GenerationRequest
 
 FLASH, PRO, FLASH31 = IMAGE_MODELS
 UNKNOWN_MODEL = "acme/painter-9"
@@ -134,11 +129,12 @@ def test_the_non_preview_ids_get_the_same_table():
 
 
 def test_what_the_list_declares_wins_over_the_table():
-    listed = {
+    chat = {
         PRO: ModelInfo(PRO, ("image", "text"), image_sizes=("1K", "2K")),
         UNKNOWN_MODEL: ModelInfo(UNKNOWN_MODEL, ("image",), aspect_ratios=("1:1", "8:1")),
     }
-    assert capabilities_for(PRO, listed[PRO]).source == LIST
+    listed = Listings(chat=chat)
+    assert capabilities_for(PRO, chat[PRO]).source == LIST
     assert capabilities_for(PRO).source == BUILT_IN
     assert capabilities_for(UNKNOWN_MODEL).source == UNKNOWN
     # The list says Pro stops at 2K: a 4K request is mapped, the table's ratios still apply.
@@ -159,34 +155,6 @@ def test_what_the_list_declares_wins_over_the_table():
 
 
 # --- on the wire --------------------------------------------------------------------------------
-
-
-@pytest.fixture
-async def client_for(fake, tmp_path):
-    """An OpenRouterClient for a model, talking to the fake over loopback."""
-    cpu = CpuPool(1)
-    async with aiohttp.ClientSession() as session:
-
-        def make(model: str) -> OpenRouterClient:
-            settings = Settings.from_config(
-                {
-                    "openrouter_api_keys": [REAL_LOOKING_KEYS[0]],
-                    "custom_api_base": fake.base_url,
-                    "model_name": model,
-                    "max_retry_attempts": 1,
-                }
-            )
-            return OpenRouterClient(
-                session,
-                settings,
-                ImageStore(tmp_path / "images"),
-                pool=KeyPool(settings.api_keys),
-                policy=RetryPolicy(),
-                cpu=cpu,
-            )
-
-        yield make
-    cpu.close()
 
 
 @pytest.mark.parametrize(
@@ -224,12 +192,12 @@ def format_image_models(listed, current: str, limit: int = 20) -> str:
     return models.image_model_list(ZH, image_model_summaries(listed), current, bool(listed), limit)
 
 
-async def _listed(fake) -> dict[str, ModelInfo]:
+async def _listed(fake) -> Listings:
     settings = Settings.from_config({"custom_api_base": fake.base_url})
     async with aiohttp.ClientSession() as session:
-        models = await ModelCatalog().models(session, settings)
-    assert models is not None
-    return models
+        listed = await ModelCatalog().listings(session, settings)
+    assert listed.chat is not None
+    return listed
 
 
 async def test_the_listing_shows_every_image_model_with_what_it_can_do_and_costs(fake):
@@ -251,7 +219,8 @@ async def test_the_listing_shows_every_image_model_with_what_it_can_do_and_costs
     [flash] = [lines[i + 1] for i, line in enumerate(lines) if line.startswith(f"· {FLASH}")]
     assert "尺寸固定约 1K" in flash and "输出 $2.5/百万 token" in flash
     [flux] = [lines[i + 1] for i, line in enumerate(lines) if IMAGE_ONLY_MODELS[0] in line]
-    assert "尺寸未知" in flux and "每次请求 $0.03" in flux
+    # Its sizes come from its Image API entry (it is on both APIs), its price from the chat list.
+    assert "尺寸 1K/2K" in flux and "每次请求 $0.03" in flux
 
 
 async def test_the_list_is_asked_for_every_output_modality(fake):
@@ -270,8 +239,8 @@ def test_without_a_list_the_known_models_are_shown():
 
 
 def test_a_long_list_is_cut():
-    listed = {f"x/m{n:02d}": ModelInfo(f"x/m{n:02d}", ("image",)) for n in range(30)}
-    text = format_image_models(listed, current="x/m00", limit=20)
+    chat = {f"x/m{n:02d}": ModelInfo(f"x/m{n:02d}", ("image",)) for n in range(30)}
+    text = format_image_models(Listings(chat=chat), current="x/m00", limit=20)
     assert "x/m19" in text and "x/m20" not in text
     assert "另有 10 个图像模型未列出" in text
 

@@ -47,7 +47,7 @@ async def test_without_a_model_list_the_user_still_hears_the_model_is_gone(
 ):
     astrbot.plugin.pipeline.shared.models.forget()
     plugin_config["model_name"] = RETIRED
-    fake.models_status = 503
+    fake.models_status = fake.image_models_status = 503
     fake.enqueue(_not_found())
     texts = await astrbot.run_tool(make_event(), image_description="a cat")
     assert texts == [f"模型 {RETIRED} 不存在或已下线，请管理员在插件配置中更换模型。"]
@@ -70,6 +70,7 @@ async def test_the_list_is_cached_for_its_ttl(fake):
 
 async def test_a_gateway_listing_bare_ids_gives_no_suggestions_and_no_warning(fake):
     fake.models = [{"id": "some/model"}, {"id": RETIRED, "object": "model"}]
+    fake.image_models_status = 404  # a gateway without OpenRouter's Image API
     catalog = ModelCatalog()
     settings = Settings.from_config({"custom_api_base": fake.base_url, "model_name": RETIRED})
     async with aiohttp.ClientSession() as session:

@@ -10,46 +10,21 @@ plugin (real clock) with users and groups no other test uses.
 from __future__ import annotations
 
 import asyncio
-import itertools
 import re
-from collections.abc import AsyncIterator
 from datetime import datetime, timedelta
-from typing import Any
 
 import pytest
-import pytest_asyncio
 
-from tests.fakes.clock import FakeClock
 from tests.fakes.openrouter import Reply, completion, data_url, key_info, make_png
 from tests.support.harness import make_event
 from tests.support.keys import REAL_LOOKING_KEYS
-
-_DAYS = itertools.count()
-_IDS = itertools.count(1)
-
-
-def fresh_id(prefix: str) -> str:
-    return f"{prefix}{next(_IDS):04d}"
-
-
-@pytest_asyncio.fixture
-async def on_day(astrbot, plugin_config) -> AsyncIterator[tuple[FakeClock, Any]]:
-    """An instance whose wall clock stands at noon of a day no other test uses (in 2020)."""
-    noon = datetime(2020, 1, 1, 12) + timedelta(days=next(_DAYS))
-    clock = FakeClock(wall_start=noon.timestamp())
-    async with astrbot.instance(clock=clock) as plugin:
-        yield clock, plugin
+from tests.support.ledger_rows import fresh_id, rows_of
 
 
 async def draw(astrbot, plugin, *, user: str, group: str | None = "g-1", role: str = "member"):
     event = make_event(sender_id=user, group_id=group, role=role)
     [text] = await astrbot.run_tool(event, plugin=plugin, image_description=f"a cat for {user}")
     return text
-
-
-async def rows_of(plugin, user: str) -> list:
-    """The ledger's rows of `user` (other tests' rows share the file)."""
-    return [r for r in await plugin.spend.ledger.latest(1000) if r.user_id == user]
 
 
 CAPS = [

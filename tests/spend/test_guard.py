@@ -12,7 +12,7 @@ from tests.fakes.clock import FakeClock
 from tests.support.ledger_rows import DAY, NOON, entry
 from tests.support.logs import captured_log
 from utils.chat.texts.failures import user_message
-from utils.chat.texts.language import ZH
+from utils.chat.texts.language import EN, ZH
 from utils.core.errors import DailyCapReached
 from utils.core.settings import Settings, SpendPolicy
 from utils.spend.days import next_midnight
@@ -182,6 +182,49 @@ async def test_an_admins_picture_counts_for_the_group(guard: SpendGuard):
     held = await guard.reserve(ADMIN, policy)
     assert (await refused(guard, MEMBER, policy)).cap == DailyCapReached.GROUP_COUNT
     held.release()
+
+
+# --- an estimate before paying ---------------------------------------------------------------------
+
+
+async def test_an_estimate_that_would_pass_a_budget_is_refused(guard: SpendGuard, ledger: Ledger):
+    policy = SpendPolicy(user_daily_budget_usd=0.10, daily_budget_usd=1.0)
+    await ledger.record(entry(cost=0.07))
+    (await guard.reserve(MEMBER, policy, 0.03)).release()  # exactly up to the budget: allowed
+    error = await refused_with(guard, MEMBER, policy, 0.04)
+    assert (error.cap, error.used, error.estimate) == (DailyCapReached.USER_BUDGET, 0.07, 0.04)
+    text = user_message(ZH, error)
+    assert "这张图预计花费约 $0.04" in text and "你今天的画图花费已用 $0.07" in text
+    assert "每人每天 $0.10" in text and f"将在 {RESET} 重置" in text
+    english = user_message(EN, error)
+    assert "would cost about $0.04" in english and "at $0.07 already" in english
+    (await guard.reserve(MEMBER, policy)).release()  # no estimate: as before, not refused
+    (await guard.reserve(MEMBER, SpendPolicy(user_daily_limit=9), 5.0)).release()  # no budget
+
+
+async def test_estimates_in_flight_count_against_the_budget(guard: SpendGuard, ledger: Ledger):
+    policy = SpendPolicy(daily_budget_usd=0.10)
+    first = await guard.reserve(MEMBER, policy, 0.06)
+    other = replace(MEMBER, user_id="10002", group_id="")
+    error = await refused_with(guard, other, policy, 0.06)  # 0.06 held + 0.06 > 0.10
+    assert error.cap == DailyCapReached.BOT_BUDGET and error.used == pytest.approx(0.06)
+    await first.commit(entry(cost=0.05))  # the real cost replaces the estimate
+    (await guard.reserve(other, policy, 0.05)).release()
+    assert guard.in_flight == 0
+
+
+async def test_admins_are_exempt_from_estimates_too(guard: SpendGuard):
+    policy = SpendPolicy(daily_budget_usd=0.01)
+    (await guard.reserve(ADMIN, policy, 1.0)).release()
+    assert (await refused_with(guard, MEMBER, policy, 0.02)).estimate == 0.02
+
+
+async def refused_with(
+    guard: SpendGuard, who: Who, policy: SpendPolicy, estimate: float
+) -> DailyCapReached:
+    with pytest.raises(DailyCapReached) as caught:
+        await guard.reserve(who, policy, estimate)
+    return caught.value
 
 
 async def test_an_unreadable_ledger_refuses_nothing_and_says_so(

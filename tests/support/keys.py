@@ -11,8 +11,9 @@ LABEL = {key: "ABC"[i] for i, key in enumerate(REAL_LOOKING_KEYS)}
 
 
 def sequence(fake) -> str:
-    """The keys of the chat requests a FakeOpenRouter saw, in order, as letters."""
-    return "".join(LABEL.get(r.key, "?") for r in fake.chat_requests())
+    """The keys of the generation requests (either API) a FakeOpenRouter saw, in order, as
+    letters."""
+    return "".join(LABEL.get(r.key, "?") for r in fake.generation_requests())
 
 
 def use_keys(config: dict, count: int) -> None:

@@ -1,8 +1,11 @@
-"""Ledger rows for spend tests: a local noon to put them at, and a row with sensible defaults."""
+"""Ledger rows for spend tests: a local noon to put them at, a row with sensible defaults, and
+the rows a plugin instance recorded for one user."""
 
 from __future__ import annotations
 
+import itertools
 from datetime import datetime
+from typing import Any
 
 from utils.spend.ledger import LedgerEntry
 
@@ -35,3 +38,16 @@ def entry(
         key_mask="sk-or-…a1a1",
         files=files,
     )
+
+
+_IDS = itertools.count(1)
+
+
+def fresh_id(prefix: str) -> str:
+    """A user or group id no other test uses (the plugin's ledger is shared by the session)."""
+    return f"{prefix}{next(_IDS):04d}"
+
+
+async def rows_of(plugin: Any, user: str) -> list[LedgerEntry]:
+    """The ledger's rows of `user` (other tests' rows share the file)."""
+    return [r for r in await plugin.spend.ledger.latest(1000) if r.user_id == user]

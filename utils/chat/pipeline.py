@@ -14,7 +14,7 @@ from __future__ import annotations
 
 import asyncio
 from collections.abc import Awaitable, Callable, Mapping
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Any
 
@@ -45,11 +45,14 @@ from ..imaging.references import (
     references_for_request,
 )
 from ..openrouter.capabilities import (
+    IMAGES_API,
     ModelSummary,
     ResolvedImageOptions,
+    check_references,
     image_model_summaries,
     resolve_request_options,
 )
+from ..openrouter.image_pricing import billed_per_token, price_tiers, request_estimate
 from ..openrouter.key_pool import KeyPool, KeyStatus
 from ..openrouter.retry_policy import RetryPolicy
 from ..spend.guard import Reservation, SpendGuard, record_of
@@ -160,10 +163,26 @@ class DrawPipeline:
         )
         return max(settings.retention_seconds, *budgets)
 
-    async def image_models(self, settings: Settings) -> tuple[list[ModelSummary], bool]:
-        """The image models for /画图模型, and whether they come from the model list."""
-        listed = await self.shared.models.models(self.http(), settings)
-        return image_model_summaries(listed), bool(listed)
+    async def image_models(
+        self, settings: Settings, priced: int = 20
+    ) -> tuple[list[ModelSummary], bool]:
+        """The image models for /画图模型, and whether they come from the model lists. The first
+        `priced` Image API models get their providers' prices per picture."""
+        models = self.shared.models
+        listed = await models.listings(self.http(), settings)
+        summaries = image_model_summaries(listed)
+        wanted = [i for i, s in enumerate(summaries[:priced]) if s.api == IMAGES_API]
+        found = await asyncio.gather(
+            *(models.endpoints(self.http(), settings, summaries[i].id) for i in wanted)
+        )
+        for i, endpoints in zip(wanted, found, strict=True):
+            if endpoints:
+                summaries[i] = replace(
+                    summaries[i],
+                    image_prices=price_tiers(endpoints, summaries[i].capabilities.sizes),
+                    per_token=billed_per_token(endpoints),
+                )
+        return summaries, bool(listed.chat or listed.images)
 
     def key_status(self, settings: Settings) -> list[KeyStatus]:
         """The key pool as admins see it (masked keys), empty when no key is configured."""
@@ -333,13 +352,21 @@ class DrawPipeline:
     async def _checks(
         self, request: DrawRequest
     ) -> tuple[ResolvedImageOptions, KeyPool, ReferenceSources]:
-        """What must hold before anything is sent: none of it sends more than the final message."""
+        """What must hold before anything is sent: none of it sends more than the final message
+        (and, when not cached, a look at what models the service lists)."""
         settings, job, event = request.settings, request.job, request.event
         if self._closed:  # AstrBot still routed a call to this instance while unloading it
             raise PluginClosedError("request started after unload")
         check_group(request.requester, settings.limits)
         if not job.prompt and job.template is None:
             raise MissingPromptError("empty prompt")
+        pool = self.shared.key_pool(settings)
+        # Every key invalid, or all cooling down for long: no progress note, no downloads.
+        pool.check_usable(self.shared.retry_policy.max_cooldown_wait)
+        # Which API the model is asked through and what it takes (cached; fetched when stale).
+        listed = await self.shared.models.listings(
+            self.http(), settings, limit=request.deadline.remaining() / 4
+        )
         # What the model cannot draw is mapped or refused here, before anything is sent.
         options = resolve_request_options(
             settings.model,
@@ -347,13 +374,10 @@ class DrawPipeline:
             settings.image_size,
             job.aspect_ratio,
             settings.aspect_ratio,
-            self.shared.models.cached(settings),
+            listed,
         )
         if options.silent:
             logger.info(f"gemini-pic-gen: configured image options fitted to the model: {options}")
-        pool = self.shared.key_pool(settings)
-        # Every key invalid, or all cooling down for long: no progress note, no downloads.
-        pool.check_usable(self.shared.retry_policy.max_cooldown_wait)
         sources = await gather_sources(
             event,
             settings,
@@ -361,29 +385,65 @@ class DrawPipeline:
             use_sender_avatar=job.use_sender_avatar,
             timeout=min(settings.download_timeout, request.deadline.remaining()),
         )
+        check_references(options.route, sources.wanted(job.use_images), job.needs_image, listed)
         if job.needs_image and not sources:
             raise _no_picture(sources)
         return options, pool, sources
 
+    async def _estimate(
+        self, request: DrawRequest, options: ResolvedImageOptions, sources: ReferenceSources
+    ) -> float | None:
+        """What the request will cost by the Image API's prices (USD, an upper bound), when a
+        budget could refuse it; None when not asked for or not known."""
+        settings, route = request.settings, options.route
+        if route.api != IMAGES_API or not settings.spend.any_budget:
+            return None
+        endpoints = await self.shared.models.endpoints(
+            self.http(), settings, settings.model, limit=request.deadline.remaining() / 4
+        )
+        if not endpoints:
+            return None
+        references = ReferenceOptions.from_settings(
+            settings, request.deadline.remaining(), options.capabilities.max_references
+        ).max_images
+        cost = request_estimate(
+            endpoints,
+            options.image_size,
+            options.capabilities.sizes,
+            route.n,
+            min(sources.wanted(request.job.use_images), references),
+            settings.reference_max_side,
+        )
+        logger.info(f"gemini-pic-gen: {settings.model} estimated at {cost} USD before sending")
+        return cost
+
     async def _steps(self, request: DrawRequest) -> DrawOutcome:
         settings, job = request.settings, request.job
         options, pool, sources = await self._checks(request)
-        # Today's caps, before anything is downloaded or sent upstream; holds one picture.
-        reservation = await self.shared.spend.reserve(request.requester, settings.spend)
+        estimate = await self._estimate(request, options, sources)
+        # Today's caps, before anything is downloaded or sent upstream; holds one picture (and
+        # what it is expected to cost, when known).
+        reservation = await self.shared.spend.reserve(request.requester, settings.spend, estimate)
         try:
             self.shared.limiter.acquire(request.requester, settings.limits)
+            reference_options = ReferenceOptions.from_settings(
+                settings, request.deadline.remaining(), options.capabilities.max_references
+            )
             references = await references_for_request(
-                self.http(),
-                sources,
-                job.use_images,
-                ReferenceOptions.from_settings(settings, request.deadline.remaining()),
-                self.shared.cpu,
+                self.http(), sources, job.use_images, reference_options, self.shared.cpu
             )
             if settings.progress_message:
                 await self._progress(request)
             prompt = await self._final_prompt(settings, job, request.deadline)
+            route = options.route
             generation = GenerationRequest(
-                prompt, options.aspect_ratio, references.data_urls, image_size=options.image_size
+                prompt,
+                options.aspect_ratio,
+                references.data_urls,
+                image_size=options.image_size,
+                api=route.api,
+                modalities=route.modalities,
+                n=route.n,
             )
             result = await self._generate(settings, pool, generation, request.deadline)
             request.hold.add(image.path for image in result.images)

@@ -71,6 +71,17 @@ class UnsupportedImageOptionError(PicGenError):
         self.models = models
 
 
+class ReferencesNotAcceptedError(PicGenError):
+    """Reference pictures came with a request for a model that reads none (its input
+    modalities lack "image"): refused before anything is downloaded or sent. `models` names
+    image models that do read pictures."""
+
+    def __init__(self, detail: str, model: str, models: tuple[str, ...] = ()) -> None:
+        super().__init__(detail)
+        self.model = model
+        self.models = models
+
+
 class ConfigSaveError(PicGenError):
     """An admin's change applies, but writing the plugin's config file failed."""
 
@@ -110,12 +121,23 @@ class DailyCapReached(PicGenError):
     GROUP_BUDGET = "group_daily_budget_usd"
     BOT_BUDGET = "daily_budget_usd"
 
-    def __init__(self, detail: str, cap: str, limit: float, used: float, resets_at: float) -> None:
+    def __init__(
+        self,
+        detail: str,
+        cap: str,
+        limit: float,
+        used: float,
+        resets_at: float,
+        estimate: float | None = None,
+    ) -> None:
         super().__init__(detail)
         self.cap = cap
         self.limit = limit
         self.used = used
         self.resets_at = resets_at
+        # Set when the cap is not reached yet but this request's estimated cost (USD) would
+        # pass it.
+        self.estimate = estimate
 
 
 class LedgerError(PicGenError):
@@ -215,6 +237,15 @@ class ModelUnavailableError(UpstreamError):
         super().__init__(detail, 404)
         self.model = model
         self.suggestions = suggestions
+
+
+class ModalitiesUnsupportedError(UpstreamError):
+    """404 "No endpoints found that support the requested output modalities": the model exists
+    but no provider of it outputs what was asked (text beside the image, say). Not retired."""
+
+    def __init__(self, detail: str, model: str):
+        super().__init__(detail, 404)
+        self.model = model
 
 
 class BadRequestError(UpstreamError):

@@ -76,6 +76,11 @@ class SpendPolicy:
     ledger_retention_days: int = DEFAULT_LEDGER_RETENTION_DAYS
 
     @property
+    def any_budget(self) -> bool:
+        """A cap on money (the ones a price estimate can be checked against)."""
+        return any((self.user_daily_budget_usd, self.group_daily_budget_usd, self.daily_budget_usd))
+
+    @property
     def any_cap(self) -> bool:
         return any(
             (
@@ -245,6 +250,19 @@ class Settings:
     @property
     def models_url(self) -> str:
         return f"{self.api_base}/v1/models"
+
+    @property
+    def images_url(self) -> str:
+        """OpenRouter's Image API (POST): the models added since 2026-06 are served only there."""
+        return f"{self.api_base}/v1/images"
+
+    @property
+    def image_models_url(self) -> str:
+        return f"{self.api_base}/v1/images/models"
+
+    def image_endpoints_url(self, model: str) -> str:
+        """The per-provider records (parameters, prices) of one Image API model."""
+        return f"{self.image_models_url}/{model}/endpoints"
 
     @staticmethod
     def api_keys_of(config: Mapping[str, Any]) -> tuple[str, ...]:

@@ -67,10 +67,14 @@ class ReferenceOptions:
     max_pixels: int = DEFAULT_MAX_PIXELS
 
     @classmethod
-    def from_settings(cls, settings: Settings, time_left: float) -> ReferenceOptions:
-        """Downloads end within their own timeout and the `time_left` of the run."""
+    def from_settings(
+        cls, settings: Settings, time_left: float, model_limit: int | None = None
+    ) -> ReferenceOptions:
+        """Downloads end within their own timeout and the `time_left` of the run; at most the
+        configured number of pictures, and at most `model_limit`, what the model takes."""
+        limit = settings.max_reference_images
         return cls(
-            max_images=settings.max_reference_images,
+            max_images=limit if model_limit is None else max(1, min(limit, model_limit)),
             max_side=settings.reference_max_side,
             max_bytes=settings.download_max_bytes,
             timeout=max(0.5, min(settings.download_timeout, time_left)),
@@ -137,6 +141,11 @@ class ReferenceSources:
 
     def __bool__(self) -> bool:
         return bool(self.pictures or self.avatars)
+
+    def wanted(self, use_images: bool) -> int:
+        """How many would be sent: the pictures only when `use_images`, the avatars always
+        (they are here only when wanted)."""
+        return (len(self.pictures) if use_images else 0) + len(self.avatars)
 
 
 # --- finding images -----------------------------------------------------------------------------

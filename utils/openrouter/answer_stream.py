@@ -109,10 +109,14 @@ class _Run:
 
 
 class AnswerReader:
-    """Splits a completion body into a small JSON skeleton and streamed images."""
+    """Splits a completion body into a small JSON skeleton and streamed images.
 
-    def __init__(self, store: ImageStore) -> None:
+    `marker` finds where a payload starts: MARKER (data URLs) for chat completions, the Image
+    API's adds its `b64_json` values (images_api.ANSWER_MARKER)."""
+
+    def __init__(self, store: ImageStore, marker: re.Pattern[bytes] = MARKER) -> None:
         self._store = store
+        self._marker = marker
         self._skeleton = bytearray()
         self._carry = b""  # held back for the next piece: a possible marker start, or a lone '\'
         self._run: _Run | None = None
@@ -147,7 +151,7 @@ class AnswerReader:
         return skeleton
 
     def _scan(self, buf: bytes, pos: int) -> int:
-        match = MARKER.search(buf, pos)
+        match = self._marker.search(buf, pos)
         if match is None:
             keep = max(pos, len(buf) - _MARKER_HOLD)
             self._skeleton += buf[pos:keep]

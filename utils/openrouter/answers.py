@@ -13,6 +13,7 @@ from typing import Any
 from ..core.errors import (
     BadRequestError,
     InvalidKeyError,
+    ModalitiesUnsupportedError,
     ModelUnavailableError,
     ModerationError,
     OutOfCreditsError,
@@ -41,6 +42,9 @@ REFUSAL_REASONS = frozenset(
 # whitespace, or the words after it would be taken for base64.
 _INLINE_DATA_URL = re.compile(r"data:[\w/.+-]{0,100};base64,[A-Za-z0-9+/_-]+=*", re.IGNORECASE)
 _EMPTY_MARKDOWN_IMAGE = re.compile(r"!\[[^\]]*\]\(\s*\)")
+# OpenRouter's 404 for a request whose modalities no endpoint of the model supports ("No
+# endpoints found that support the requested output modalities: image, text").
+_MODALITIES_404 = re.compile(r"support\w* the requested (?:output |input )?modalit", re.I)
 
 
 @dataclass(frozen=True)
@@ -218,6 +222,8 @@ def classify_error_object(
         reasons = metadata.get("reasons") if isinstance(metadata, dict) else None
         clean = tuple(str(r) for r in reasons) if isinstance(reasons, list) else ()
         return ModerationError(detail, clean, status)
+    if status == 404 and _MODALITIES_404.search(message):
+        return ModalitiesUnsupportedError(detail, model)
     if status == 404:
         return ModelUnavailableError(detail, model)
     if status == 408:

@@ -1,10 +1,21 @@
-"""Which image model takes which sizes and aspect ratios, and what one request sends.
+"""Where each image model is asked, and how: which API, which output modalities, whether it
+reads reference pictures, which sizes and aspect ratios it takes; and what one request sends.
 
-Sources, first that says: the model list (utils/openrouter/model_catalog.py: an entry that
-declares its image_config values), then the built-in table below for the known Google image
-models, else nothing is known and what the user asked is sent as it is. OpenRouter's chat model
-list (checked 2026-11 for the three Google image models) declares prices and modalities but no
-sizes or ratios, so for them the built-in table is what counts.
+Where (route_for): OpenRouter serves image models through two APIs. Chat completions' list
+(GET /models) holds the older ones; the Image API (POST /images, its discovery GET
+/images/models) every one added since 2026-06 (Seedream 4.5, FLUX.2, GPT Image...). A model chat
+completions lists as an image model stays there (with streaming, keep-alives and all built on
+them); one only the Image API lists goes there; when neither list can be had, the built-in table
+below says, else chat completions (what every version before did). On the chat path an image-only
+model (`output_modalities: ["image"]`) is asked for `["image"]` alone: asked for text too,
+OpenRouter finds no endpoint for it.
+
+What it takes, first that says: the list the route rests on (utils/openrouter/model_catalog.py:
+an entry that declares its parameter values; the Image API's always do), then the Image API's
+entry of a model chat completions serves too, then the built-in table for the models it knows,
+else nothing is known and what the user asked is sent as it is.
+OpenRouter's chat model list (checked 2026-11 for the three Google image models) declares prices
+and modalities but no sizes or ratios, so for them the built-in table is what counts.
 
 resolve_image_options() is pure: a size or ratio the model cannot draw is mapped to the nearest
 one it can (the result lists each change, for the chat model to pass on: texts/replies.options_note) or,
@@ -17,9 +28,9 @@ from __future__ import annotations
 
 import re
 from collections.abc import Mapping
-from dataclasses import dataclass, replace
+from dataclasses import dataclass, field, replace
 
-from ..core.errors import UnsupportedImageOptionError
+from ..core.errors import ReferencesNotAcceptedError, UnsupportedImageOptionError
 from ..core.image_options import (
     ASPECT_RATIO,
     ASPECT_RATIOS,
@@ -33,9 +44,13 @@ from ..core.image_options import (
     resolve_aspect_ratio,
     resolve_image_size,
 )
-from .model_catalog import ModelInfo, ModelPrice
+from .model_catalog import Listings, ModelInfo, ModelPrice
 
 LIST, BUILT_IN, UNKNOWN = "list", "built-in", "unknown"
+# The two ways to ask for a picture (ttp.py has a transport for each).
+CHAT_API, IMAGES_API = "chat", "images"
+TEXT_AND_IMAGE: tuple[str, ...] = ("image", "text")
+IMAGE_ONLY: tuple[str, ...] = ("image",)
 # A ratio is mapped to the nearest one the model draws only while that is at most this many
 # times wider or taller: 1:4 becomes 9:16 (2.25x) and 4:1 becomes 21:9 (1.71x), but 1:8 or 8:1
 # would become a different picture (4.5x, 3.4x) and are refused with a pointer to a model that
@@ -52,6 +67,8 @@ class ImageCapabilities:
     # What a model that takes no image_size draws (Gemini 2.5 Flash Image: about 1024 px).
     fixed_size: str = "1K"
     source: str = UNKNOWN
+    # The most reference pictures one request may carry (None: not known; the config's limit).
+    max_references: int | None = None
 
     @property
     def known(self) -> bool:
@@ -62,6 +79,9 @@ class ImageCapabilities:
 class KnownModel:
     id: str  # as OpenRouter lists it today
     capabilities: ImageCapabilities
+    api: str = CHAT_API
+    outputs: tuple[str, ...] = TEXT_AND_IMAGE
+    takes_images: bool = True
 
 
 KNOWN_MODELS: tuple[KnownModel, ...] = (
@@ -78,6 +98,14 @@ KNOWN_MODELS: tuple[KnownModel, ...] = (
     KnownModel(
         "google/gemini-3.1-flash-image-preview",
         ImageCapabilities(IMAGE_SIZES, ASPECT_RATIOS, source=BUILT_IN),
+    ),
+    # On the Image API only (OpenRouter, 2026-06), for relays that have no discovery: 2K and 4K,
+    # up to 14 reference pictures, the ten common ratios (as relays list it, 2026-11).
+    KnownModel(
+        "bytedance-seed/seedream-4.5",
+        ImageCapabilities(("2K", "4K"), BASE_ASPECT_RATIOS, source=BUILT_IN, max_references=14),
+        api=IMAGES_API,
+        outputs=IMAGE_ONLY,
     ),
 )
 # A variant (`:free`), the `-preview` tag or a dated suffix does not change what a model draws.
@@ -98,26 +126,94 @@ def capabilities_for(model: str, listed: ModelInfo | None = None) -> ImageCapabi
     """What `model` takes: the list's declared values first, then the built-in table."""
     known = _BY_FAMILY.get(family_of(model))
     built = known.capabilities if known else ImageCapabilities(None, None)
-    sizes, ratios = built.sizes, built.ratios
+    sizes, ratios, references = built.sizes, built.ratios, built.max_references
     from_list = False
     if listed is not None and listed.image_sizes is not None:
         sizes, from_list = listed.image_sizes, True
     if listed is not None and listed.aspect_ratios is not None:
         ratios, from_list = listed.aspect_ratios, True
+    if listed is not None and listed.max_references is not None:
+        references = listed.max_references
     source = LIST if from_list else built.source
-    return ImageCapabilities(sizes, ratios, built.fixed_size, source)
+    return ImageCapabilities(sizes, ratios, built.fixed_size, source, references)
 
 
-def models_taking(
-    option: str, value: str, listed: Mapping[str, ModelInfo] | None = None
-) -> tuple[str, ...]:
+@dataclass(frozen=True)
+class ModelRoute:
+    """Where and how one model is asked."""
+
+    model: str
+    api: str  # CHAT_API or IMAGES_API
+    # Chat completions' `modalities`: IMAGE_ONLY for a model that outputs no text.
+    modalities: tuple[str, ...] = TEXT_AND_IMAGE
+    takes_images: bool | None = None  # reads reference pictures; None: not known
+    n: int = 1  # pictures asked of the Image API (its `n` range may start above 1)
+    source: str = UNKNOWN  # what the route rests on: LIST, BUILT_IN or UNKNOWN
+    info: ModelInfo | None = None  # the list entry it rests on
+    # The entry whose declared values say what it takes: `info`, or for a model on both APIs
+    # whose chat entry declares none, its Image API entry.
+    descriptor: ModelInfo | None = None
+
+
+def _declares(info: ModelInfo | None) -> bool:
+    return info is not None and any(
+        v is not None for v in (info.image_sizes, info.aspect_ratios, info.max_references)
+    )
+
+
+def _served(listed: Mapping[str, ModelInfo] | None, model: str) -> ModelInfo | None:
+    return listed.get(model) if listed else None
+
+
+def route_for(model: str, listed: Listings | None = None) -> ModelRoute:
+    """Which API `model` is asked through, for what, and from which source. Pure."""
+    chat = _served(listed.chat if listed else None, model)
+    images = _served(listed.images if listed else None, model)
+    known = _BY_FAMILY.get(family_of(model))
+    if chat is not None and (chat.output_modalities is None or chat.makes_images):
+        api, info = CHAT_API, chat
+    elif images is not None:
+        api, info = IMAGES_API, images
+    elif chat is not None:  # listed, but not as an image model: asked as before
+        api, info = CHAT_API, chat
+    elif known is not None:
+        api, info = known.api, None
+    else:
+        return ModelRoute(model, CHAT_API)
+    outputs = info.output_modalities if info is not None else None
+    if outputs is None:
+        outputs = known.outputs if known is not None else TEXT_AND_IMAGE
+    takes = info.takes_images if info is not None else None
+    if takes is None and known is not None:
+        takes = known.takes_images
+    first_n = info.n_range[0] if info is not None and info.n_range else 1
+    return ModelRoute(
+        model,
+        api,
+        TEXT_AND_IMAGE if "text" in outputs else IMAGE_ONLY,
+        takes,
+        max(1, first_n),
+        LIST if info is not None else BUILT_IN,
+        info,
+        info if _declares(info) or not _declares(images) else images,
+    )
+
+
+def _image_models(listed: Listings | None) -> dict[str, ModelInfo]:
+    """Every listed image model, each under the API it is asked through (chat's first)."""
+    found: dict[str, ModelInfo] = {}
+    for models in (listed.chat, listed.images) if listed else ():
+        for model_id, info in (models or {}).items():
+            if info.makes_images and model_id not in found:
+                found[model_id] = info
+    return found
+
+
+def models_taking(option: str, value: str, listed: Listings | None = None) -> tuple[str, ...]:
     """Ids of the known (and listed) image models that take `value` for `option`."""
     found: list[str] = []
     candidates = [(m.id, m.capabilities) for m in KNOWN_MODELS]
-    if listed:
-        candidates += [
-            (i, capabilities_for(i, info)) for i, info in listed.items() if info.makes_images
-        ]
+    candidates += [(i, capabilities_for(i, info)) for i, info in _image_models(listed).items()]
     for model, caps in candidates:
         values = caps.sizes if option == IMAGE_SIZE else caps.ratios
         if values and value in values and model not in found:
@@ -148,6 +244,7 @@ class ResolvedImageOptions:
     adjustments: tuple[Adjustment, ...] = ()
     # Changes to configured defaults: for the log, not for the user (who did not ask).
     silent: tuple[Adjustment, ...] = ()
+    route: ModelRoute = field(kw_only=True)  # where and how the model is asked
 
     def image_config(self) -> dict[str, str]:
         """The request's `image_config` (empty: leave the key out)."""
@@ -163,14 +260,16 @@ def resolve_image_options(
     model: str,
     image_size: str | None,
     aspect_ratio: str | None,
-    listed: Mapping[str, ModelInfo] | None = None,
+    listed: Listings | None = None,
 ) -> ResolvedImageOptions:
-    """Fit a (canonical) size and ratio to what `model` draws. Pure.
+    """Fit a (canonical) size and ratio to what `model` draws, on the API it is asked through.
+    Pure.
 
-    `listed` is the model list, when there is one. Raises UnsupportedImageOptionError for a
+    `listed` is what the service lists, when known. Raises UnsupportedImageOptionError for a
     ratio with nothing near enough among the model's (see MAX_RATIO_CHANGE).
     """
-    caps = capabilities_for(model, listed.get(model) if listed else None)
+    route = route_for(model, listed)
+    caps = capabilities_for(model, route.descriptor)
     adjustments: list[Adjustment] = []
     size = _fit_size(caps, image_size or "")
     if size != (image_size or "") and not (size == "" and image_size == caps.fixed_size):
@@ -178,7 +277,9 @@ def resolve_image_options(
     ratio = _fit_ratio(model, caps, aspect_ratio or "", listed)
     if ratio != (aspect_ratio or ""):
         adjustments.append(Adjustment(ASPECT_RATIO, aspect_ratio or "", ratio))
-    return ResolvedImageOptions(model, size or None, ratio or None, caps, tuple(adjustments))
+    return ResolvedImageOptions(
+        model, size or None, ratio or None, caps, tuple(adjustments), route=route
+    )
 
 
 def resolve_request_options(
@@ -187,7 +288,7 @@ def resolve_request_options(
     size_default: str,
     ratio_argument: object,
     ratio_default: str,
-    listed: Mapping[str, ModelInfo] | None = None,
+    listed: Listings | None = None,
 ) -> ResolvedImageOptions:
     """resolve_image_options for one request: tool arguments over configured defaults. Pure.
 
@@ -229,9 +330,7 @@ def _fit_size(caps: ImageCapabilities, asked: str) -> str:
     )
 
 
-def _fit_ratio(
-    model: str, caps: ImageCapabilities, asked: str, listed: Mapping[str, ModelInfo] | None
-) -> str:
+def _fit_ratio(model: str, caps: ImageCapabilities, asked: str, listed: Listings | None) -> str:
     if not asked or caps.ratios is None or asked in caps.ratios:
         return asked
     nearest = min(caps.ratios, key=lambda r: ratio_distance(r, asked)) if caps.ratios else ""
@@ -258,21 +357,51 @@ class ModelSummary:
     edits: bool | None  # reads input images; None: not known
     price: ModelPrice | None
     family: str = ""
+    api: str = CHAT_API
+    # Image API models: (size, estimated USD per picture) from the providers' prices ('' size:
+    # the one price there is); () when not known; per_token when only the answer can tell.
+    image_prices: tuple[tuple[str, float], ...] = ()
+    per_token: bool = False
 
 
-def image_model_summaries(listed: Mapping[str, ModelInfo] | None) -> list[ModelSummary]:
-    """The image models of the list (Google's first), or the known ones when there is no list."""
-    if not listed:
-        # Every known Gemini image model edits too.
+def image_model_summaries(listed: Listings | None) -> list[ModelSummary]:
+    """The image models of both lists (chat completions' first, Google's first in each), or
+    the known ones when there is no list."""
+    if not listed or (not listed.chat and not listed.images):
         return [
-            ModelSummary(m.id, "", m.capabilities, True, None, family_of(m.id))
+            ModelSummary(m.id, "", m.capabilities, m.takes_images, None, family_of(m.id), m.api)
             for m in KNOWN_MODELS
         ]
-    images = [info for info in listed.values() if info.makes_images]
-    images.sort(key=lambda i: (not i.id.startswith("google/gemini"), i.id))
-    return [
-        ModelSummary(
-            i.id, i.name, capabilities_for(i.id, i), i.takes_images, i.price, family_of(i.id)
+    summaries: list[ModelSummary] = []
+    for info in sorted(
+        _image_models(listed).values(),
+        key=lambda i: (i.id not in (listed.chat or {}), not i.id.startswith("google/gemini"), i.id),
+    ):
+        route = route_for(info.id, listed)
+        summaries.append(
+            ModelSummary(
+                info.id,
+                info.name,
+                capabilities_for(info.id, route.descriptor),
+                route.takes_images,
+                info.price,
+                family_of(info.id),
+                route.api,
+            )
         )
-        for i in images
-    ]
+    return summaries
+
+
+def check_references(
+    route: ModelRoute, references: int, needs_image: bool, listed: Listings | None
+) -> None:
+    """Refuse, before anything is downloaded or sent, reference pictures (or a command that
+    works on one) for a model that reads none; name image models that do."""
+    if route.takes_images is not False or not (references or needs_image):
+        return
+    takers = (s.id for s in image_model_summaries(listed) if s.edits and s.id != route.model)
+    raise ReferencesNotAcceptedError(
+        f"{route.model} reads no images ({references} reference picture(s) came)",
+        route.model,
+        tuple(takers)[:2],
+    )

@@ -1,9 +1,14 @@
-"""Which models the service lists, and which of them can output images (GET <base>/v1/models).
+"""Which models the service lists, and what they can do and cost.
 
-Used to turn a 404 into "this model id is unknown or retired; these image models exist", to
-warn at start when the configured model is not an image model, and for what the image models can
-do and cost (utils/openrouter/capabilities.py). Never required: when the list cannot be had,
-everything works as before, only without suggestions, prices and listed capabilities.
+Two lists, one shape: chat completions' (GET <base>/v1/models, every output modality) and the
+Image API's discovery (GET <base>/v1/images/models, typed `supported_parameters`), plus the
+per-provider records of one Image API model with its prices (GET .../images/models/{id}/endpoints,
+parsed by image_pricing). Used to choose where a model is asked and how
+(utils/openrouter/capabilities.py), to turn a 404 into "this model id is unknown or retired;
+these image models exist", to warn at start when the configured model is not an image model,
+and for /画图模型. Never required: when a list cannot be had, the built-in table stands in, only
+without suggestions, prices and listed capabilities. A 404 on discovery means the service has no
+Image API (a relay): an empty list, cached like any answer.
 """
 
 from __future__ import annotations
@@ -12,6 +17,7 @@ import asyncio
 import json
 from collections.abc import Callable
 from dataclasses import dataclass
+from urllib.parse import quote
 
 import aiohttp
 from astrbot.api import logger
@@ -21,8 +27,12 @@ from ..core.errors import ModelUnavailableError
 from ..core.image_options import normalize_aspect_ratio, normalize_image_size
 from ..core.settings import Settings
 from ..core.urls import display_url
+from .image_pricing import ImageEndpoint, parse_endpoints
 
 CACHE_TTL = 600.0
+# A list that could not be had is asked for again only after this long: a relay without it (or
+# a service that is down) must not cost every request a wait.
+FAILURE_TTL = 60.0
 FETCH_TIMEOUT = 8.0
 # Models the user is most likely to want first when suggestions are listed.
 _PREFERRED_PREFIX = "google/gemini"
@@ -61,6 +71,9 @@ class ModelInfo:
     # {name: {"type": "enum", "values": [...]}}) does, and so may a gateway.
     image_sizes: tuple[str, ...] | None = None
     aspect_ratios: tuple[str, ...] | None = None
+    # The Image API's `input_references` and `n` ranges (None: not declared).
+    max_references: int | None = None
+    n_range: tuple[int, int] | None = None
 
     @property
     def makes_images(self) -> bool:
@@ -69,6 +82,8 @@ class ModelInfo:
     @property
     def takes_images(self) -> bool | None:
         """Whether it reads input images (needed for editing); None when the list does not say."""
+        if self.max_references == 0:
+            return False
         if self.input_modalities is None:
             return None
         return "image" in self.input_modalities
@@ -114,6 +129,17 @@ def _declared(
     return None
 
 
+def _declared_range(parameters: object, name: str) -> tuple[int, int] | None:
+    """A `{"type": "range", "min": a, "max": b}` descriptor as whole numbers, or None."""
+    spec = parameters.get(name) if isinstance(parameters, dict) else None
+    if not isinstance(spec, dict):
+        return None
+    low, high = spec.get("min"), spec.get("max")
+    if not all(isinstance(v, (int, float)) and not isinstance(v, bool) for v in (low, high)):
+        return None
+    return (max(0, int(low)), max(0, int(high)))  # type: ignore[arg-type]
+
+
 def parse_models(body: bytes) -> dict[str, ModelInfo]:
     """The `data` list of an OpenAI-style models answer; malformed entries are ignored."""
     data = json.loads(body)
@@ -128,6 +154,7 @@ def parse_models(body: bytes) -> dict[str, ModelInfo]:
         if not isinstance(architecture, dict):
             architecture = {}
         parameters = entry.get("supported_parameters")
+        references = _declared_range(parameters, "input_references")
         name = entry.get("name")
         models[entry["id"]] = ModelInfo(
             entry["id"],
@@ -137,6 +164,8 @@ def parse_models(body: bytes) -> dict[str, ModelInfo]:
             price=_price(entry.get("pricing")),
             image_sizes=_declared(parameters, ("image_size", "resolution"), normalize_image_size),
             aspect_ratios=_declared(parameters, ("aspect_ratio",), normalize_aspect_ratio),
+            max_references=references[1] if references else None,
+            n_range=_declared_range(parameters, "n"),
         )
     return models
 
@@ -146,8 +175,25 @@ def image_model_ids(models: dict[str, ModelInfo]) -> tuple[str, ...]:
     return tuple(sorted(ids, key=lambda i: (not i.startswith(_PREFERRED_PREFIX), i)))
 
 
+@dataclass(frozen=True)
+class Listings:
+    """What the service lists: chat completions' models and the Image API's (None: that list
+    could not be had; empty: the service has none, e.g. a relay without an Image API)."""
+
+    chat: dict[str, ModelInfo] | None = None
+    images: dict[str, ModelInfo] | None = None
+
+
+_FetchError = (aiohttp.ClientError, asyncio.TimeoutError, ValueError)
+
+
+class _NotThere(Exception):
+    """The service answered 404 for a list: it has none."""
+
+
 class ModelCatalog:
-    """The model list per API base, cached for `ttl` seconds; one fetch at a time."""
+    """The lists per API base, each cached for `ttl` seconds (a failure for FAILURE_TTL); one
+    fetch of each at a time."""
 
     def __init__(
         self,
@@ -158,53 +204,111 @@ class ModelCatalog:
         self._ttl = ttl
         self._timeout = timeout
         self._clock = clock
-        self._cache: dict[str, tuple[float, dict[str, ModelInfo]]] = {}
-        self._lock = asyncio.Lock()
+        # url -> (when, what it answered; None for a failure)
+        self._cache: dict[str, tuple[float, object]] = {}
+        self._locks: dict[str, asyncio.Lock] = {}
 
     def forget(self) -> None:
         """Drop the cached lists (the next look-up fetches again)."""
         self._cache.clear()
 
-    def cached(self, settings: Settings) -> dict[str, ModelInfo] | None:
-        """The list fetched last for this API base, however old; None if none was. Never waits:
-        a request uses it for capabilities without fetching (the start-up check fetches it)."""
-        cached = self._cache.get(settings.models_url)
-        return cached[1] if cached else None
-
     async def models(
-        self, session: aiohttp.ClientSession, settings: Settings
+        self, session: aiohttp.ClientSession, settings: Settings, limit: float | None = None
     ) -> dict[str, ModelInfo] | None:
-        """The listed models, or None when the list cannot be had (logged, never raised)."""
+        """Chat completions' models, or None when the list cannot be had (logged, never
+        raised). `limit` caps the wait (a request's time left)."""
         url = settings.models_url
-        async with self._lock:
+        found = await self._get(session, settings, url, parse_models, limit, LIST_QUERY)
+        return found if isinstance(found, dict) else None
+
+    async def image_models(
+        self, session: aiohttp.ClientSession, settings: Settings, limit: float | None = None
+    ) -> dict[str, ModelInfo] | None:
+        """The Image API's models ({} when the service has no Image API), or None."""
+        url = settings.image_models_url
+        found = await self._get(session, settings, url, parse_models, limit, {}, if_absent={})
+        return found if isinstance(found, dict) else None
+
+    async def listings(
+        self, session: aiohttp.ClientSession, settings: Settings, limit: float | None = None
+    ) -> Listings:
+        """Both lists, fetched together when not cached."""
+        chat, images = await asyncio.gather(
+            self.models(session, settings, limit), self.image_models(session, settings, limit)
+        )
+        return Listings(chat, images)
+
+    async def endpoints(
+        self,
+        session: aiohttp.ClientSession,
+        settings: Settings,
+        model: str,
+        limit: float | None = None,
+    ) -> tuple[ImageEndpoint, ...] | None:
+        """The providers of one Image API model with their prices, or None."""
+        url = settings.image_endpoints_url(quote(model, safe="/"))
+        found = await self._get(session, settings, url, parse_endpoints, limit, {}, if_absent=())
+        return found if isinstance(found, tuple) else None
+
+    async def _get(
+        self,
+        session: aiohttp.ClientSession,
+        settings: Settings,
+        url: str,
+        parse: Callable[[bytes], object],
+        limit: float | None,
+        params: dict[str, str],
+        if_absent: object = None,
+    ) -> object:
+        """What `url` lists (parsed), `if_absent` when it answers 404 (None: a failure), None
+        when it cannot be had."""
+        lock = self._locks.setdefault(url, asyncio.Lock())
+        async with lock:
             cached = self._cache.get(url)
-            if cached and self._clock.monotonic() - cached[0] < self._ttl:
-                return cached[1]
+            if cached is not None:
+                age = self._clock.monotonic() - cached[0]
+                if age < (self._ttl if cached[1] is not None else FAILURE_TTL):
+                    return cached[1]
+            timeout = self._timeout if limit is None else max(0.1, min(self._timeout, limit))
             try:
-                models = await self._fetch(session, url, settings)
-            except (aiohttp.ClientError, asyncio.TimeoutError, ValueError) as exc:
-                logger.info(
-                    f"model list unavailable from {display_url(url)}: {type(exc).__name__}: {exc}"
+                found: object = await self._fetch(
+                    session, url, settings, params, timeout, parse, if_absent is not None
                 )
-                return None
-            self._cache[url] = (self._clock.monotonic(), models)
-            return models
+            except _NotThere:
+                logger.info(f"{display_url(url)} answered 404: nothing listed there")
+                found = if_absent
+            except _FetchError as exc:
+                logger.info(
+                    f"list unavailable from {display_url(url)}: {type(exc).__name__}: {exc}"
+                )
+                found = None
+            self._cache[url] = (self._clock.monotonic(), found)
+            return found
 
     async def _fetch(
-        self, session: aiohttp.ClientSession, url: str, settings: Settings
-    ) -> dict[str, ModelInfo]:
+        self,
+        session: aiohttp.ClientSession,
+        url: str,
+        settings: Settings,
+        params: dict[str, str],
+        timeout: float,
+        parse: Callable[[bytes], object],
+        absent_on_404: bool,
+    ) -> object:
         # OpenRouter lists models without a key; compatible gateways often want one.
         headers = {"Authorization": f"Bearer {settings.api_keys[0]}"} if settings.api_keys else {}
         async with session.get(
             url,
-            params=LIST_QUERY,
+            params=params,
             headers=headers,
-            timeout=aiohttp.ClientTimeout(total=self._timeout),
+            timeout=aiohttp.ClientTimeout(total=timeout),
         ) as response:
+            if response.status == 404 and absent_on_404:
+                raise _NotThere()
             if response.status != 200:
                 raise ValueError(f"HTTP {response.status}")
             body = await response.read()
-        return parse_models(body)
+        return parse(body)
 
     async def explain_missing_model(
         self,
@@ -212,12 +316,14 @@ class ModelCatalog:
         settings: Settings,
         error: ModelUnavailableError,
     ) -> ModelUnavailableError:
-        """The same error with the image-capable models of the list as suggestions."""
-        models = await self.models(session, settings)
-        if not models:
+        """The same error with the image models of both lists as suggestions (chat
+        completions' first)."""
+        listed = await self.listings(session, settings)
+        ids = image_model_ids(listed.chat or {}) + image_model_ids(listed.images or {})
+        if not ids:
             return error
-        suggestions = tuple(i for i in image_model_ids(models) if i != error.model)
-        if error.model in models:
+        suggestions = tuple(dict.fromkeys(i for i in ids if i != error.model))
+        if error.model in (listed.chat or {}) or error.model in (listed.images or {}):
             logger.warning(
                 f"model {error.model} is listed but answered 404 (no endpoints right now?)"
             )
@@ -227,13 +333,16 @@ class ModelCatalog:
         self, session: aiohttp.ClientSession, settings: Settings
     ) -> None:
         """Log a warning when the configured model is missing or cannot output images."""
-        models = await self.models(session, settings)
+        listed = await self.listings(session, settings)
+        models = listed.chat
         if not models:
             return
         info = models.get(settings.model)
-        images = image_model_ids(models)
+        images = image_model_ids(models) + image_model_ids(listed.images or {})
         hint = f"image models listed: {', '.join(images[:8])}" if images else ""
-        if info is None:
+        if info is None and settings.model in (listed.images or {}):
+            logger.info(f"configured model {settings.model} is served by the Image API")
+        elif info is None:
             logger.warning(
                 f"configured model {settings.model} is not listed at {display_url(settings.models_url)}: "
                 f"unknown or retired. {hint}"

@@ -23,8 +23,11 @@ from utils.imaging.outgoing import Outgoing
 from utils.imaging.references import References
 from utils.imaging.store import SavedImage
 from utils.openrouter.capabilities import (
+    CHAT_API,
+    IMAGES_API,
     Adjustment,
     ImageCapabilities,
+    ModelRoute,
     ModelSummary,
     ResolvedImageOptions,
 )
@@ -74,6 +77,10 @@ FAILURES: list[BaseException] = [
     e.ModerationError("d"),
     e.ModelUnavailableError("d", "m/old", ("m/a", "m/b")),
     e.ModelUnavailableError("d", "m/old"),
+    e.ModalitiesUnsupportedError("d", "m/flux"),
+    e.ReferencesNotAcceptedError("d", "m/words", ("m/a", "m/b")),
+    e.ReferencesNotAcceptedError("d", "m/words"),
+    e.DailyCapReached("d", e.DailyCapReached.BOT_BUDGET, 0.1, 0.08, AT, 0.04),
     e.BadRequestError("d", 400),
     e.UpstreamUnavailableError("d", 503),
     e.UpstreamUnavailableError("d"),
@@ -132,6 +139,7 @@ def _outcomes() -> list[DrawOutcome]:
         "9:16",
         ImageCapabilities((), ("1:1", "9:16")),
         (Adjustment(A.IMAGE_SIZE, "4K", ""), Adjustment(A.ASPECT_RATIO, "1:4", "9:16")),
+        route=ModelRoute("m/a", CHAT_API),
     )
     references = References(problems=(R("d", R.TIMEOUT, position=2),), found=2, avatars=1)
     return [
@@ -209,6 +217,33 @@ def _models() -> list[ModelSummary]:
         ),
         ModelSummary("m/b", "", ImageCapabilities((), ("1:1",)), False, None),
         ModelSummary("m/c", "", ImageCapabilities(None, None), None, ModelPrice()),
+        ModelSummary(
+            "m/seedream",
+            "Seedream",
+            ImageCapabilities(("2K", "4K"), ("1:1",)),
+            True,
+            None,
+            api=IMAGES_API,
+            image_prices=(("2K", 0.04), ("4K", 0.06)),
+        ),
+        ModelSummary(
+            "m/flat",
+            "",
+            ImageCapabilities(None, None),
+            True,
+            None,
+            api=IMAGES_API,
+            image_prices=(("", 0.035),),
+        ),
+        ModelSummary(
+            "m/tokens",
+            "",
+            ImageCapabilities(None, None),
+            True,
+            None,
+            api=IMAGES_API,
+            per_token=True,
+        ),
     ]
 
 

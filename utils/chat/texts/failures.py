@@ -21,6 +21,7 @@ from ...core.errors import (
     InvalidImageError,
     InvalidKeyError,
     MissingPromptError,
+    ModalitiesUnsupportedError,
     ModelUnavailableError,
     ModerationError,
     NoApiKeyError,
@@ -31,6 +32,7 @@ from ...core.errors import (
     RateLimitedError,
     RateLimitHit,
     ReferenceImageError,
+    ReferencesNotAcceptedError,
     RefusalError,
     UnsupportedImageOptionError,
     UpstreamError,
@@ -337,6 +339,37 @@ def _model_unavailable(lang: Lang, error: ModelUnavailableError) -> str:
     return text
 
 
+def _references_not_accepted(lang: Lang, error: ReferencesNotAcceptedError) -> str:
+    """Pictures came for a model that reads none: one sentence, nothing was sent."""
+    model, models = error.model, listing(lang, error.models[:2])
+    other = say(
+        lang,
+        zh=f"，或请管理员换用能改图的模型 {models}",
+        en=f", or ask an admin to switch to a model that edits pictures: {models}",
+    )
+    other = other if error.models else ""
+    return say(
+        lang,
+        zh=f"当前图像模型 {model} 只能根据文字生成图片、不能使用参考图，"
+        f"请不带图片（或不 @ 别人）再试{other}。",
+        en=f"The current image model {model} draws from text only and can't use reference "
+        f"pictures; please try again without pictures (or @-mentions){other}.",
+    )
+
+
+def _modalities_unsupported(lang: Lang, error: ModalitiesUnsupportedError) -> str:
+    """OpenRouter's 404 about output modalities: the model exists, it is not retired."""
+    model = error.model
+    return say(
+        lang,
+        zh=f"模型 {model} 仍然可用，但 OpenRouter 目前没有能按这种方式（所请求的输出类型）"
+        "出图的服务商，请稍后再试，或请管理员换用其他图像模型。",
+        en=f"Model {model} still exists, but OpenRouter has no provider right now that makes "
+        "pictures the way it was asked (the requested output types); please try again later, "
+        "or ask an admin to switch to another image model.",
+    )
+
+
 def _no_image(lang: Lang, error: NoImageError) -> str:
     if error.model_text:
         said = clip_text(error.model_text, MAX_MODEL_TEXT)
@@ -495,6 +528,10 @@ def user_message(lang: Lang, error: BaseException) -> str:
         return _invalid_argument(lang, error)
     if isinstance(error, UnsupportedImageOptionError):
         return _unsupported_option(lang, error)
+    if isinstance(error, ReferencesNotAcceptedError):
+        return _references_not_accepted(lang, error)
+    if isinstance(error, ModalitiesUnsupportedError):
+        return _modalities_unsupported(lang, error)
     if isinstance(error, RateLimitHit):
         return _rate_limit_hit(lang, error)
     if isinstance(error, DailyCapReached):

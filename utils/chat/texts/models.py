@@ -5,8 +5,10 @@ from __future__ import annotations
 
 from typing import TYPE_CHECKING
 
+from ...openrouter.capabilities import IMAGES_API
 from . import command_names as cmd
 from .language import Lang, Words, clauses, listing, phrases, say
+from .units import usd
 
 if TYPE_CHECKING:  # data types worded here, imported for annotations only
     from ...openrouter.capabilities import ModelSummary
@@ -81,6 +83,33 @@ def _model_abilities(lang: Lang, summary: ModelSummary) -> str:
     return phrases(lang, (p for p in (sizes, ratios, edits) if p))
 
 
+_IMAGES_API_LABEL = Words("经图像接口（Image API）", "through the Image API")
+
+
+def model_price_text(lang: Lang, summary: ModelSummary) -> str:
+    """One model's price: per picture for the Image API's (estimated from its providers'
+    prices), per token as chat completions' model list gives it."""
+    if summary.image_prices:
+        return phrases(
+            lang,
+            (
+                say(
+                    lang,
+                    zh=f"{size + ' ' if size else ''}约 {usd(cost)}/张",
+                    en=f"{size + ' ' if size else ''}about {usd(cost)} a picture",
+                )
+                for size, cost in summary.image_prices
+            ),
+        )
+    if summary.per_token:
+        return say(
+            lang,
+            zh="按 token 计费，出图前无法估算",
+            en="billed per token, not known before the picture is made",
+        )
+    return price_text(lang, summary.price)
+
+
 def image_model_list(
     lang: Lang, summaries: list[ModelSummary], current: str, from_list: bool, limit: int = 20
 ) -> str:
@@ -101,7 +130,9 @@ def image_model_list(
         lines.append(mark + summary.id + name)
         blurb = _MODEL_BLURBS.get(summary.family)
         details = [_model_abilities(lang, summary), blurb(lang) if blurb else ""]
-        price = price_text(lang, summary.price)
+        if summary.api == IMAGES_API:
+            details.insert(0, _IMAGES_API_LABEL(lang))
+        price = model_price_text(lang, summary)
         details.append(say(lang, zh=f"价格：{price}", en=f"price: {price}") if price else "")
         lines.append("   " + clauses(lang, (d for d in details if d)))
     if len(summaries) > limit:

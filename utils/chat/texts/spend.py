@@ -46,11 +46,25 @@ def cap_message(lang: Lang, error: DailyCapReached) -> str:
     subject = _CAP_SUBJECT.get(error.cap, _ANY_CAP)(lang)
     rule = _CAP_RULE.get(error.cap, _ANY_RULE)(lang).format(limit=limit)
     at = day_clock(error.resets_at)
+    if error.estimate is not None:
+        return _estimate_over_cap(lang, error, subject, rule)
     return say(
         lang,
         zh=f"{subject}已达上限（{rule}），将在 {at} 重置，请明天再来。",
         en=f"Daily limit reached: {subject} ({rule}). It resets at {at}; please come back "
         "tomorrow.",
+    )
+
+
+def _estimate_over_cap(lang: Lang, error: DailyCapReached, subject: str, rule: str) -> str:
+    """A money cap this request's estimated price would pass (nothing was sent)."""
+    cost, used, at = usd(error.estimate or 0.0), usd(error.used), day_clock(error.resets_at)
+    return say(
+        lang,
+        zh=f"这张图预计花费约 {cost}，{subject}已用 {used}，画了会超过上限（{rule}），"
+        f"所以没有发出请求；上限将在 {at} 重置。",
+        en=f"This picture would cost about {cost} and {subject} is at {used} already: it would "
+        f"pass the daily limit ({rule}), so nothing was sent. The limit resets at {at}.",
     )
 
 
