@@ -26,12 +26,15 @@ from .utils.chat.commands import (
     CMD_STATS,
     command_argument,
     draw_argument,
+    keys_argument,
     wake_prefix_of,
 )
 from .utils.chat.jobs import DrawJob, edit_job, figure_job, tool_job
+from .utils.chat.permission import admin_command, refused
 from .utils.chat.pipeline import DrawPipeline
 from .utils.chat.timing import answer_within
 from .utils.core.clock import SYSTEM_CLOCK, Clock
+from .utils.core.errors import UnknownKeyError
 from .utils.core.settings import Settings
 from .utils.openrouter.retry_policy import RetryPolicy
 from .utils.spend.service import SpendService
@@ -143,10 +146,12 @@ class GeminiImagePlugin(Star):
         prefix = wake_prefix_of(self.pipeline.event_config(event))
         await self._reply(event, texts.help_text(self.settings(), prefix))
 
-    @filter.permission_type(filter.PermissionType.ADMIN)
+    @admin_command
     @filter.command(CMD_MODEL)
     async def cmd_model(self, event: AstrMessageEvent) -> None:
         """（管理员）切换图像模型：/画图模型 <模型ID>；不带参数时列出图像模型、能力和价格"""
+        if await self._refuse_non_admin(event, CMD_MODEL):
+            return
         value = command_argument(event.message_str, CMD_MODEL)
         if not value:
             settings = self.settings()
@@ -154,34 +159,54 @@ class GeminiImagePlugin(Star):
             return await self._reply(event, texts.image_model_list(models, settings.model, listed))
         await self._reply(event, await self.editor.switch_model(event.get_sender_id(), value))
 
-    @filter.permission_type(filter.PermissionType.ADMIN)
+    @admin_command
     @filter.command(CMD_API_BASE)
     async def cmd_api_base(self, event: AstrMessageEvent) -> None:
         """（管理员）切换 API 地址：/画图接口 <地址|默认>"""
+        if await self._refuse_non_admin(event, CMD_API_BASE):
+            return
         value = command_argument(event.message_str, CMD_API_BASE)
         if not value:
             return await self._reply(event, texts.current_api_base(self.settings().api_base))
         await self._reply(event, await self.editor.switch_api_base(event.get_sender_id(), value))
 
-    @filter.permission_type(filter.PermissionType.ADMIN)
+    @admin_command
     @filter.command(CMD_SETTINGS)
     async def cmd_settings(self, event: AstrMessageEvent) -> None:
         """（管理员）查看画图插件当前设置，密钥已打码"""
+        if await self._refuse_non_admin(event, CMD_SETTINGS):
+            return
         await self._reply(event, texts.describe_settings(self.settings()))
 
-    @filter.permission_type(filter.PermissionType.ADMIN)
+    @admin_command
     @filter.command(CMD_KEYS, alias={"gemini_keys"})
     async def cmd_keys(self, event: AstrMessageEvent) -> None:
-        """（管理员）查看密钥池：打码的密钥、状态（正常/冷却至某时/无效/额度用尽）、本次启动以来的成功与失败次数"""
+        """（管理员）密钥池：打码的密钥、状态与成功失败次数；/画图密钥 重置 [密钥末尾几位] 清除冷却、额度用尽和无效状态"""
+        if await self._refuse_non_admin(event, CMD_KEYS):
+            return
         settings = self.settings()
+        argument = command_argument(event.message_str, CMD_KEYS)
+        if argument:
+            reset, tail = keys_argument(argument)
+            if not reset:
+                return await self._reply(event, texts.usage_keys())
+            try:
+                masked = self.pipeline.reset_keys(settings, tail)
+            except UnknownKeyError as exc:
+                return await self._reply(event, texts.user_message(exc))
+            logger.info(f"gemini-pic-gen: admin {event.get_sender_id()} reset keys {masked}")
+            status = texts.format_pool_status(self.pipeline.key_status(settings), settings.model)
+            return await self._reply(event, texts.keys_reset(masked) + "\n" + status)
         await self._reply(
             event, texts.format_pool_status(self.pipeline.key_status(settings), settings.model)
         )
 
-    @filter.permission_type(filter.PermissionType.ADMIN)
+    @admin_command
     @filter.command(CMD_STATS)
     async def cmd_stats(self, event: AstrMessageEvent) -> None:
         """（管理员）画图统计：今天和近 7 天的图片数与花费（按群、用户、模型），各密钥剩余额度"""
+        if await self._refuse_non_admin(event, CMD_STATS):
+            return
         await self._reply(event, await self.spend.report_text(self.pipeline.http()))
 
     # --- plumbing -------------------------------------------------------------------------------
@@ -194,6 +219,16 @@ class GeminiImagePlugin(Star):
         if remarks:
             await self._reply(event, "\n".join(remarks))
         event.stop_event()
+
+    async def _refuse_non_admin(self, event: AstrMessageEvent, command: str) -> bool:
+        """Answer a non-admin's admin command with one sentence (utils/chat/permission.py)."""
+        if not refused(event):
+            return False
+        sender = event.get_sender_id()
+        logger.info(f"gemini-pic-gen: {sender} is not a bot admin: /{command} refused")
+        prefix = wake_prefix_of(self.pipeline.event_config(event))
+        await self._reply(event, texts.admin_only(prefix + command, str(sender)))
+        return True
 
     @staticmethod
     async def _reply(event: AstrMessageEvent, text: str) -> None:

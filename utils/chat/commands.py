@@ -71,3 +71,15 @@ def draw_argument(
     """A drawing command's text without its @-mentions (they come along as avatars), and
     whether it asks for the sender's own avatar."""
     return own_avatar_option(without_mentions(command_argument(message, command), chain))
+
+
+# `/画图密钥 重置 [tail]`: clear the state of every key, or of the one ending in `tail`.
+RESET_KEY_WORDS = frozenset({"重置", "清除", "reset", "clear"})
+
+
+def keys_argument(argument: str) -> tuple[bool, str]:
+    """(whether the keys command asks for a reset, the key's last characters or "" for all)."""
+    word, _, rest = argument.strip().partition(" ")
+    if word.lower() not in RESET_KEY_WORDS:
+        return False, ""
+    return True, rest.strip()

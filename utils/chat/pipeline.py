@@ -56,6 +56,7 @@ from ..openrouter.capabilities import (
 from ..openrouter.key_pool import KeyPool, KeyStatus
 from ..openrouter.model_catalog import ModelCatalog
 from ..openrouter.retry_policy import RetryPolicy
+from ..openrouter.usage import credit_checker
 from ..spend.guard import Reservation, SpendGuard, record_of
 from ..ttp import GenerationRequest, GenerationResult, OpenRouterClient
 from . import texts
@@ -184,6 +185,10 @@ class DrawPipeline:
         """The key pool as admins see it (masked keys), empty when no key is configured."""
         return self.key_pool(settings).snapshot() if settings.api_keys else []
 
+    def reset_keys(self, settings: Settings, tail: str = "") -> list[str]:
+        """An admin's reset of every key's state, or of the key ending in `tail` (masked keys)."""
+        return self.key_pool(settings).reset(tail) if settings.api_keys else []
+
     async def drain(self, limit: float = DRAIN_LIMIT) -> None:
         """Wait for the requests still running (each ends on its own deadline anyway)."""
         tasks = {r.task for r in self._running if r.task is not None}
@@ -292,7 +297,9 @@ class DrawPipeline:
             logger.info(f"gemini-pic-gen: configured image options fitted to the model: {options}")
         pool = self.key_pool(settings)
         # Every key invalid, or all cooling down for long: no progress note, no downloads.
-        pool.check_usable(self.retry_policy.max_cooldown_wait)
+        await pool.ensure_usable(
+            self.retry_policy.max_cooldown_wait, credit_checker(self.http(), settings.api_base)
+        )
         sources = await gather_sources(
             event,
             settings,

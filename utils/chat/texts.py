@@ -37,6 +37,7 @@ from ..core.errors import (
     RateLimitHit,
     ReferenceImageError,
     RefusalError,
+    UnknownKeyError,
     UnsupportedImageOptionError,
     UpstreamError,
     UpstreamTimeoutError,
@@ -44,7 +45,7 @@ from ..core.errors import (
 )
 from ..core.keys import mask_key, mask_proxy
 from ..core.settings import DEFAULT_API_BASE, Settings, SpendPolicy
-from ..openrouter.key_pool import KeyState, KeyStatus
+from ..openrouter.key_pool import RESET_BY_ADMIN, KeyState, KeyStatus
 from ..openrouter.usage import KeyReport
 from ..spend.ledger import GroupTotals, Summary, Totals, UserTotals
 from ..spend.report import SpendReport
@@ -209,6 +210,8 @@ def user_message(error: BaseException) -> str:
         return _invalid_argument(error)
     if isinstance(error, UnsupportedImageOptionError):
         return _unsupported_option(error)
+    if isinstance(error, UnknownKeyError):
+        return unknown_key(error)
     if isinstance(error, ConfigSaveError):
         return "设置已立即生效，但保存到配置文件失败，插件重载后会恢复原设置，请查看日志。"
     if isinstance(error, GroupNotAllowed):
@@ -225,6 +228,11 @@ def user_message(error: BaseException) -> str:
     if isinstance(error, InvalidKeyError):
         return "OpenRouter API 密钥无效或已被撤销，请管理员检查插件配置中的密钥。"
     if isinstance(error, OutOfCreditsError):
+        if error.retry_at is not None and error.retry_after is not None:
+            return (
+                "OpenRouter 账户额度已用完，请管理员充值或更换密钥；充值后可在 "
+                f"{clock_time(error.retry_at)}（约 {whole_seconds(error.retry_after)} 秒后）再试。"
+            )
         return "OpenRouter 账户额度已用完，请管理员充值或更换密钥。"
     if isinstance(error, AllKeysCoolingDownError):
         return _cooling_down_message(error)
@@ -540,7 +548,9 @@ def format_pool_status(rows: list[KeyStatus], model: str = "") -> str:
     for i, row in enumerate(rows, 1):
         until = clock_time(row.until) if row.until is not None else ""
         state = _STATE_TEXT[row.state].format(until=until)
-        if row.state is KeyState.UNTESTED and row.failures:
+        if row.state is KeyState.UNTESTED and row.last_error == RESET_BY_ADMIN:
+            state = "已重置，下一次请求会先试用"
+        elif row.state is KeyState.UNTESTED and row.failures:
             # Tried, never answered yet, nothing against the key itself (or its wait is over).
             last = _LAST_FAILURE.get(row.last_error, "请求失败")
             state = f"可用，尚无成功请求（最近一次失败：{last}）"
@@ -550,6 +560,34 @@ def format_pool_status(rows: list[KeyStatus], model: str = "") -> str:
         )
     lines.append("（成功/失败为本次启动或修改密钥配置以来的请求次数）")
     return "\n".join(lines)
+
+
+def usage_keys() -> str:
+    return (
+        f"用法：/{CMD_KEYS} 查看密钥池；/{CMD_KEYS} 重置 清除全部密钥的冷却、额度用尽和无效状态；"
+        f"/{CMD_KEYS} 重置 <密钥末尾几位> 只清除一个（如 /{CMD_KEYS} 重置 abcd）。"
+    )
+
+
+def keys_reset(masked: list[str]) -> str:
+    if not masked:
+        return "没有配置密钥，没有可以重置的状态。"
+    return (
+        f"已清除 {len(masked)} 个密钥的冷却、额度用尽和无效状态（{'、'.join(masked)}），"
+        "下一次请求会先试用它们。"
+    )
+
+
+def unknown_key(error: UnknownKeyError) -> str:
+    known = "、".join(error.known) or "无"
+    if error.matches:
+        return f"有 {len(error.matches)} 个密钥以“{error.tail}”结尾，请多写几位。当前密钥：{known}"
+    return f"没有以“{error.tail}”结尾的密钥（至少写 4 位）。当前密钥：{known}"
+
+
+def admin_only(command: str, sender_id: str) -> str:
+    """A non-admin's admin command: one sentence, with the ID an admin would add."""
+    return f"{command} 是管理员指令，只有机器人管理员可以使用（你的 ID：{sender_id}）。"
 
 
 def current_api_base(api_base: str) -> str:
@@ -599,7 +637,8 @@ def help_text(settings: Settings, prefix: str = "/") -> str:
         f"{p}{CMD_MODEL} [模型ID] —— 切换图像模型并保存；不带参数时列出图像模型、能力和价格",
         f"{p}{CMD_API_BASE} <地址|默认> —— 切换 API 地址并保存",
         f"{p}{CMD_SETTINGS} —— 查看当前设置（密钥已打码）",
-        f"{p}{CMD_KEYS} —— 查看密钥池状态：是否正常、冷却到何时、成功与失败次数",
+        f"{p}{CMD_KEYS} [重置 [密钥末尾几位]] —— 查看密钥池状态（是否正常、冷却到何时、成功与失败次数）；"
+        "重置清除冷却、额度用尽和无效状态",
         f"{p}{CMD_STATS} —— 查看今天和近 7 天的图片数与花费（按群、用户、模型）及密钥剩余额度",
     ]
     if not p:
