@@ -29,7 +29,7 @@ from .utils.chat.commands import (
     keys_argument,
     wake_prefix_of,
 )
-from .utils.chat.jobs import DrawJob, edit_job, figure_job, tool_job
+from .utils.chat.jobs import DrawJob, edit_job, figure_job, tool_job, with_options
 from .utils.chat.permission import admin_command, refused
 from .utils.chat.pipeline import DrawPipeline
 from .utils.chat.timing import answer_within
@@ -120,25 +120,33 @@ class GeminiImagePlugin(Star):
 
     @filter.command(CMD_DRAW)
     async def cmd_draw(self, event: AstrMessageEvent) -> None:
-        """根据文字生成图片：/画图 [我的头像] <描述>（@某人 用他的头像作参考图）"""
-        prompt, own = draw_argument(event.message_str, event.get_messages(), CMD_DRAW)
-        if not prompt:
+        """根据文字生成图片：/画图 [我的头像] [1K|2K|4K] [宽高比如 16:9] <描述>（@某人 用他的头像作参考图）"""
+        arg = draw_argument(event.message_str, event.get_messages(), CMD_DRAW)
+        if not arg.prompt:
             return await self._reply(event, texts.usage_draw())
-        await self._run_command(event, DrawJob(prompt=prompt, use_sender_avatar=own))
+        job = DrawJob(
+            prompt=arg.prompt,
+            use_sender_avatar=arg.own_avatar,
+            image_size=arg.image_size,
+            aspect_ratio=arg.aspect_ratio,
+        )
+        await self._run_command(event, job)
 
     @filter.command(CMD_EDIT)
     async def cmd_edit(self, event: AstrMessageEvent) -> None:
-        """按描述修改图片：/改图 <描述>（附图、回复带图消息、@某人 或“我的头像”）"""
-        prompt, own = draw_argument(event.message_str, event.get_messages(), CMD_EDIT)
-        if not prompt:
+        """按描述修改图片：/改图 [1K|2K|4K] [宽高比] <描述>（附图、回复带图消息、@某人 或“我的头像”）"""
+        arg = draw_argument(event.message_str, event.get_messages(), CMD_EDIT)
+        if not arg.prompt:
             return await self._reply(event, texts.usage_edit())
-        await self._run_command(event, edit_job(prompt, use_sender_avatar=own))
+        job = edit_job(arg.prompt, use_sender_avatar=arg.own_avatar)
+        await self._run_command(event, with_options(job, arg))
 
     @filter.command(CMD_FIGURE)
     async def cmd_figure(self, event: AstrMessageEvent) -> None:
-        """把图片里的角色做成手办照片：/手办化 [补充描述]（附图、@某人 或 /手办化 我）"""
-        extra, own = draw_argument(event.message_str, event.get_messages(), CMD_FIGURE)
-        await self._run_command(event, figure_job(extra, use_sender_avatar=own))
+        """把图片里的角色做成手办照片：/手办化 [1K|2K|4K] [宽高比] [补充描述]（附图、@某人 或 /手办化 我）"""
+        arg = draw_argument(event.message_str, event.get_messages(), CMD_FIGURE)
+        job = figure_job(arg.prompt, use_sender_avatar=arg.own_avatar)
+        await self._run_command(event, with_options(job, arg))
 
     @filter.command(CMD_HELP)
     async def cmd_help(self, event: AstrMessageEvent) -> None:
@@ -215,7 +223,8 @@ class GeminiImagePlugin(Star):
         request = self.pipeline.start(event, job, self.settings())
         # Commands have no timeout of AstrBot's: wait for the whole run.
         outcome = await self.pipeline.outcome_within(request, request.deadline.remaining() + 5)
-        remarks = texts.command_reply(outcome) if outcome is not None else []
+        asked = bool(job.image_size or job.aspect_ratio)
+        remarks = texts.command_reply(outcome, asked) if outcome is not None else []
         if remarks:
             await self._reply(event, "\n".join(remarks))
         event.stop_event()

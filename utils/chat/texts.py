@@ -43,6 +43,7 @@ from ..core.errors import (
     UpstreamTimeoutError,
     UpstreamUnavailableError,
 )
+from ..core.image_options import ASPECT_RATIOS
 from ..core.keys import mask_key, mask_proxy
 from ..core.settings import DEFAULT_API_BASE, Settings, SpendPolicy
 from ..openrouter.key_pool import RESET_BY_ADMIN, KeyState, KeyStatus
@@ -352,11 +353,13 @@ def still_working() -> str:
     )
 
 
-def command_reply(outcome: DrawOutcome) -> list[str]:
-    """The lines a command answers with besides the images (none on plain success)."""
+def command_reply(outcome: DrawOutcome, asked_options: bool = False) -> list[str]:
+    """The lines a command answers with besides the images (none on plain success); with
+    `asked_options` (the command named a size or ratio) first what was drawn."""
     if outcome.result is None or outcome.undelivered:
         return [outcome.message]
-    return outcome_remarks(outcome)
+    used = [options_used(outcome.options)] if asked_options and outcome.options else []
+    return used + outcome_remarks(outcome)
 
 
 def detached_report(outcome: DrawOutcome) -> list[str]:
@@ -380,6 +383,19 @@ def options_note(options: ResolvedImageOptions | None) -> str:
             name = _OPTION_NAMES.get(change.option, change.option)
             parts.append(f"不支持{name} {change.asked}，已改用最接近的 {change.sent}")
     return f"注意：当前图像模型 {options.model} " + "；".join(parts) + "。"
+
+
+def options_used(options: ResolvedImageOptions) -> str:
+    """The size and ratio a picture was drawn with (after fitting them to the model)."""
+    caps = options.capabilities
+    if options.image_size:
+        size = options.image_size
+    elif caps.sizes is not None and not caps.sizes:
+        size = f"约 {caps.fixed_size}（模型固定）"
+    else:
+        size = "模型默认"
+    ratio = options.aspect_ratio or "由模型决定"
+    return f"本次按 尺寸 {size}、宽高比 {ratio} 生成（{options.model}）。"
 
 
 # What each known model is good at, by family (capabilities.family_of).
@@ -632,6 +648,8 @@ def help_text(settings: Settings, prefix: str = "/") -> str:
         f"{p}{CMD_FIGURE} [补充描述] —— 把图片里的角色做成手办照片（同样需要附图或回复带图消息）",
         f"QQ 上还可以用头像作参考图：在指令里 @某人 用他的头像，或在描述前写“我的头像”用你自己的"
         f"（如 {p}{CMD_FIGURE} @某人、{p}{CMD_FIGURE} 我）。合并转发消息里的图片也会被用作参考图。",
+        f"尺寸和宽高比：在指令里写 1K、2K 或 4K（不区分大小写），和/或宽高比（{'、'.join(ASPECT_RATIOS)}），"
+        f"如 {p}{CMD_DRAW} 4K 16:9 海边日落；模型画不了的会换成最接近的并告诉你。",
         f"{p}{CMD_HELP} —— 显示本帮助",
         "管理员指令：",
         f"{p}{CMD_MODEL} [模型ID] —— 切换图像模型并保存；不带参数时列出图像模型、能力和价格",
