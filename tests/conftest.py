@@ -7,6 +7,7 @@ import os
 import sys
 from collections.abc import AsyncIterator, Callable, Iterator
 from pathlib import Path
+from typing import Any
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 from tests.support.astrbot_env import use_temp_root
@@ -80,6 +81,18 @@ def fake(fake_server: FakeOpenRouter) -> Iterator[FakeOpenRouter]:
     fake_server.reset()
 
 
+async def _fresh_config(
+    astrbot, fake: FakeOpenRouter, fake_translate: FakeTranslate, **saved: Any
+) -> dict:
+    plugin = await astrbot.restart(
+        saved,
+        **harness.plain_settings(fake.base_url, REAL_LOOKING_KEYS[0]),
+        translate_proxy=fake_translate.proxy_url,
+        translate_timeout=5,
+    )
+    return plugin.config
+
+
 @pytest_asyncio.fixture
 async def plugin_config(
     astrbot, fake: FakeOpenRouter, fake_translate: FakeTranslate
@@ -92,12 +105,28 @@ async def plugin_config(
     tests about other behaviour see only their own traffic and messages; tests of those
     features switch them on. Translation, when on, only ever reaches the fake.
     """
-    plugin = await astrbot.restart(
-        **harness.plain_settings(fake.base_url, REAL_LOOKING_KEYS[0]),
-        translate_proxy=fake_translate.proxy_url,
-        translate_timeout=5,
-    )
-    yield plugin.config
+    yield await _fresh_config(astrbot, fake, fake_translate)
+
+
+@pytest_asyncio.fixture
+async def english(
+    astrbot, plugin_config: dict, fake: FakeOpenRouter, fake_translate: FakeTranslate
+) -> AsyncIterator[dict]:
+    """plugin_config (the same dict) with `reply_lang` "en" saved before the plugin started
+    again, as after a save in the panel: the tool's description is set in the configured
+    language when the plugin starts. Started again afterwards, so later tests find the tool
+    described in Chinese."""
+    yield await _fresh_config(astrbot, fake, fake_translate, reply_lang="en")
+    await astrbot.restart()
+
+
+@pytest_asyncio.fixture
+async def auto_lang(
+    astrbot, plugin_config: dict, fake: FakeOpenRouter, fake_translate: FakeTranslate
+) -> AsyncIterator[dict]:
+    """As `english`, with `reply_lang` "auto"."""
+    yield await _fresh_config(astrbot, fake, fake_translate, reply_lang="auto")
+    await astrbot.restart()
 
 
 @pytest_asyncio.fixture

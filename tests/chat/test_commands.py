@@ -20,7 +20,9 @@ from tests.fakes.openrouter import Reply as FakeReply
 from tests.fakes.openrouter import make_png, png_prompt
 from tests.support.harness import image_path, make_event
 from tests.support.keys import OUT_OF_CREDITS
+from utils.chat.commands import command_argument, own_avatar_option
 from utils.chat.jobs import FIGURE_TEMPLATE
+from utils.chat.texts import command_names
 
 PROGRESS = "🎨 收到，正在"
 
@@ -354,3 +356,53 @@ async def test_help_shows_the_configured_wake_prefix(astrbot, fake, plugin_confi
         astrbot_config["wake_prefix"] = prefixes
     [text] = event.sent_texts()
     assert "#画图 <描述>" in text and "/画图" not in text
+
+
+# --- names and arguments -------------------------------------------------------------------------
+
+
+@pytest.mark.parametrize(
+    ("message", "argument"),
+    [
+        ("画图 a cat", "a cat"),
+        ("/draw a cat\non the moon", "a cat\non the moon"),
+        ("draw", ""),
+        ("drawing a cat", ""),  # another word, not the command
+    ],
+)
+def test_the_argument_follows_whichever_name_was_used(message, argument):
+    assert command_argument(message, command_names.DRAW) == argument
+
+
+def test_the_keys_command_keeps_its_old_name():
+    assert command_argument("gemini_keys", command_names.KEYS) == ""
+    assert command_names.KEYS.aliases == {"draw_keys", "gemini_keys"}
+    assert [c.en for c in command_names.ALL] == [
+        "draw",
+        "edit",
+        "figure",
+        "draw_help",
+        "draw_model",
+        "draw_api",
+        "draw_config",
+        "draw_keys",
+        "draw_stats",
+    ]
+
+
+@pytest.mark.parametrize(
+    ("argument", "expected"),
+    [
+        ("我", ("", True)),
+        ("我的头像 画成油画", ("画成油画", True)),
+        ("me", ("", True)),
+        ("Me", ("", True)),
+        ("my avatar as an oil painting", ("as an oil painting", True)),
+        ("my avatar, as a knight", ("as a knight", True)),
+        ("me a cat", ("me a cat", False)),  # "draw me a cat" asks for a cat
+        ("my avatars of the week", ("my avatars of the week", False)),
+        ("a cat", ("a cat", False)),
+    ],
+)
+def test_asking_for_ones_own_avatar(argument, expected):
+    assert own_avatar_option(argument) == expected

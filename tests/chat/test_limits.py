@@ -12,7 +12,8 @@ from tests.fakes.openrouter import Reply as FakeReply
 from tests.fakes.openrouter import completion, data_url, make_png
 from tests.support.harness import make_event
 from utils.chat.limits import Requester, RequestLimiter, check_group
-from utils.chat.texts import user_message
+from utils.chat.texts.failures import user_message
+from utils.chat.texts.language import ZH
 from utils.core.errors import GroupNotAllowed, RateLimitHit
 from utils.core.settings import LimitPolicy, Settings, clean_ids
 
@@ -93,11 +94,13 @@ def test_config_values_are_read_leniently():
 
 
 def test_messages_are_clear_chinese():
-    assert user_message(RateLimitHit("x", "user", 2, 12.2)) == (
+    assert user_message(ZH, RateLimitHit("x", "user", 2, 12.2)) == (
         "你画图太频繁了（每人每分钟最多 2 次），请约 13 秒后再试。"
     )
-    assert "本群" in user_message(RateLimitHit("x", "group", 5, 0.1))
-    assert user_message(GroupNotAllowed("x")) == "本群未开启画图功能，如需使用请联系机器人管理员。"
+    assert "本群" in user_message(ZH, RateLimitHit("x", "group", 5, 0.1))
+    assert (
+        user_message(ZH, GroupNotAllowed("x")) == "本群未开启画图功能，如需使用请联系机器人管理员。"
+    )
 
 
 # --- through AstrBot ------------------------------------------------------------------------------

@@ -12,8 +12,10 @@ from astrbot.core.star import command_management
 
 from tests.support.harness import make_event
 from tests.support.keys import REAL_LOOKING_KEYS
-from utils.chat.commands import CMD_API_BASE, CMD_KEYS, CMD_MODEL, CMD_SETTINGS, CMD_STATS
+from utils.chat.texts import command_names as cmd
 
+CMD_API_BASE, CMD_KEYS, CMD_MODEL = cmd.API_BASE.zh, cmd.KEYS.zh, cmd.MODEL.zh
+CMD_SETTINGS, CMD_STATS = cmd.SETTINGS.zh, cmd.STATS.zh
 ADMIN_COMMANDS = {
     CMD_MODEL: "/画图模型 openai/gpt-4o",
     CMD_API_BASE: "/画图接口 https://evil.example/api",
@@ -25,6 +27,10 @@ ADMIN_COMMANDS = {
 
 def refusal(command: str, sender: str = "10001") -> str:
     return f"/{command} 是管理员指令，只有机器人管理员可以使用（你的 ID：{sender}）。"
+
+
+def english_refusal(command: str, sender: str = "10001") -> str:
+    return f"/{command} is an admin command: only the bot's admins may use it (your ID: {sender})."
 
 
 @pytest.mark.parametrize("command", list(ADMIN_COMMANDS))
@@ -42,9 +48,20 @@ async def test_a_member_hears_one_sentence_that_the_command_is_for_admins(
     )
 
 
-async def test_the_alias_is_refused_too(astrbot, fake, plugin_config):
+async def test_the_old_alias_is_refused_too(astrbot, fake, plugin_config):
     event = await astrbot.dispatch(make_event("/gemini_keys", sender_id="10001"))
     assert event.sent_texts() == [refusal(CMD_KEYS)]
+
+
+@pytest.mark.parametrize(
+    "command", [cmd.MODEL, cmd.API_BASE, cmd.SETTINGS, cmd.KEYS, cmd.STATS], ids=lambda c: c.en
+)
+async def test_in_english_the_sentence_names_the_english_command(
+    astrbot, fake, plugin_config, command
+):
+    plugin_config["reply_lang"] = "en"
+    event = await astrbot.dispatch(make_event(f"/{command.en}", sender_id="10001"))
+    assert event.sent_texts() == [english_refusal(command.en)]
 
 
 async def test_an_admin_is_answered_as_before(astrbot, fake, plugin_config, admin):

@@ -8,7 +8,8 @@ from astrbot.core.provider.register import llm_tools
 
 from tests.support.harness import TOOL_NAME, make_event
 from tests.support.schema import field, load_schema
-from utils.chat.texts import user_message
+from utils.chat.texts.failures import user_message
+from utils.chat.texts.language import ZH
 from utils.core.errors import InvalidArgumentError
 from utils.core.image_options import (
     ASPECT_RATIOS,
@@ -142,7 +143,7 @@ def test_an_invalid_size_is_refused_with_its_data_and_one_chinese_sentence():
         resolve_image_size("8K", "")
     error = caught.value
     assert (error.argument, error.value, error.allowed) == ("image_size", "8K", IMAGE_SIZES)
-    text = user_message(error)
+    text = user_message(ZH, error)
     assert "不支持的图片尺寸“8K”" in text and all(s in text for s in IMAGE_SIZES)
 
 

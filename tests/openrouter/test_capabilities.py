@@ -13,8 +13,9 @@ import pytest
 
 from tests.conftest import REAL_LOOKING_KEYS
 from tests.fakes.openrouter import IMAGE_MODELS, IMAGE_ONLY_MODELS, TEXT_MODELS
-from utils.chat import texts
-from utils.chat.texts import user_message
+from utils.chat.texts import models, replies
+from utils.chat.texts.failures import user_message
+from utils.chat.texts.language import ZH
 from utils.core.clock import Deadline
 from utils.core.errors import UnsupportedImageOptionError
 from utils.core.image_options import ASPECT_RATIOS, BASE_ASPECT_RATIOS, IMAGE_SIZES
@@ -79,7 +80,7 @@ def test_what_each_model_is_sent(model, size, ratio):
     assert changed == (
         (model == FLASH and size in ("2K", "4K")) or expected.get("aspect_ratio", "") != ratio
     )
-    assert bool(texts.options_note(resolved)) == changed
+    assert bool(replies.options_note(ZH, resolved)) == changed
 
 
 def test_a_mapping_is_explained_to_the_chat_model():
@@ -88,12 +89,13 @@ def test_a_mapping_is_explained_to_the_chat_model():
     assert [(a.option, a.asked, a.sent) for a in resolved.adjustments] == [
         ("aspect_ratio", "1:4", "9:16")
     ]
-    note = texts.options_note(resolved)
+    note = replies.options_note(ZH, resolved)
     assert "不支持宽高比 1:4，已改用最接近的 9:16" in note and PRO in note
 
     fixed = resolve_image_options(FLASH, "4K", None)
     assert fixed.image_config() == {}
-    assert "固定约 1K" in texts.options_note(fixed) and "4K" in texts.options_note(fixed)
+    note = replies.options_note(ZH, fixed)
+    assert "固定约 1K" in note and "4K" in note
 
 
 def test_a_size_the_model_draws_anyway_needs_no_note():
@@ -107,7 +109,7 @@ def test_a_refusal_names_what_the_model_takes_and_who_draws_it():
     assert (error.model, error.option, error.value) == (PRO, "aspect_ratio", "8:1")
     assert error.supported == BASE_ASPECT_RATIOS
     assert error.models == (FLASH31,)
-    text = user_message(error)
+    text = user_message(ZH, error)
     assert text.count("。") == 1  # one sentence
     assert f"{PRO} 不支持宽高比 8:1" in text and FLASH31 in text and "21:9" in text
 
@@ -219,7 +221,7 @@ async def test_the_request_carries_the_resolved_image_config(client_for, fake, m
 
 
 def format_image_models(listed, current: str, limit: int = 20) -> str:
-    return texts.image_model_list(image_model_summaries(listed), current, bool(listed), limit)
+    return models.image_model_list(ZH, image_model_summaries(listed), current, bool(listed), limit)
 
 
 async def _listed(fake) -> dict[str, ModelInfo]:

@@ -9,7 +9,8 @@ import pytest
 
 from tests.conftest import REAL_LOOKING_KEYS
 from tests.fakes.clock import FakeClock
-from utils.chat.texts import format_pool_status
+from utils.chat.texts.keys import format_pool_status
+from utils.chat.texts.language import ZH
 from utils.core.clock import Deadline
 from utils.core.errors import (
     AllKeysCoolingDownError,
@@ -340,7 +341,7 @@ async def test_nothing_prints_a_key():
     pool, _, deadline = make_pool(3)
     lease = await pool.acquire(deadline)
     text = repr(pool) + repr(lease) + repr(pool.snapshot())
-    text += format_pool_status(pool.snapshot(), "m")
+    text += format_pool_status(ZH, pool.snapshot(), "m")
     for key in REAL_LOOKING_KEYS:
         assert key not in text
     assert "sk-or-…a1a1" in text
@@ -356,7 +357,7 @@ def test_status_table_in_chinese():
         KeyStatus("sk-or-…e5e5", KeyState.UNTESTED, None, 0, 0, 0, ""),
     ]
     hhmmss = time.strftime("%H:%M:%S", time.localtime(until))
-    assert format_pool_status(rows, "google/gemini-2.5-flash-image").splitlines() == [
+    assert format_pool_status(ZH, rows, "google/gemini-2.5-flash-image").splitlines() == [
         "OpenRouter 密钥池（5 个密钥，模型 google/gemini-2.5-flash-image）：",
         "1. sk-or-…a1a1 | 正常 | 成功 12 / 失败 1，进行中 2",
         f"2. sk-or-…b2b2 | 限流冷却中，{hhmmss} 恢复 | 成功 3 / 失败 5",
@@ -372,7 +373,7 @@ async def test_a_key_that_only_failed_is_not_called_unused():
     pool, clock, deadline = make_pool(2)
     for _ in range(3):
         await use(pool, deadline, KeyOutcome.FAILURE)  # both keys try and fail alike
-    lines = format_pool_status(pool.snapshot(), "m").splitlines()
+    lines = format_pool_status(ZH, pool.snapshot(), "m").splitlines()
     assert lines[1:3] == [
         "1. sk-or-…a1a1 | 可用，尚无成功请求（最近一次失败：网络或服务故障，与密钥无关） | 成功 0 / 失败 2",
         "2. sk-or-…b2b2 | 可用，尚无成功请求（最近一次失败：网络或服务故障，与密钥无关） | 成功 0 / 失败 1",
@@ -383,7 +384,7 @@ async def test_a_key_that_only_failed_is_not_called_unused():
     pool, clock, deadline = make_pool(1)
     await use(pool, deadline, KeyOutcome.RATE_LIMITED, retry_after=5)
     clock.advance(6)
-    [row] = format_pool_status(pool.snapshot()).splitlines()[1:2]
+    [row] = format_pool_status(ZH, pool.snapshot()).splitlines()[1:2]
     assert (
         row
         == "1. sk-or-…a1a1 | 可用，尚无成功请求（最近一次失败：被限流，冷却已结束） | 成功 0 / 失败 1"
@@ -391,4 +392,4 @@ async def test_a_key_that_only_failed_is_not_called_unused():
 
 
 def test_status_table_without_keys():
-    assert "还没有可用的 API 密钥" in format_pool_status([])
+    assert "还没有可用的 API 密钥" in format_pool_status(ZH, [])

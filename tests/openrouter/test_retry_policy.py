@@ -12,7 +12,8 @@ import pytest
 
 from tests.conftest import REAL_LOOKING_KEYS
 from tests.fakes.clock import FakeClock
-from utils.chat.texts import user_message
+from utils.chat.texts.failures import user_message
+from utils.chat.texts.language import ZH
 from utils.core.clock import Deadline
 from utils.core.errors import (
     AllKeysCoolingDownError,
@@ -236,7 +237,7 @@ async def test_retrying_loop_gives_up_with_the_reason_when_the_budget_is_short()
     assert clock.sleeps == [2, 4]  # 6 s used; 8 s more plus a 5 s try would pass 12 s
     assert caught.value.last_error is run.last_error
     assert caught.value.next_wait == 8
-    assert "图片生成超时：12 秒内没有拿到结果" in user_message(caught.value)
+    assert "图片生成超时：12 秒内没有拿到结果" in user_message(ZH, caught.value)
 
 
 def test_policy_is_a_value_that_tests_can_copy_with_another_clock():
@@ -270,25 +271,25 @@ async def test_deadline_on_the_real_clock():
 
 def test_all_keys_cooling_down_message_says_when():
     retry_at = NOW + 90
-    text = user_message(AllKeysCoolingDownError("d", 89.2, retry_at, 3))
+    text = user_message(ZH, AllKeysCoolingDownError("d", 89.2, retry_at, 3))
     clock_text = time.strftime("%H:%M:%S", time.localtime(retry_at))
     assert (
         text
         == f"请求太频繁，全部 3 个 API 密钥都在限流冷却中，请在 {clock_text}（约 90 秒后）再试。"
     )
-    one = user_message(AllKeysCoolingDownError("d", 5, retry_at, 1))
+    one = user_message(ZH, AllKeysCoolingDownError("d", 5, retry_at, 1))
     assert one.startswith("请求太频繁，API 密钥正在限流冷却中") and "约 5 秒后" in one
 
 
 def test_deadline_messages():
     plain = DeadlineExceededError("d", 100, UpstreamUnavailableError("HTTP 502", 502), 10)
-    assert user_message(plain) == (
+    assert user_message(ZH, plain) == (
         "图片生成超时：100 秒内没有拿到结果，最后一次失败原因：图像服务暂时不可用（HTTP 502）。"
         "剩余时间不够再试一次，请稍后再试。"
     )
     asked = UpstreamUnavailableError("HTTP 503", 503, retry_after=300)
-    assert user_message(DeadlineExceededError("d", 100, asked, 300)) == (
+    assert user_message(ZH, DeadlineExceededError("d", 100, asked, 300)) == (
         "图像服务暂时不可用（HTTP 503），服务要求约 300 秒后再试，超出了本次 100 秒的时间上限，"
         "请稍后再试。"
     )
-    assert "最后一次" not in user_message(DeadlineExceededError("waiting for a key", 100))
+    assert "最后一次" not in user_message(ZH, DeadlineExceededError("waiting for a key", 100))

@@ -6,7 +6,7 @@ import re
 
 from tests.support.harness import REPO_ROOT
 from tests.support.schema import fields, load_schema, sections
-from utils.chat import commands
+from utils.chat.texts import command_names
 
 README = (REPO_ROOT / "README.md").read_text(encoding="utf-8")
 CJK = re.compile(r"[\u4e00-\u9fff]")
@@ -27,9 +27,10 @@ def test_config_tables_follow_the_panel_order():
 
 
 def test_every_command_is_documented():
-    names = [v for k, v in vars(commands).items() if k.startswith("CMD_")]
-    assert len(names) >= 8
-    missing = [name for name in names if f"/{name}" not in README]
+    """Every name of every command, Chinese and English, in the README."""
+    names = [name for command in command_names.ALL for name in command.names]
+    assert len(names) >= 18
+    missing = [name for name in names if not re.search(rf"/{re.escape(name)}(?!\w)", README)]
     assert missing == []
 
 

@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import asyncio
+import json
+import re
 from pathlib import Path
 
 import pytest
@@ -15,6 +17,8 @@ from utils.core.settings import SpendPolicy
 from utils.openrouter.key_pool import KeyState, KeyStatus
 from utils.openrouter.usage import KeyInfo, KeyReport
 from utils.spend.dashboard import (
+    ERROR_INTERNAL,
+    ERROR_LEDGER_UNAVAILABLE,
     PAGE_NAME,
     DashboardSource,
     SpendDashboard,
@@ -120,3 +124,25 @@ async def test_routes_exist_only_where_astrbot_has_plugin_pages(astrbot):
     else:  # AstrBot 4.14: no Pages, nothing registered, the plugin still loads
         assert ours == []
     assert (astrbot.plugin_dir / "pages" / PAGE_NAME / "index.html").is_file()
+
+
+async def test_a_failed_endpoint_answers_an_error_code_the_page_labels(astrbot, plugin_config):
+    """The plugin side has no words: a ledger that cannot be read answers a code, and the page
+    (pages/spend/app.js) has its own label for every code the endpoints answer."""
+    app_js = (astrbot.plugin_dir / "pages" / PAGE_NAME / "app.js").read_text(encoding="utf-8")
+    for code in (ERROR_LEDGER_UNAVAILABLE, ERROR_INTERNAL):
+        assert re.search(rf"^\s+{code}: \"[^\"]+\",$", app_js, re.MULTILINE), code
+    if not pages_supported():
+        pytest.skip("AstrBot 4.14 has no plugin Pages: nothing answers")
+    route = f"/{PLUGIN_DIR_NAME}/{PAGE_NAME}/keys"
+    view = next(api[1] for api in reversed(astrbot.context.registered_web_apis) if api[0] == route)
+    astrbot.plugin.spend.dashboard.close()  # as after an unload: the ledger is gone
+
+    response = await view()
+
+    assert response.status_code == 503
+    assert json.loads(response.body) == {
+        "status": "error",
+        "message": ERROR_LEDGER_UNAVAILABLE,
+        "data": None,
+    }

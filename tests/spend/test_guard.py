@@ -11,7 +11,8 @@ import pytest
 from tests.fakes.clock import FakeClock
 from tests.support.ledger_rows import DAY, NOON, entry
 from tests.support.logs import captured_log
-from utils.chat.texts import user_message
+from utils.chat.texts.failures import user_message
+from utils.chat.texts.language import ZH
 from utils.core.errors import DailyCapReached
 from utils.core.settings import Settings, SpendPolicy
 from utils.spend.days import next_midnight
@@ -92,7 +93,7 @@ async def test_every_cap_refuses_once_reached_with_its_message(
     error = await refused(guard, MEMBER, policy)
     assert error.cap == cap
     assert error.resets_at == next_midnight(NOON)
-    text = user_message(error)
+    text = user_message(ZH, error)
     assert words in text
     assert f"将在 {RESET} 重置" in text
 

@@ -3,7 +3,9 @@
 from __future__ import annotations
 
 from tests.support.ledger_rows import DAY, NOON, entry
-from utils.chat.texts import format_report, spend_text, usd
+from utils.chat.texts.language import ZH
+from utils.chat.texts.spend import format_report, spend_text
+from utils.chat.texts.units import usd
 from utils.core.settings import SpendPolicy
 from utils.openrouter.usage import KeyInfo, KeyReport
 from utils.spend.ledger import Ledger, Totals
@@ -32,7 +34,7 @@ async def test_report_of_today_and_the_last_seven_days(ledger: Ledger):
     await ledger.record(entry(NOON - 9 * DAY, user="ancient", group="40004", cost=9.0))
 
     report = await build_report(ledger, NOON)
-    text = format_report(report, KEYS, SpendPolicy(user_daily_limit=20, daily_budget_usd=5))
+    text = format_report(ZH, report, KEYS, SpendPolicy(user_daily_limit=20, daily_budget_usd=5))
     lines = text.splitlines()
 
     assert lines[0] == "📊 画图统计（11-30 12:00）"
@@ -66,7 +68,7 @@ async def test_report_of_today_and_the_last_seven_days(ledger: Ledger):
 
 
 async def test_an_empty_ledger_says_so_without_empty_sections(ledger: Ledger):
-    text = format_report(await build_report(ledger, NOON), [], SpendPolicy())
+    text = format_report(ZH, await build_report(ledger, NOON), [], SpendPolicy())
     assert text.splitlines() == [
         "📊 画图统计（11-30 12:00）",
         "【今天】0 张图（0 次生成），$0.00",
@@ -81,7 +83,7 @@ async def test_an_empty_ledger_says_so_without_empty_sections(ledger: Ledger):
 async def test_two_platforms_are_told_apart(ledger: Ledger):
     await ledger.record(entry(user="1", group="g"))
     await ledger.record(entry(user="1", group="g", platform="telegram"))
-    text = format_report(await build_report(ledger, NOON), None, SpendPolicy())
+    text = format_report(ZH, await build_report(ledger, NOON), None, SpendPolicy())
     assert (
         "  · 群 g（aiocqhttp）：1 张，$0.04" in text and "  · 群 g（telegram）：1 张，$0.04" in text
     )
@@ -97,5 +99,5 @@ def test_money_and_unknown_spend():
         "$1.23",
         "$1,234.50",
     ]
-    assert spend_text(Totals(2, 2, 0.0, 2)) == "花费未知"
-    assert spend_text(Totals(0, 0, 0.0, 0)) == "$0.00"
+    assert spend_text(ZH, Totals(2, 2, 0.0, 2)) == "花费未知"
+    assert spend_text(ZH, Totals(0, 0, 0.0, 0)) == "$0.00"

@@ -197,18 +197,20 @@ class LoadedAstrBot:
             raise RuntimeError(f"plugin failed to reload: {err}")
         return self.plugin
 
-    async def restart(self, **values: Any) -> Any:
+    async def restart(self, saved: dict[str, Any] | None = None, **values: Any) -> Any:
         """Start the registered instance afresh through its own lifecycle: terminate() (the
-        requests in flight finish), its config back to what AstrBot loaded, initialize() (a new
-        pipeline, key pool, limiter, ledger connection), then `values` on top, as a test would
-        set them after a reload. A test gets what a reload gives it, without AstrBot
-        re-importing the plugin and re-checking its requirements (~0.3 s each); tests about
-        reloads call reload()."""
+        requests in flight finish), its config back to what AstrBot loaded plus `saved` (what
+        an admin saved in the panel before this start: read by initialize(), e.g. the tool's
+        language), initialize() (a new pipeline, key pool, limiter, ledger connection), then
+        `values` on top, as a test would set them after a reload. A test gets what a reload
+        gives it, without AstrBot re-importing the plugin and re-checking its requirements
+        (~0.3 s each); tests about reloads call reload()."""
         plugin = self.plugin
         await plugin.terminate()
         config = plugin.config
         config.clear()
         config.update(copy.deepcopy(self.pristine_config))
+        config.update(saved or {})
         await plugin.initialize()
         config.update(values)
         self.platform.sent.clear()  # what earlier tests sent without an event

@@ -12,10 +12,13 @@ from astrbot.api import logger
 
 from ..core.errors import ConfigSaveError, InvalidArgumentError
 from ..core.settings import normalize_api_base
-from . import texts
+from .texts import admin as admin_texts
+from .texts.failures import user_message
+from .texts.language import Lang
 
 # OpenRouter ids look like `vendor/model-name[:variant]`; gateways may use bare names.
 _MODEL_ID = re.compile(r"[A-Za-z0-9][A-Za-z0-9._\-/:@+]{0,199}")
+# What admins type to go back to OpenRouter's address (input vocabulary, not a text).
 RESET_WORDS = frozenset({"默认", "官方", "重置", "default", "reset", "official"})
 
 
@@ -61,22 +64,24 @@ class SettingsEditor:
         self._config = config
         self._lock = asyncio.Lock()
 
-    async def switch_model(self, admin_id: str, text: str) -> str:
+    async def switch_model(self, lang: Lang, admin_id: str, text: str) -> str:
         try:
             model = parse_model_id(text)
         except InvalidArgumentError as exc:
-            return texts.user_message(exc)
-        return await self.change(admin_id, texts.model_switched(model), model_name=model)
+            return user_message(lang, exc)
+        done = admin_texts.model_switched(lang, model)
+        return await self.change(lang, admin_id, done, model_name=model)
 
-    async def switch_api_base(self, admin_id: str, text: str) -> str:
+    async def switch_api_base(self, lang: Lang, admin_id: str, text: str) -> str:
         try:
             api_base = parse_api_base(text)
         except InvalidArgumentError as exc:
-            return texts.user_message(exc)
-        done = texts.api_base_switched(normalize_api_base(api_base), official=not api_base)
-        return await self.change(admin_id, done, custom_api_base=api_base)
+            return user_message(lang, exc)
+        official = not api_base
+        done = admin_texts.api_base_switched(lang, normalize_api_base(api_base), official)
+        return await self.change(lang, admin_id, done, custom_api_base=api_base)
 
-    async def change(self, admin_id: str, done: str, **values: object) -> str:
+    async def change(self, lang: Lang, admin_id: str, done: str, **values: object) -> str:
         """Apply and save `values`; the reply for the admin (`done` says what changed)."""
         async with self._lock:
             logger.info(f"gemini-pic-gen: admin {admin_id} set {values}")
@@ -84,5 +89,5 @@ class SettingsEditor:
                 await apply_and_save(self._config, values)
             except ConfigSaveError as exc:
                 logger.error(f"gemini-pic-gen: {exc.detail}")
-                return texts.setting_not_saved(done, exc)
-        return texts.setting_saved(done)
+                return admin_texts.setting_not_saved(lang, done, exc)
+        return admin_texts.setting_saved(lang, done)

@@ -1,4 +1,4 @@
-"""Chat commands: their names and the parsing of their arguments."""
+"""Chat commands: the parsing of their arguments (their names are in texts/command_names.py)."""
 
 from __future__ import annotations
 
@@ -10,26 +10,19 @@ from typing import Any
 from astrbot.api.message_components import At, BaseMessageComponent
 
 from ..core.image_options import normalize_aspect_ratio
-
-CMD_DRAW = "画图"
-CMD_EDIT = "改图"
-CMD_FIGURE = "手办化"
-CMD_HELP = "画图帮助"
-CMD_MODEL = "画图模型"
-CMD_API_BASE = "画图接口"
-CMD_SETTINGS = "画图配置"
-CMD_KEYS = "画图密钥"
-CMD_STATS = "画图统计"
+from .texts.command_names import Command
 
 
-def command_argument(message: str, command: str) -> str:
-    """The text after the command word, with its line breaks kept.
+def command_argument(message: str, command: Command) -> str:
+    """The text after the command word (whichever of its names was used), with its line
+    breaks kept.
 
     AstrBot's own parameter parsing splits on whitespace and would cut a description at the
     first space, so handlers read the whole message instead. The wake prefix is usually gone
     already; a leftover "/" is tolerated.
     """
-    match = re.match(rf"\s*/?\s*{re.escape(command)}(?=\s|$)(.*)\Z", message, re.DOTALL)
+    names = "|".join(re.escape(n) for n in sorted(command.names, key=len, reverse=True))
+    match = re.match(rf"\s*/?\s*(?:{names})(?=\s|$)(.*)\Z", message, re.DOTALL)
     return match.group(1).strip() if match else ""
 
 
@@ -40,18 +33,26 @@ def wake_prefix_of(config: Mapping[str, Any]) -> str:
     return str(prefixes[0]) if isinstance(prefixes, list) and prefixes else ""
 
 
-# A leading word that asks for the requester's own avatar as the reference picture:
-# `/手办化 我`, `/画图 我的头像 画成油画`. Phrases match as a prefix, single words only alone.
-OWN_AVATAR_PHRASES = ("我的头像", "自己的头像")
+# What users type (input vocabulary, not texts anyone reads): a leading word that asks for the
+# requester's own avatar as the reference picture: `/手办化 我`, `/画图 我的头像 画成油画`,
+# `/figure me`, `/draw my avatar as an oil painting`. Phrases match as a prefix, head words
+# before the rest; "me" only as the whole argument ("draw me a cat" is no avatar request).
+OWN_AVATAR_PHRASES = ("我的头像", "自己的头像", "my avatar", "my own avatar")
 OWN_AVATAR_WORDS = frozenset({"我", "自己", "--me", "-me"})
+OWN_AVATAR_ALONE = frozenset({"me", "myself"})
+_AFTER_PHRASE = " ，,:："  # what may stand between a phrase and the description
 
 
 def own_avatar_option(argument: str) -> tuple[str, bool]:
     """(the rest of the argument, whether the requester asked for their own avatar)."""
     text = argument.strip()
+    if text.lower() in OWN_AVATAR_ALONE:
+        return "", True
     for phrase in OWN_AVATAR_PHRASES:
-        if text.startswith(phrase):
-            return text[len(phrase) :].lstrip(" ，,:：").strip(), True
+        rest = text[len(phrase) :]
+        whole_word = not phrase.isascii() or not rest[:1].isalnum()  # not "my avatars"
+        if text.lower().startswith(phrase) and whole_word:
+            return rest.lstrip(_AFTER_PHRASE).strip(), True
     head, _, rest = text.partition(" ")
     if head in OWN_AVATAR_WORDS:
         return rest.strip(), True
@@ -74,6 +75,7 @@ def without_mentions(text: str, chain: Iterable[BaseMessageComponent] | None) ->
 # around "x" / "×" when that is a ratio the models know ("1920x1080" and "5x5" stay text).
 _SIZE_WORD = re.compile(r"[124]k", re.IGNORECASE)
 _RATIO_WORD = re.compile(r"\d{1,2}[:：比]\d{1,2}")
+_RATIO_SEPARATORS = re.compile("[：比]")
 _TIMES_WORD = re.compile(r"\d{1,2}[xX×]\d{1,2}")
 _WORD = re.compile(r"\S+")
 
@@ -97,7 +99,7 @@ def image_option_words(text: str) -> tuple[str, str, str]:
         if not size and _SIZE_WORD.fullmatch(token):
             size = token.upper()
         elif not ratio and _RATIO_WORD.fullmatch(token):
-            ratio = re.sub("[：比]", ":", token)
+            ratio = _RATIO_SEPARATORS.sub(":", token)
         elif not ratio and _TIMES_WORD.fullmatch(token) and normalize_aspect_ratio(token):
             ratio = str(normalize_aspect_ratio(token))
         else:
@@ -114,7 +116,7 @@ def image_option_words(text: str) -> tuple[str, str, str]:
 
 
 def draw_argument(
-    message: str, chain: Iterable[BaseMessageComponent], command: str
+    message: str, chain: Iterable[BaseMessageComponent], command: Command
 ) -> DrawArgument:
     """A drawing command's text without its @-mentions (they come along as avatars) and its
     size and ratio words, and whether it asks for the sender's own avatar."""
@@ -124,7 +126,8 @@ def draw_argument(
     return DrawArgument(prompt, own, size, ratio)
 
 
-# `/画图密钥 重置 [tail]`: clear the state of every key, or of the one ending in `tail`.
+# `/画图密钥 重置 [tail]` (`/draw_keys reset [tail]`): clear the state of every key, or of the
+# one ending in `tail`.
 RESET_KEY_WORDS = frozenset({"重置", "清除", "reset", "clear"})
 
 

@@ -46,11 +46,14 @@ class DrawJob:
 
 @dataclass(frozen=True)
 class DrawOutcome:
-    """A request's end: the result (images already sent), or the Chinese text for the user."""
+    """A request's end as data: the result (images already sent), or the failure; worded in
+    the request's language at the edge (utils/chat/texts/replies.py)."""
 
     result: GenerationResult | None
-    message: str = ""
-    note: str = ""  # delivery caveat for the model, e.g. the NapCat push fell back
+    # Why it failed (result None), or why the pictures made were not sent (undelivered).
+    error: BaseException | None = None
+    # The NapCat push failed and the pictures went out directly instead.
+    push_fell_back: bool = False
     references: References = field(default_factory=References)
     # The picture was made (and paid for) but could not be sent: never draw it again.
     undelivered: bool = False

@@ -59,7 +59,6 @@ from ..openrouter.retry_policy import RetryPolicy
 from ..openrouter.usage import credit_checker
 from ..spend.guard import Reservation, SpendGuard, record_of
 from ..ttp import GenerationRequest, GenerationResult, OpenRouterClient
-from . import texts
 from .delivery import (
     FILE_PLATFORMS,
     push_images,
@@ -70,6 +69,8 @@ from .delivery import (
 from .jobs import DrawJob, DrawOutcome
 from .limits import Requester, RequestLimiter, check_group
 from .sources import gather_sources
+from .texts import replies
+from .texts.language import Lang
 from .timing import run_budget, tool_timeout_of
 from .translate import PromptTranslator
 
@@ -81,9 +82,10 @@ DRAIN_LIMIT = 300.0
 
 @dataclass(frozen=True)
 class Delivered:
-    """What delivery did: a fallback note, the pictures as sent, the originals as files."""
+    """What delivery did: whether the push fell back, the pictures as sent, the originals as
+    files."""
 
-    note: str = ""
+    push_fell_back: bool = False
     outgoing: tuple[Outgoing, ...] = ()
     originals_sent: bool | None = None
 
@@ -98,6 +100,7 @@ class DrawRequest:
     deadline: Deadline
     requester: Requester
     tool_timeout: float  # AstrBot's tool-call timeout for this chat
+    lang: Lang  # what the request says to the chat (and to the chat model) is in this language
     # The tool call that started it has returned: the request talks to the chat itself.
     detached: bool = False
     task: asyncio.Task[DrawOutcome] | None = field(default=None, repr=False)
@@ -225,7 +228,9 @@ class DrawPipeline:
         except Exception:  # an unknown chat: AstrBot's defaults apply
             return {}
 
-    def start(self, event: AstrMessageEvent, job: DrawJob, settings: Settings) -> DrawRequest:
+    def start(
+        self, event: AstrMessageEvent, job: DrawJob, settings: Settings, lang: Lang
+    ) -> DrawRequest:
         tool_timeout = tool_timeout_of(self.event_config(event))
         budget = run_budget(settings.request_timeout_budget_seconds, tool_timeout)
         request = DrawRequest(
@@ -235,6 +240,7 @@ class DrawPipeline:
             deadline=Deadline.start(budget, self.clock),
             requester=Requester.from_event(event),
             tool_timeout=tool_timeout,
+            lang=lang,
         )
         request.task = asyncio.create_task(self._run(request), name="gemini-pic-gen request")
         self._running.add(request)
@@ -271,10 +277,10 @@ class DrawPipeline:
             logger.warning(
                 f"gemini-pic-gen failed: {type(exc).__name__}: {redact_keys(exc.detail, keys)}"
             )
-            return DrawOutcome(None, texts.user_message(exc))
+            return DrawOutcome(None, exc)
         except Exception as exc:  # a bug of ours: log it (keys redacted), never show it
             logger.error(f"gemini-pic-gen crashed:\n{redacted_traceback(exc, keys)}")
-            return DrawOutcome(None, texts.user_message(exc))
+            return DrawOutcome(None, exc)
 
     async def _checks(
         self, request: DrawRequest
@@ -342,14 +348,14 @@ class DrawPipeline:
             logger.error(f"gemini-pic-gen: {len(result.images)} image(s) made, not sent: {exc}")
             return DrawOutcome(
                 result,
-                texts.user_message(exc),
+                exc,
                 references=references,
                 undelivered=True,
                 options=options,
             )
         return DrawOutcome(
             result,
-            note=delivered.note,
+            push_fell_back=delivered.push_fell_back,
             references=references,
             no_reference_found=job.asked_for_images and not references.found,
             options=options,
@@ -365,7 +371,8 @@ class DrawPipeline:
 
     async def _progress(self, request: DrawRequest) -> None:
         try:
-            await request.event.send(MessageChain().message(texts.progress(request.job.action)))
+            text = replies.progress(request.lang, request.job.action)
+            await request.event.send(MessageChain().message(text))
         except Exception as exc:  # a lost progress note must not cost the picture
             logger.warning(f"gemini-pic-gen: progress message not sent: {exc!r}")
 
@@ -420,33 +427,33 @@ class DrawPipeline:
                     f"sent as {item.reencoded.path.name} ({item.reencoded.size} bytes, "
                     f"{item.reencoded.width}x{item.reencoded.height})"
                 )
-        mode, note = await self._send_pictures(request, [item.sent.path for item in outgoing])
+        mode, fell_back = await self._send_pictures(request, [item.sent.path for item in outgoing])
         originals = [item.original for item in outgoing if item.reencoded is not None]
         sent: bool | None = None
         if settings.send_original_file and originals:
             sent = await self._send_originals(request, originals, mode)
-        return Delivered(note, outgoing, sent)
+        return Delivered(fell_back, outgoing, sent)
 
-    async def _send_pictures(self, request: DrawRequest, paths: list[Path]) -> tuple[str, str]:
-        """(how they went: "file_service", "pushed" or "inline"; a fallback note)."""
+    async def _send_pictures(self, request: DrawRequest, paths: list[Path]) -> tuple[str, bool]:
+        """(how they went: "file_service", "pushed" or "inline"; whether the push fell back)."""
         settings, event = request.settings, request.event
         if settings.use_file_service and await self._send_file_service_links(request, paths):
-            return "file_service", ""
-        note = ""
+            return "file_service", False
+        fell_back = False
         if should_push(settings, event.get_platform_name(), event):
             try:
                 remote_paths = await push_images(paths, settings, request.deadline.remaining())
                 await send_onebot_images(event, remote_paths)
                 logger.info(f"gemini-pic-gen: pushed {len(paths)} image(s) to NapCat host")
-                return "pushed", ""
+                return "pushed", False
             except DeliveryError as exc:
                 logger.warning(f"NapCat push to {exc.target} failed ({exc.detail}); sending inline")
-                note = texts.delivery_fallback_note()
+                fell_back = True
         chain = MessageChain()
         for path in paths:
             chain.file_image(str(path))
         await self._send(request, chain)
-        return "inline", note
+        return "inline", fell_back
 
     async def _send_originals(
         self, request: DrawRequest, originals: list[SavedImage], mode: str
@@ -498,7 +505,7 @@ class DrawPipeline:
 
     async def _report_detached(self, request: DrawRequest, outcome: DrawOutcome) -> None:
         """A detached request tells the chat itself what the model would have relayed."""
-        lines = texts.detached_report(outcome)
+        lines = replies.detached_report(request.lang, outcome)
         if not lines:
             return
         try:

@@ -1,7 +1,7 @@
 """Everything that can go wrong in a request, as one exception hierarchy.
 
 Each exception carries an English `detail` for the log and the data a message needs; the words
-users read come from utils/chat/texts.py (`user_message()`), never from here.
+users read come from utils/chat/texts/failures.py (`user_message()`), never from here.
 """
 
 from __future__ import annotations

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import re
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field
 from types import MappingProxyType
@@ -31,12 +32,19 @@ DEFAULT_AVATAR_URL_TEMPLATE = "https://q1.qlogo.cn/g?b=qq&nk={user_id}&s=640"
 # fits 5 MB. See README "大图片与 4K".
 DEFAULT_SEND_IMAGE_MAX_MB = 5
 _MIB = 1024 * 1024
+# `reply_lang`: the language of everything the plugin says (utils/chat/texts/language.py).
+REPLY_LANGS = ("zh", "en", "auto")
+
+
+# What may separate group ids typed into one string (input vocabulary: the full-width comma of
+# a Chinese keyboard too).
+_ID_SEPARATORS = re.compile(r"[,，\r\n]")
 
 
 def clean_ids(values: object) -> frozenset[str]:
     """Group ids from a config list (or a comma/newline separated string), as stripped strings."""
     if isinstance(values, str):
-        items: Iterable[object] = values.replace(",", "\n").replace("，", "\n").splitlines()
+        items: Iterable[object] = _ID_SEPARATORS.split(values)
     elif isinstance(values, Iterable):
         items = values
     else:
@@ -114,6 +122,7 @@ SECTIONS: Mapping[str, tuple[str, ...]] = MappingProxyType(
             "image_retention_minutes",
         ),
         "translation": (
+            "reply_lang",
             "translate_prompt",
             "translate_timeout",
             "translate_proxy",
@@ -184,6 +193,12 @@ def _as_float(value: object, default: float, low: float, high: float) -> float:
     return min(max(number, low), high)
 
 
+def _choice(value: object, choices: tuple[str, ...]) -> str:
+    """One of `choices` (any case, spaces ignored); the first one for anything else."""
+    text = str(value or "").strip().lower()
+    return text if text in choices else choices[0]
+
+
 @dataclass(frozen=True)
 class Settings:
     api_keys: tuple[str, ...]
@@ -220,6 +235,8 @@ class Settings:
     send_image_max_bytes: int = DEFAULT_SEND_IMAGE_MAX_MB * _MIB
     # Also send the original as a file when a re-encode went out instead.
     send_original_file: bool = False
+    # One of REPLY_LANGS: Chinese (the default), English, or chosen per message ("auto").
+    reply_lang: str = REPLY_LANGS[0]
 
     @property
     def chat_completions_url(self) -> str:
@@ -314,4 +331,5 @@ class Settings:
             )
             * _MIB,
             send_original_file=coerce_bool(view.get("send_original_file"), default=False),
+            reply_lang=_choice(view.get("reply_lang"), REPLY_LANGS),
         )

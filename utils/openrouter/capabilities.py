@@ -7,10 +7,10 @@ list (checked 2026-11 for the three Google image models) declares prices and mod
 sizes or ratios, so for them the built-in table is what counts.
 
 resolve_image_options() is pure: a size or ratio the model cannot draw is mapped to the nearest
-one it can (the result lists each change, for the chat model to pass on: texts.options_note) or,
+one it can (the result lists each change, for the chat model to pass on: texts/replies.options_note) or,
 when nothing is near enough, refused with UnsupportedImageOptionError before any request is made.
 Nothing the model cannot do is ever sent, so an unsupported option never costs a 400 and a retry.
-image_model_summaries() is what /画图模型 lists (worded by texts.image_model_list).
+image_model_summaries() is what /画图模型 lists (worded by texts/models.image_model_list).
 """
 
 from __future__ import annotations

@@ -24,7 +24,6 @@ from typing import Any
 from astrbot.api import logger
 from PIL import Image
 
-from ..chat import texts
 from ..core.clock import SYSTEM_CLOCK, Clock
 from ..core.errors import LedgerError
 from ..core.settings import SpendPolicy
@@ -40,6 +39,10 @@ TOP = 10
 LATEST = 12
 THUMB_SIDE = 200
 _THUMB_CACHE = 64  # thumbnails kept per plugin instance (a few KB each)
+# What a failed endpoint answers as its error message: a code the page turns into its own
+# label (pages/spend/app.js, ERRORS). The plugin side has no words.
+ERROR_LEDGER_UNAVAILABLE = "ledger_unavailable"
+ERROR_INTERNAL = "internal_error"
 
 
 def pages_supported() -> bool:
@@ -245,12 +248,12 @@ def _view(dashboard: SpendDashboard, name: str) -> Callable[[], Awaitable[Any]]:
                 data = await dashboard.keys()
         except LedgerError as exc:
             logger.warning(f"gemini-pic-gen: dashboard {name}: {exc.detail}")
-            return error_response(texts.DASHBOARD_LEDGER_UNAVAILABLE, status_code=503)
+            return error_response(ERROR_LEDGER_UNAVAILABLE, status_code=503)
         except asyncio.CancelledError:
             raise
         except Exception as exc:  # a bug of ours: log it, show a plain message
             logger.error(f"gemini-pic-gen: dashboard {name} failed: {exc!r}", exc_info=True)
-            return error_response(texts.DASHBOARD_FAILED, status_code=500)
+            return error_response(ERROR_INTERNAL, status_code=500)
         return json_response({"status": "ok", "data": data})
 
     view.__name__ = f"gemini_pic_gen_spend_{name}"

@@ -1,10 +1,14 @@
-"""What `/画图统计` and the dashboard show: today's and the last days' statistics from the ledger,
-gathered into plain data (worded in texts.py, drawn by the dashboard page)."""
+"""What the statistics command and the dashboard show: today's and the last days' statistics
+from the ledger, gathered into plain data (worded by utils/chat/texts/spend.py, drawn by the
+dashboard page)."""
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from dataclasses import dataclass
 
+from ..core.settings import SpendPolicy
+from ..openrouter.usage import KeyReport
 from .days import last_days, local_day
 from .ledger import DayTotals, Ledger, Summary
 
@@ -31,3 +35,12 @@ async def build_report(
         week=await ledger.summary(names[0], names[-1], top),
         days=tuple(await ledger.per_day(names)),
     )
+
+
+@dataclass(frozen=True)
+class SpendStats:
+    """Everything the statistics command shows, as data."""
+
+    report: SpendReport | None  # None: the ledger could not be read
+    keys: Sequence[KeyReport] | None  # what the service says of each key; None: not asked
+    policy: SpendPolicy

@@ -14,7 +14,6 @@ from typing import Any, Protocol
 import aiohttp
 from astrbot.api import logger
 
-from ..chat import texts
 from ..core.clock import SYSTEM_CLOCK, Clock
 from ..core.errors import LedgerError
 from ..core.settings import Settings
@@ -24,7 +23,7 @@ from ..openrouter.usage import KeyReport, fetch_key_reports
 from .dashboard import DashboardSource, SpendDashboard, register_dashboard
 from .guard import SpendGuard
 from .ledger import Ledger
-from .report import build_report
+from .report import SpendStats, build_report
 
 
 class _Cpu(Protocol):
@@ -93,16 +92,17 @@ class SpendService:
         except Exception as exc:  # the page is a nicety: never let it stop the plugin
             logger.error(f"gemini-pic-gen: dashboard page not registered: {exc!r}", exc_info=True)
 
-    async def report_text(self, http: aiohttp.ClientSession) -> str:
-        """The `/画图统计` answer: the ledger's statistics and what the service says of each key."""
+    async def stats(self, http: aiohttp.ClientSession) -> SpendStats:
+        """What the statistics command shows: the ledger's figures and what the service says
+        of each key (the chat side words it)."""
         settings = self._settings()
         try:
             report = await build_report(self.ledger, self.clock.wall())
         except LedgerError as exc:
-            logger.error(f"gemini-pic-gen: /画图统计 without a ledger: {exc.detail}")
-            return texts.STATS_UNAVAILABLE
+            logger.error(f"gemini-pic-gen: statistics without a ledger: {exc.detail}")
+            return SpendStats(None, None, settings.spend)
         keys = await fetch_key_reports(http, settings.api_base, settings.api_keys)
-        return texts.format_report(report, keys, settings.spend)
+        return SpendStats(report, keys, settings.spend)
 
     async def stop(self) -> None:
         if self.dashboard is not None:
