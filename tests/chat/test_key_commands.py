@@ -122,3 +122,27 @@ async def test_other_words_after_the_keys_command_show_its_usage(
     event = await astrbot.dispatch(make_event("/画图密钥 删除", sender_id=admin))
     [reply] = event.sent_texts()
     assert reply.startswith("用法：/画图密钥 查看密钥池；/画图密钥 重置")
+
+
+async def test_the_keys_reset_in_english(astrbot, fake, english, admin):
+    use_keys(english, 2)
+    fake.default = lambda r: Reply.error(401, "User not found")
+    await astrbot.run_tool(make_event(), image_description="a cat")
+    fake.default = None
+    event = await astrbot.dispatch(make_event(f"/draw_keys reset {B[-4:]}", sender_id=admin))
+    lines = event.sent_texts()[0].split("\n")
+    assert lines[0] == (
+        "Cleared the cooldown, out-of-credits and invalid state of 1 key (sk-or-…b2b2); "
+        "the next request tries them first."
+    )
+    assert lines[2].startswith("1. sk-or-…a1a1 | invalid (401)")
+    assert lines[3].startswith("2. sk-or-…b2b2 | reset, the next request tries it |")
+
+    usage = await astrbot.dispatch(make_event("/draw_keys delete", sender_id=admin))
+    assert usage.sent_texts()[0].startswith(
+        "Usage: /draw_keys shows the key pool; /draw_keys reset"
+    )
+    unknown = await astrbot.dispatch(make_event("/draw_keys reset zzzz", sender_id=admin))
+    assert unknown.sent_texts() == [
+        'No key ends in "zzzz" (give at least 4 characters). The keys: sk-or-…a1a1, sk-or-…b2b2'
+    ]

@@ -206,3 +206,17 @@ async def test_the_help_lists_sizes_and_ratios(astrbot, fake, plugin_config):
     assert "1K、2K 或 4K" in text
     assert "16:9、21:9、1:4、4:1、1:8、8:1" in text
     assert "/画图 4K 16:9 海边日落" in text
+
+
+async def test_in_english_the_command_says_what_it_drew(astrbot, fake, english):
+    english["model_name"] = PRO
+    event = await astrbot.dispatch(make_event("/draw 1:4 2K a long scroll"))
+    assert _config(fake) == {"aspect_ratio": "9:16", "image_size": "2K"}
+    assert event.sent_texts()[0].split("\n") == [
+        f"Drawn at size 2K, aspect ratio 9:16 ({PRO}).",
+        f"Note: the current image model {PRO} does not support aspect ratio 1:4, so the "
+        "nearest one, 9:16, was used.",
+    ]
+    help_event = await astrbot.dispatch(make_event("/draw_help"))
+    assert "write 1K, 2K or 4K (any case) and/or a ratio (1:1, 2:3" in help_event.sent_texts()[0]
+    assert "/draw 4K 16:9 sunset over the sea" in help_event.sent_texts()[0]
