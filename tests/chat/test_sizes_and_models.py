@@ -91,7 +91,7 @@ async def test_the_model_command_lists_image_models_with_abilities_and_prices(
     assert text.startswith(f"当前图像模型：{FLASH}")
     assert all(model in text for model in (*IMAGE_MODELS, *IMAGE_ONLY_MODELS))
     assert "尺寸 1K/2K/4K" in text and "含 1:4、4:1、1:8、8:1" in text
-    assert "价格：输入 $0.3/百万 token" in text
+    assert "价格：输入 0.3 美元/百万 token" in text
     assert fake.chat_requests() == []
 
 

@@ -197,7 +197,6 @@ async def test_make_run_makes_the_dashboard_user_an_admin_and_serves_the_page(ma
     assert mount.is_dir() and not mount.is_symlink()
 
 
-@pytest.mark.xfail(strict=True, reason="money is still written with $ (issue 24, item 3)")
 async def test_stats_in_webchat_render_as_written(make_run: Panel):
     """WebChat renders bot messages as Markdown with maths: two `$` in one paragraph became a
     formula. The answer must show as the plugin wrote it, line by line, with no formula."""
@@ -211,3 +210,15 @@ async def test_stats_in_webchat_render_as_written(make_run: Panel):
     assert shown[1:] == lines[1:]  # the title's date moves on between the two answers
     assert "$" not in written
     assert re.search(r"\d 美元", written)
+
+
+async def test_model_prices_in_webchat_render_as_written(make_run: Panel):
+    server = make_run.server
+    written = said(await server.chat("/画图模型"))
+    assert "美元/百万 token" in written and "$" not in written
+    answer = await ask_in_webchat(make_run, "/画图模型")
+    await screenshot(make_run, "webchat-models.png")
+    assert await answer.locator(".katex, math, mjx-container").count() == 0
+    shown = await answer.inner_text()
+    for line in written.split("\n"):
+        assert line.strip() in shown, line

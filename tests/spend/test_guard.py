@@ -64,19 +64,19 @@ CAPS = [
         SpendPolicy(user_daily_budget_usd=0.08),
         [entry(cost=0.05), entry(cost=0.03)],
         DailyCapReached.USER_BUDGET,
-        "你今天的画图花费已达上限（每人每天 $0.08）",
+        "你今天的画图花费已达上限（每人每天 0.08 美元）",
     ),
     (
         SpendPolicy(group_daily_budget_usd=0.5),
         [entry(user="a", cost=0.3), entry(user="b", cost=0.2)],
         DailyCapReached.GROUP_BUDGET,
-        "本群今天的画图花费已达上限（每群每天 $0.50）",
+        "本群今天的画图花费已达上限（每群每天 0.50 美元）",
     ),
     (
         SpendPolicy(daily_budget_usd=2.0),
         [entry(user="x", group="other", cost=1.5), entry(user="y", group="", cost=0.5)],
         DailyCapReached.BOT_BUDGET,
-        "机器人今天的画图总花费已达上限（每天共 $2.00）",
+        "机器人今天的画图总花费已达上限（每天共 2.00 美元）",
     ),
 ]
 

@@ -7,6 +7,7 @@ from typing import TYPE_CHECKING
 
 from . import command_names as cmd
 from .language import Lang, Words, clauses, listing, phrases, say
+from .units import money
 
 if TYPE_CHECKING:  # data types worded here, imported for annotations only
     from ...openrouter.capabilities import ModelSummary
@@ -31,7 +32,7 @@ _STRIPS = ("1:4", "4:1", "1:8", "8:1")
 
 
 def _per_million(lang: Lang, value: float) -> str:
-    price = f"${value * 1_000_000:.3g}"
+    price = money(lang, f"{value * 1_000_000:.3g}")
     return say(lang, zh=f"{price}/百万 token", en=f"{price} per million tokens")
 
 
@@ -50,7 +51,7 @@ def price_text(lang: Lang, price: ModelPrice | None) -> str:
         each = _per_million(lang, price.image_output)
         parts.append(say(lang, zh=f"图片输出 {each}", en=f"image output {each}"))
     if price.request:
-        each = f"${price.request:.3g}"
+        each = money(lang, f"{price.request:.3g}")
         parts.append(say(lang, zh=f"每次请求 {each}", en=f"{each} per request"))
     return phrases(lang, parts)
 
