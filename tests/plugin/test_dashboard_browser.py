@@ -298,7 +298,10 @@ async def test_every_config_field_is_shown_with_its_chinese_text_and_default(pan
             assert CJK.search(spec["hint"]), f"{f.path}: hint is not Chinese"
             shown_hint = await field.locator(".property-hint").inner_text()
             assert spec["hint"] in shown_hint, f.path
+            # Nothing before the hint: AstrBot prefixes "‼️" when a field sets obvious_hint.
+            assert shown_hint.strip() == spec["hint"], f.path
         assert await shown_value(field, spec) == spec["default"], f.path
+    assert "‼" not in await dialog.inner_text()
     await dialog.get_by_role("button", name="关闭", exact=True).click()
 
 
