@@ -15,16 +15,19 @@ from astrbot.api.event import AstrMessageEvent, MessageChain, filter
 from astrbot.api.star import Context, Star, StarTools
 
 from .utils.chat.admin import SettingsEditor
-from .utils.chat.commands import command_argument, draw_argument, wake_prefix_of
-from .utils.chat.jobs import DrawJob, edit_job, figure_job, tool_job
+from .utils.chat.commands import command_argument, draw_argument, keys_argument, wake_prefix_of
+from .utils.chat.jobs import DrawJob, edit_job, figure_job, tool_job, with_options
 from .utils.chat.llm_tool import TOOL_NAME, describe_tool
+from .utils.chat.permission import admin_command, refused
 from .utils.chat.pipeline import DrawPipeline
 from .utils.chat.texts import admin, keys, models, replies, spend, tool
 from .utils.chat.texts import command_names as cmd
 from .utils.chat.texts import help as help_texts
+from .utils.chat.texts.failures import user_message
 from .utils.chat.texts.language import Lang, chat_lang
 from .utils.chat.timing import answer_within
 from .utils.core.clock import SYSTEM_CLOCK, Clock
+from .utils.core.errors import UnknownKeyError
 from .utils.core.settings import Settings
 from .utils.openrouter.retry_policy import RetryPolicy
 from .utils.spend.service import SpendService
@@ -127,33 +130,34 @@ class GeminiImagePlugin(Star):  # type: ignore[misc]  # Star is Any: AstrBot is 
 
     @filter.command(cmd.DRAW.zh, alias=cmd.DRAW.aliases)
     async def cmd_draw(self, event: AstrMessageEvent) -> None:
-        """根据文字生成图片：/画图 [我的头像] <描述>（@某人 用他的头像作参考图）"""
+        """根据文字生成图片：/画图 [我的头像] [1K|2K|4K] [宽高比如 16:9] <描述>（@某人 用他的头像作参考图）"""
         settings = self.settings()
         lang = self._lang(event, settings)
-        prompt, own = draw_argument(event.message_str, event.get_messages(), cmd.DRAW)
-        if not prompt:
+        arg = draw_argument(event.message_str, event.get_messages(), cmd.DRAW)
+        if not arg.prompt:
             return await self._reply(event, help_texts.usage_draw(lang))
-        await self._run_command(
-            event, DrawJob(prompt=prompt, use_sender_avatar=own), settings, lang
-        )
+        job = DrawJob(prompt=arg.prompt, use_sender_avatar=arg.own_avatar)
+        await self._run_command(event, with_options(job, arg), settings, lang)
 
     @filter.command(cmd.EDIT.zh, alias=cmd.EDIT.aliases)
     async def cmd_edit(self, event: AstrMessageEvent) -> None:
-        """按描述修改图片：/改图 <描述>（附图、回复带图消息、@某人 或“我的头像”）"""
+        """按描述修改图片：/改图 [1K|2K|4K] [宽高比] <描述>（附图、回复带图消息、@某人 或“我的头像”）"""
         settings = self.settings()
         lang = self._lang(event, settings)
-        prompt, own = draw_argument(event.message_str, event.get_messages(), cmd.EDIT)
-        if not prompt:
+        arg = draw_argument(event.message_str, event.get_messages(), cmd.EDIT)
+        if not arg.prompt:
             return await self._reply(event, help_texts.usage_edit(lang))
-        await self._run_command(event, edit_job(prompt, use_sender_avatar=own), settings, lang)
+        job = edit_job(arg.prompt, use_sender_avatar=arg.own_avatar)
+        await self._run_command(event, with_options(job, arg), settings, lang)
 
     @filter.command(cmd.FIGURE.zh, alias=cmd.FIGURE.aliases)
     async def cmd_figure(self, event: AstrMessageEvent) -> None:
-        """把图片里的角色做成手办照片：/手办化 [补充描述]（附图、@某人 或 /手办化 我）"""
+        """把图片里的角色做成手办照片：/手办化 [1K|2K|4K] [宽高比] [补充描述]（附图、@某人 或 /手办化 我）"""
         settings = self.settings()
         lang = self._lang(event, settings)
-        extra, own = draw_argument(event.message_str, event.get_messages(), cmd.FIGURE)
-        await self._run_command(event, figure_job(extra, use_sender_avatar=own), settings, lang)
+        arg = draw_argument(event.message_str, event.get_messages(), cmd.FIGURE)
+        job = figure_job(arg.prompt, use_sender_avatar=arg.own_avatar)
+        await self._run_command(event, with_options(job, arg), settings, lang)
 
     @filter.command(cmd.HELP.zh, alias=cmd.HELP.aliases)
     async def cmd_help(self, event: AstrMessageEvent) -> None:
@@ -164,12 +168,14 @@ class GeminiImagePlugin(Star):  # type: ignore[misc]  # Star is Any: AstrBot is 
             event, help_texts.help_text(self._lang(event, settings), settings, prefix)
         )
 
-    @filter.permission_type(filter.PermissionType.ADMIN)
+    @admin_command
     @filter.command(cmd.MODEL.zh, alias=cmd.MODEL.aliases)
     async def cmd_model(self, event: AstrMessageEvent) -> None:
         """（管理员）切换图像模型：/画图模型 <模型ID>；不带参数时列出图像模型、能力和价格"""
         settings = self.settings()
         lang = self._lang(event, settings)
+        if await self._refuse_non_admin(event, cmd.MODEL, lang):
+            return
         value = command_argument(event.message_str, cmd.MODEL)
         if not value:
             found, listed = await self.pipeline.image_models(settings)
@@ -177,41 +183,63 @@ class GeminiImagePlugin(Star):  # type: ignore[misc]  # Star is Any: AstrBot is 
             return await self._reply(event, text)
         await self._reply(event, await self.editor.switch_model(lang, event.get_sender_id(), value))
 
-    @filter.permission_type(filter.PermissionType.ADMIN)
+    @admin_command
     @filter.command(cmd.API_BASE.zh, alias=cmd.API_BASE.aliases)
     async def cmd_api_base(self, event: AstrMessageEvent) -> None:
         """（管理员）切换 API 地址：/画图接口 <地址|默认>"""
         settings = self.settings()
         lang = self._lang(event, settings)
+        if await self._refuse_non_admin(event, cmd.API_BASE, lang):
+            return
         value = command_argument(event.message_str, cmd.API_BASE)
         if not value:
             return await self._reply(event, admin.current_api_base(lang, settings.api_base))
         sender = event.get_sender_id()
         await self._reply(event, await self.editor.switch_api_base(lang, sender, value))
 
-    @filter.permission_type(filter.PermissionType.ADMIN)
+    @admin_command
     @filter.command(cmd.SETTINGS.zh, alias=cmd.SETTINGS.aliases)
     async def cmd_settings(self, event: AstrMessageEvent) -> None:
         """（管理员）查看画图插件当前设置，密钥已打码"""
         settings = self.settings()
+        lang = self._lang(event, settings)
+        if await self._refuse_non_admin(event, cmd.SETTINGS, lang):
+            return
         paused = self.pipeline.shared.translator.paused_until()
-        text = admin.describe_settings(self._lang(event, settings), settings, paused)
-        await self._reply(event, text)
+        await self._reply(event, admin.describe_settings(lang, settings, paused))
 
-    @filter.permission_type(filter.PermissionType.ADMIN)
+    @admin_command
     @filter.command(cmd.KEYS.zh, alias=cmd.KEYS.aliases)
     async def cmd_keys(self, event: AstrMessageEvent) -> None:
-        """（管理员）查看密钥池：打码的密钥、状态（正常/冷却至某时/无效/额度用尽）、本次启动以来的成功与失败次数"""
+        """（管理员）密钥池：打码的密钥、状态与成功失败次数；/画图密钥 重置 [密钥末尾几位] 清除冷却、额度用尽和无效状态"""
         settings = self.settings()
+        lang = self._lang(event, settings)
+        if await self._refuse_non_admin(event, cmd.KEYS, lang):
+            return
+        argument = command_argument(event.message_str, cmd.KEYS)
+        reset, tail = keys_argument(argument)
+        if argument and not reset:
+            prefix = wake_prefix_of(self.pipeline.event_config(event))
+            return await self._reply(event, keys.usage_keys(lang, prefix))
+        lines = []
+        if reset:
+            try:
+                masked = self.pipeline.reset_keys(settings, tail)
+            except UnknownKeyError as exc:
+                return await self._reply(event, user_message(lang, exc))
+            logger.info(f"gemini-pic-gen: admin {event.get_sender_id()} reset keys {masked}")
+            lines.append(keys.keys_reset(lang, masked))
         rows = self.pipeline.key_status(settings)
-        text = keys.format_pool_status(self._lang(event, settings), rows, settings.model)
-        await self._reply(event, text)
+        lines.append(keys.format_pool_status(lang, rows, settings.model))
+        await self._reply(event, "\n".join(lines))
 
-    @filter.permission_type(filter.PermissionType.ADMIN)
+    @admin_command
     @filter.command(cmd.STATS.zh, alias=cmd.STATS.aliases)
     async def cmd_stats(self, event: AstrMessageEvent) -> None:
         """（管理员）画图统计：今天和近 7 天的图片数与花费（按群、用户、模型），各密钥剩余额度"""
         lang = self._lang(event, self.settings())
+        if await self._refuse_non_admin(event, cmd.STATS, lang):
+            return
         stats = await self.spend.stats()
         await self._reply(event, spend.stats_text(lang, stats))
 
@@ -223,10 +251,23 @@ class GeminiImagePlugin(Star):  # type: ignore[misc]  # Star is Any: AstrBot is 
         request = self.pipeline.start(event, job, settings, lang)
         # Commands have no timeout of AstrBot's: wait for the whole run.
         outcome = await self.pipeline.outcome_within(request, request.deadline.remaining() + 5)
-        remarks = replies.command_reply(lang, outcome) if outcome is not None else []
+        asked = bool(job.image_size or job.aspect_ratio)
+        remarks = replies.command_reply(lang, outcome, asked) if outcome is not None else []
         if remarks:
             await self._reply(event, "\n".join(remarks))
         event.stop_event()
+
+    async def _refuse_non_admin(
+        self, event: AstrMessageEvent, command: cmd.Command, lang: Lang
+    ) -> bool:
+        """Answer a non-admin's admin command with one sentence (utils/chat/permission.py)."""
+        if not refused(event):
+            return False
+        sender = str(event.get_sender_id())
+        logger.info(f"gemini-pic-gen: {sender} is not a bot admin: /{command.zh} refused")
+        prefix = wake_prefix_of(self.pipeline.event_config(event))
+        await self._reply(event, admin.admin_only(lang, prefix + command(lang), sender))
+        return True
 
     @staticmethod
     async def _reply(event: AstrMessageEvent, text: str) -> None:

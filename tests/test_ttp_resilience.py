@@ -519,7 +519,9 @@ async def test_admin_command_shows_the_pool(astrbot, fake, plugin_config, virtua
 async def test_admin_command_is_refused_to_members(astrbot, fake, plugin_config, command):
     event = make_event(command, sender_id="10001")
     await astrbot.dispatch(event)
-    assert "权限不足" in event.sent_text()
+    assert (
+        event.sent_text() == "/画图密钥 是管理员指令，只有机器人管理员可以使用（你的 ID：10001）。"
+    )
     assert "sk-or" not in event.sent_text()
 
 

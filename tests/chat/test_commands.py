@@ -20,6 +20,7 @@ from tests.conftest import REAL_LOOKING_KEYS
 from tests.fakes.openrouter import Reply as FakeReply
 from tests.fakes.openrouter import png_prompt
 from tests.support.harness import image_path, make_event
+from tests.support.keys import OUT_OF_CREDITS
 from utils.chat.commands import command_argument, own_avatar_option
 from utils.chat.jobs import FIGURE_TEMPLATE
 from utils.chat.texts import command_names
@@ -64,7 +65,8 @@ async def test_message_without_wake_prefix_is_not_a_command(astrbot, fake, plugi
 async def test_upstream_failure_is_told_in_chinese(astrbot, fake, plugin_config):
     fake.enqueue(FakeReply.error(402, "Insufficient credits"))
     event = await astrbot.dispatch(make_event("/画图 a cat"))
-    assert event.sent_texts() == ["OpenRouter 账户额度已用完，请管理员充值或更换密钥。"]
+    [text] = event.sent_texts()
+    assert OUT_OF_CREDITS.fullmatch(text), text
     assert event.sent_images() == []
 
 
@@ -212,10 +214,9 @@ async def test_progress_message_then_error_when_upstream_fails(astrbot, fake, pl
     plugin_config["progress_message"] = True
     fake.enqueue(FakeReply.error(402, "Insufficient credits"))
     event = await astrbot.dispatch(make_event("/画图 a cat"))
-    assert event.sent_texts() == [
-        "🎨 收到，正在生成图片，请稍候…",
-        "OpenRouter 账户额度已用完，请管理员充值或更换密钥。",
-    ]
+    progress, failure = event.sent_texts()
+    assert progress == "🎨 收到，正在生成图片，请稍候…"
+    assert OUT_OF_CREDITS.fullmatch(failure), failure
 
 
 # --- admin commands ---------------------------------------------------------------------------------
@@ -228,7 +229,7 @@ async def test_admin_commands_refuse_members(astrbot, fake, plugin_config, confi
     before = config_file.read_bytes()
     event = await astrbot.dispatch(make_event(text, sender_id="10001"))
     [reply] = event.sent_texts()
-    assert "权限不足" in reply
+    assert "是管理员指令，只有机器人管理员可以使用（你的 ID：10001）" in reply
     assert plugin_config["model_name"] == "google/gemini-2.5-flash-image"
     assert plugin_config["custom_api_base"] == fake.base_url
     assert config_file.read_bytes() == before

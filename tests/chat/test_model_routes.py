@@ -229,14 +229,14 @@ async def test_an_estimate_that_would_pass_the_daily_budget_is_refused_before_se
         make_event(sender_id=fresh_user()), plugin=plugin, image_description="a third cat"
     )
     assert len(fake.image_requests()) == 2  # nothing sent, nothing paid
-    assert "这张图预计花费约 $0.04" in text and "已用 $0.08" in text
-    assert "每天共 $0.10" in text and "没有发出请求" in text
+    assert "这张图预计花费约 0.04 美元" in text and "已用 0.08 美元" in text
+    assert "每天共 0.10 美元" in text and "没有发出请求" in text
     # A 4K picture is priced by its own tier: $0.06 would pass what is left of a fresh budget.
     plugin_config.update(daily_budget_usd=0.13, image_size="4K")
     [text] = await astrbot.run_tool(
         make_event(sender_id=fresh_user()), plugin=plugin, image_description="a big cat"
     )
-    assert "这张图预计花费约 $0.06" in text
+    assert "这张图预计花费约 0.06 美元" in text
 
 
 async def test_a_model_priced_per_token_is_not_refused_on_an_estimate(
@@ -272,11 +272,11 @@ async def test_the_model_list_shows_both_apis_with_abilities_and_prices(
         assert details(model)
     seedream = details(SEEDREAM)
     assert "经图像接口" in seedream and "尺寸 2K/4K" in seedream and "8 种宽高比" in seedream
-    assert "可改图" in seedream and "2K 约 $0.04/张，4K 约 $0.06/张" in seedream
+    assert "可改图" in seedream and "2K 约 0.04 美元/张，4K 约 0.06 美元/张" in seedream
     assert "按 token 计费，出图前无法估算" in details(GPT_IMAGE)
     # FLUX.2 Pro is asked through chat completions: its chat price, no Image API label.
     flux = details(FLUX_PRO)
-    assert "经图像接口" not in flux and "每次请求 $0.03" in flux
+    assert "经图像接口" not in flux and "每次请求 0.03 美元" in flux
     assert "只能文生图" in details(TEXT_INPUT_MODELS[0])
     assert fake.generation_requests() == []
 
@@ -299,6 +299,6 @@ async def test_the_new_refusals_and_prices_are_told_in_english(
 
     event = await astrbot.dispatch(make_event("/draw_model", sender_id=admin))
     [listing] = event.sent_texts()
-    assert "through the Image API" in listing and "2K about $0.04 a picture" in listing
+    assert "through the Image API" in listing and "2K about USD 0.04 a picture" in listing
     assert cjk_in(refused, modalities, listing) == []
     assert fake.generation_requests() == [fake.chat_requests()[0]]

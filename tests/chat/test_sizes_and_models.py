@@ -91,7 +91,7 @@ async def test_the_model_command_lists_image_models_with_abilities_and_prices(
     assert text.startswith(f"当前图像模型：{FLASH}")
     assert all(model in text for model in (*IMAGE_MODELS, *IMAGE_ONLY_MODELS))
     assert "尺寸 1K/2K/4K" in text and "含 1:4、4:1、1:8、8:1" in text
-    assert "价格：输入 $0.3/百万 token" in text
+    assert "价格：输入 0.3 美元/百万 token" in text
     assert fake.chat_requests() == []
 
 
@@ -103,3 +103,120 @@ async def test_the_model_command_falls_back_to_the_known_models(
     event = await astrbot.dispatch(make_event("/画图模型", sender_id=admin))
     text = _reply(event)
     assert "未能获取模型列表" in text and all(model in text for model in IMAGE_MODELS)
+
+
+# --- sizes and ratios written in a command ------------------------------------------------------
+
+
+@pytest.mark.parametrize(
+    ("text", "expected"),
+    [
+        ("4K 海边日落", ("海边日落", "4K", "")),
+        ("海边日落 16:9", ("海边日落", "", "16:9")),
+        ("2k 9：16 雪山", ("雪山", "2K", "9:16")),
+        ("16比9 城市夜景", ("城市夜景", "", "16:9")),
+        ("16x9 壁纸", ("壁纸", "", "16:9")),
+        ("1:4 4K 长卷山水", ("长卷山水", "4K", "1:4")),
+        ("3:5 猫", ("猫", "", "3:5")),  # not a ratio the models know: the pipeline says so
+        ("a 4k\nposter of 2K text", ("a\nposter of 2K text", "4K", "")),  # the first size word
+        ("1920x1080 壁纸", ("1920x1080 壁纸", "", "")),
+        ("5x5 网格", ("5x5 网格", "", "")),
+        ("8K 超清壁纸", ("8K 超清壁纸", "", "")),
+        ("4K海边日落", ("4K海边日落", "", "")),  # words only: glued to the text it is text
+    ],
+)
+def test_size_and_ratio_words_are_read_from_the_command_text(text, expected):
+    from utils.chat.commands import image_option_words
+
+    assert image_option_words(text) == expected
+
+
+async def test_draw_command_sends_the_size_and_ratio_it_names_and_says_so(
+    astrbot, fake, plugin_config
+):
+    plugin_config["model_name"] = FLASH31
+    event = await astrbot.dispatch(make_event("/画图 4K 16:9 海边日落"))
+    [request] = fake.chat_requests()
+    assert request.prompt == "海边日落"
+    assert request.body["image_config"] == {"image_size": "4K", "aspect_ratio": "16:9"}
+    assert len(event.sent_images()) == 1
+    assert event.sent_texts() == [f"本次按 尺寸 4K、宽高比 16:9 生成（{FLASH31}）。"]
+
+
+async def test_what_the_model_cannot_draw_is_fitted_and_told(astrbot, fake, plugin_config):
+    event = await astrbot.dispatch(make_event("/画图 4k 海边日落 16：9"))  # 2.5 Flash Image
+    assert _config(fake) == {"aspect_ratio": "16:9"}
+    [reply] = event.sent_texts()
+    assert reply.split("\n") == [
+        f"本次按 尺寸 约 1K（模型固定）、宽高比 16:9 生成（{FLASH}）。",
+        f"注意：当前图像模型 {FLASH} 不能选择尺寸（固定约 1K），没有按 4K 生成。",
+    ]
+
+    fake.reset()
+    plugin_config["model_name"] = PRO
+    event = await astrbot.dispatch(make_event("/画图 1:4 2K 长卷山水"))
+    assert _config(fake) == {"aspect_ratio": "9:16", "image_size": "2K"}
+    assert event.sent_texts()[0].split("\n") == [
+        f"本次按 尺寸 2K、宽高比 9:16 生成（{PRO}）。",
+        f"注意：当前图像模型 {PRO} 不支持宽高比 1:4，已改用最接近的 9:16。",
+    ]
+
+
+async def test_edit_and_figure_commands_read_them_too(astrbot, fake, plugin_config, tmp_path):
+    from astrbot.core.message.components import Image
+
+    from tests.fakes.openrouter import make_png
+
+    plugin_config["model_name"] = PRO
+    photo = tmp_path / "photo.png"
+    photo.write_bytes(make_png("a corgi", size=(80, 60)))
+    picture = Image.fromFileSystem(str(photo))
+
+    await astrbot.dispatch(make_event("/改图 2K 把它画成油画", [picture]))
+    [request] = fake.chat_requests()
+    assert request.prompt == "把它画成油画"
+    assert request.body["image_config"] == {"image_size": "2K"}
+
+    fake.reset()
+    event = await astrbot.dispatch(make_event("/手办化 3:4 4K 蓝色底座", [picture]))
+    [request] = fake.chat_requests()
+    assert request.body["image_config"] == {"aspect_ratio": "3:4", "image_size": "4K"}
+    assert "Additional details from the user: 蓝色底座" in request.prompt
+    assert event.sent_texts()[0].startswith("本次按 尺寸 4K、宽高比 3:4 生成")
+
+
+async def test_a_ratio_word_that_is_no_ratio_is_refused_with_the_valid_ones(
+    astrbot, fake, plugin_config
+):
+    event = await astrbot.dispatch(make_event("/画图 3:5 一只猫"))
+    assert fake.chat_requests() == []
+    [reply] = event.sent_texts()
+    assert reply.startswith("不支持的宽高比“3:5”。可用的宽高比有：1:1、2:3")
+
+
+async def test_a_plain_command_says_nothing_about_sizes(astrbot, fake, plugin_config):
+    event = await astrbot.dispatch(make_event("/画图 海边日落"))
+    assert _config(fake) == {}
+    assert event.sent_texts() == []
+
+
+async def test_the_help_lists_sizes_and_ratios(astrbot, fake, plugin_config):
+    event = await astrbot.dispatch(make_event("/画图帮助"))
+    [text] = event.sent_texts()
+    assert "1K、2K 或 4K" in text
+    assert "16:9、21:9、1:4、4:1、1:8、8:1" in text
+    assert "/画图 4K 16:9 海边日落" in text
+
+
+async def test_in_english_the_command_says_what_it_drew(astrbot, fake, english):
+    english["model_name"] = PRO
+    event = await astrbot.dispatch(make_event("/draw 1:4 2K a long scroll"))
+    assert _config(fake) == {"aspect_ratio": "9:16", "image_size": "2K"}
+    assert event.sent_texts()[0].split("\n") == [
+        f"Drawn at size 2K, aspect ratio 9:16 ({PRO}).",
+        f"Note: the current image model {PRO} does not support aspect ratio 1:4, so the "
+        "nearest one, 9:16, was used.",
+    ]
+    help_event = await astrbot.dispatch(make_event("/draw_help"))
+    assert "write 1K, 2K or 4K (any case) and/or a ratio (1:1, 2:3" in help_event.sent_texts()[0]
+    assert "/draw 4K 16:9 sunset over the sea" in help_event.sent_texts()[0]

@@ -10,6 +10,7 @@ import pytest
 from tests.fakes.openrouter import Reply, completion, data_url, error_body, make_png, png_prompt
 from tests.support import images as img
 from tests.support.harness import make_event
+from tests.support.keys import OUT_OF_CREDITS
 from tests.support.logs import captured_log
 
 BAD_IMAGE_TEXT = "模型返回的图片数据已损坏或格式不受支持，请重试。"
@@ -137,7 +138,8 @@ async def test_an_error_object_in_a_200_answer_is_classified(astrbot, fake, plug
     fake.enqueue(Reply(status=200, json_body=error_body(402, "Insufficient credits")))
     event = make_event()
     texts = await astrbot.run_tool(event, image_description="a cat")
-    assert texts == ["OpenRouter 账户额度已用完，请管理员充值或更换密钥。"]
+    [text] = texts
+    assert OUT_OF_CREDITS.fullmatch(text), text
     assert event.sent == []
 
 

@@ -211,16 +211,17 @@ async def test_the_listing_shows_every_image_model_with_what_it_can_do_and_costs
     assert f"👉 {PRO}（Google: Nano Banana Pro (Gemini 3 Pro Image Preview)）" in lines
     [pro] = [lines[i + 1] for i, line in enumerate(lines) if line.startswith(f"👉 {PRO}")]
     assert "尺寸 1K/2K/4K" in pro and "10 种宽高比" in pro and "可改图" in pro
-    assert "输入 $2/百万 token" in pro and "输出 $12/百万 token" in pro
+    assert "输入 2 美元/百万 token" in pro and "输出 12 美元/百万 token" in pro
     [flash31] = [lines[i + 1] for i, line in enumerate(lines) if line.startswith(f"· {FLASH31}")]
     assert (
-        "14 种宽高比（含 1:4、4:1、1:8、8:1）" in flash31 and "图片输出 $60/百万 token" in flash31
+        "14 种宽高比（含 1:4、4:1、1:8、8:1）" in flash31
+        and "图片输出 60 美元/百万 token" in flash31
     )
     [flash] = [lines[i + 1] for i, line in enumerate(lines) if line.startswith(f"· {FLASH}")]
-    assert "尺寸固定约 1K" in flash and "输出 $2.5/百万 token" in flash
+    assert "尺寸固定约 1K" in flash and "输出 2.5 美元/百万 token" in flash
     [flux] = [lines[i + 1] for i, line in enumerate(lines) if IMAGE_ONLY_MODELS[0] in line]
     # Its sizes come from its Image API entry (it is on both APIs), its price from the chat list.
-    assert "尺寸 1K/2K" in flux and "每次请求 $0.03" in flux
+    assert "尺寸 1K/2K" in flux and "每次请求 0.03 美元" in flux
 
 
 async def test_the_list_is_asked_for_every_output_modality(fake):

@@ -17,9 +17,12 @@ from utils.core.errors import (
     DeadlineExceededError,
     InvalidKeyError,
     OutOfCreditsError,
+    UnknownKeyError,
 )
+from utils.core.keys import mask_key
 from utils.openrouter.key_pool import KeyPool, KeyState, KeyStatus
 from utils.openrouter.retry_policy import KeyOutcome
+from utils.openrouter.usage import KeyInfo
 
 A, B, C = REAL_LOOKING_KEYS
 NAME = {A: "A", B: "B", C: "C"}
@@ -151,16 +154,154 @@ async def test_every_key_rate_limited_reports_the_first_to_come_back():
     assert caught.value.retry_after == 20 and caught.value.key_count == 3
 
 
-async def test_out_of_credits_is_a_long_cooldown():
+async def test_out_of_credits_is_a_long_cooldown_when_nobody_asks_again():
     pool, clock, deadline = make_pool(2)
     await use(pool, deadline, KeyOutcome.NO_CREDITS)
     assert states(pool)[0] is KeyState.OUT_OF_CREDITS
-    assert pool.snapshot()[0].until == clock.wall() + 600
+    assert pool.snapshot()[0].until == clock.wall() + 60  # when it may be asked about again
     await use(pool, deadline, KeyOutcome.NO_CREDITS)
-    with pytest.raises(OutOfCreditsError):
+    with pytest.raises(OutOfCreditsError) as caught:
         await pool.acquire(deadline)
+    assert caught.value.retry_after == 60 and caught.value.retry_at == clock.wall() + 60
     clock.advance(600)
     assert await use(pool, deadline) == "A"  # credits may have been bought meanwhile
+
+
+class Service:
+    """GET /key as the pool sees it: answers in turn (the last one repeats), each call counted;
+    `gate` holds the answers back until set."""
+
+    def __init__(self, *answers: KeyInfo | Exception | None) -> None:
+        self.answers = list(answers)
+        self.asked: list[str] = []
+        self.gate = asyncio.Event()
+        self.gate.set()
+
+    async def __call__(self, key: str, timeout: float) -> KeyInfo | None:
+        self.asked.append(NAME[key])
+        await self.gate.wait()
+        answer = self.answers.pop(0) if len(self.answers) > 1 else self.answers[0]
+        if isinstance(answer, Exception):
+            raise answer
+        return answer
+
+
+async def out_of_credits(count: int = 1) -> tuple[KeyPool, FakeClock, Deadline]:
+    pool, clock, deadline = make_pool(count)
+    for _ in range(count):
+        await use(pool, deadline, KeyOutcome.NO_CREDITS)
+    return pool, clock, deadline
+
+
+async def test_a_key_out_of_credits_comes_back_when_the_service_shows_credit():
+    pool, clock, deadline = await out_of_credits()
+    service = Service(KeyInfo(limit=10, limit_remaining=0), KeyInfo(limit=20, limit_remaining=10))
+    with pytest.raises(OutOfCreditsError) as caught:  # just failed: not asked again at once
+        await pool.ensure_usable(10, service)
+    assert service.asked == [] and caught.value.retry_after == 60
+
+    clock.advance(60)
+    with pytest.raises(OutOfCreditsError) as caught:  # asked: still nothing left
+        await pool.ensure_usable(10, service)
+    assert service.asked == ["A"] and caught.value.retry_after == 60
+
+    clock.advance(30)
+    with pytest.raises(OutOfCreditsError) as caught:  # not due yet: not asked
+        await pool.ensure_usable(10, service)
+    assert service.asked == ["A"] and caught.value.retry_after == 30
+
+    clock.advance(30)
+    await pool.ensure_usable(10, service)  # credit was bought: no reload needed
+    assert service.asked == ["A", "A"]
+    assert states(pool) == [KeyState.UNTESTED]
+    assert await use(pool, deadline) == "A"
+    assert states(pool) == [KeyState.OK]
+
+
+async def test_without_a_limit_of_its_own_one_request_finds_out():
+    """limit_remaining null: the 402 came from the account's balance, which GET /key does not
+    show; one request tells (a 402 costs nothing), as after a cooldown."""
+    pool, clock, deadline = await out_of_credits()
+    service = Service(KeyInfo(limit=None, limit_remaining=None))
+    clock.advance(60)
+    await pool.ensure_usable(10, service)
+    assert states(pool) == [KeyState.UNTESTED]
+    probe = await pool.acquire(deadline)
+    pool.release(probe, KeyOutcome.NO_CREDITS)  # still out: blocked again, asked in 60 s
+    with pytest.raises(OutOfCreditsError) as caught:
+        await pool.ensure_usable(10, service)
+    assert caught.value.retry_after == 60 and service.asked == ["A"]
+
+
+@pytest.mark.parametrize("answer", [None, RuntimeError("boom")], ids=["no answer", "a bug"])
+async def test_a_service_that_cannot_tell_leaves_the_cooldown_as_it_was(answer):
+    pool, clock, deadline = await out_of_credits()
+    service = Service(answer)
+    clock.advance(60)
+    with pytest.raises(OutOfCreditsError) as caught:
+        await pool.ensure_usable(10, service)
+    assert service.asked == ["A"] and caught.value.retry_after == 60
+    clock.advance(540)
+    await pool.ensure_usable(10, service)  # the 600 s cooldown is over: a probe as before
+    assert await use(pool, deadline) == "A"
+
+
+async def test_requests_arriving_together_share_one_question():
+    pool, clock, _ = await out_of_credits()
+    service = Service(KeyInfo(limit=10, limit_remaining=4))
+    service.gate.clear()
+    clock.advance(60)
+    waiting = [asyncio.ensure_future(pool.ensure_usable(10, service)) for _ in range(5)]
+    await asyncio.sleep(0)
+    service.gate.set()
+    await asyncio.gather(*waiting)
+    assert service.asked == ["A"]
+
+
+async def test_no_question_while_another_key_can_serve():
+    pool, clock, deadline = make_pool(2)
+    await use(pool, deadline, KeyOutcome.NO_CREDITS)
+    service = Service(KeyInfo(limit=10, limit_remaining=4))
+    clock.advance(60)
+    await pool.ensure_usable(10, service)
+    assert service.asked == []
+    assert await use(pool, deadline) == "B"
+
+
+async def test_an_admin_reset_clears_every_state_or_one_keys():
+    pool, _, deadline = make_pool(3)
+    await use(pool, deadline, KeyOutcome.INVALID)
+    await use(pool, deadline, KeyOutcome.NO_CREDITS)
+    await use(pool, deadline, KeyOutcome.RATE_LIMITED, retry_after=300)
+    assert states(pool) == [KeyState.INVALID, KeyState.OUT_OF_CREDITS, KeyState.COOLING_DOWN]
+
+    assert pool.reset("sk-or-…" + B[-4:]) == [mask_key(B)]
+    assert states(pool) == [KeyState.INVALID, KeyState.UNTESTED, KeyState.COOLING_DOWN]
+    assert pool.reset(C[-6:]) == [mask_key(C)]  # more of the tail than the mask shows
+    assert pool.reset() == [mask_key(k) for k in (A, B, C)]
+    assert states(pool) == [KeyState.UNTESTED] * 3
+    assert [row.failures for row in pool.snapshot()] == [1, 1, 1]  # the history stays
+    assert sorted([await use(pool, deadline) for _ in range(3)]) == ["A", "B", "C"]
+
+
+@pytest.mark.parametrize("tail", ["zzzz", "a1", A[-4:] + "x"])
+async def test_a_reset_naming_no_single_key_changes_nothing(tail):
+    pool, _, deadline = make_pool(2)
+    await use(pool, deadline, KeyOutcome.INVALID)
+    with pytest.raises(UnknownKeyError) as caught:
+        pool.reset(tail)
+    assert caught.value.known == (mask_key(A), mask_key(B))
+    assert caught.value.matches == ()
+    assert states(pool)[0] is KeyState.INVALID
+
+
+async def test_a_tail_two_keys_share_is_ambiguous():
+    first, second = "sk-or-v1-" + "1" * 40 + "same", "sk-or-v1-" + "2" * 40 + "same"
+    pool = KeyPool([first, second], clock=FakeClock())
+    with pytest.raises(UnknownKeyError) as caught:
+        pool.reset("same")
+    assert caught.value.matches == (mask_key(first), mask_key(second))
+    assert pool.reset("2same") == [mask_key(second)]
 
 
 async def test_an_invalid_key_stays_out_until_a_new_pool():

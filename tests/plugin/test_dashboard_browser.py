@@ -32,7 +32,7 @@ from tests.fakes.chat_llm import FakeChatLLM
 from tests.fakes.openrouter import IMAGE_MODELS, FakeOpenRouter
 from tests.support import astrbot_compat
 from tests.support.astrbot_compat import count_plugin_terminations
-from tests.support.e2e_server import USERNAME, AstrBotServer
+from tests.support.e2e_server import AstrBotServer
 from tests.support.harness import PLUGIN_DIR_NAME, REPO_ROOT
 from tests.support.keys import REAL_LOOKING_KEYS
 from tests.support.schema import defaults as schema_defaults
@@ -109,10 +109,14 @@ class Panel:
 
 @contextlib.asynccontextmanager
 async def open_panel(
-    make_server: Callable[[FakeChatLLM, FakeOpenRouter], AstrBotServer], *, height: int = 1000
+    make_server: Callable[[FakeChatLLM, FakeOpenRouter], AstrBotServer],
+    *,
+    height: int = 1000,
+    new_username: str = "",
 ) -> AsyncIterator[Panel]:
     """Start the fakes, then the server made for them (it needs their ports), and log a
-    headless Chromium in; stop all of it afterwards."""
+    headless Chromium in (choosing `new_username` at the first login, if given); stop all of
+    it afterwards."""
     llm, openrouter = FakeChatLLM(), FakeOpenRouter()
     await llm.start()
     await openrouter.start()
@@ -132,7 +136,7 @@ async def open_panel(
         await context.route(re.compile(r"^https?://(?!127\.0\.0\.1[:/])"), _abort)
         page = await context.new_page()
         panel = Panel(server, llm, openrouter, page)
-        await log_in(panel)
+        await log_in(panel, new_username)
         yield panel
     finally:
         if browser is not None:
@@ -191,15 +195,19 @@ async def dialog_screenshots(panel: Panel, dialog: Any, stem: str) -> list[Path]
     return shots
 
 
-async def log_in(panel: Panel) -> None:
-    """The login form; on the first login AstrBot makes the admin set a new password."""
+async def log_in(panel: Panel, new_username: str = "") -> None:
+    """The login form; on the first login AstrBot makes the admin set a new password (and
+    offers to change the user name)."""
     page = panel.page
     await page.goto(panel.url)
-    await page.locator("input[name=username]").fill(USERNAME)
+    await page.locator("input[name=username]").fill(panel.server.username)
     await page.locator("input[name=password]").fill(panel.server.password)
     await page.locator("button[type=submit]").click()
     await page.wait_for_url(re.compile(r"#/(?!auth/login)"))
     if "/auth/setup" in page.url:
+        if new_username:
+            await page.locator("input[type=text]").first.fill(new_username)
+            panel.server.username = new_username
         passwords = page.locator("input[type=password]")
         await passwords.nth(0).fill(NEW_PASSWORD)
         await passwords.nth(1).fill(NEW_PASSWORD)
@@ -290,7 +298,10 @@ async def test_every_config_field_is_shown_with_its_chinese_text_and_default(pan
             assert CJK.search(spec["hint"]), f"{f.path}: hint is not Chinese"
             shown_hint = await field.locator(".property-hint").inner_text()
             assert spec["hint"] in shown_hint, f.path
+            # Nothing before the hint: AstrBot prefixes "‼️" when a field sets obvious_hint.
+            assert shown_hint.strip() == spec["hint"], f.path
         assert await shown_value(field, spec) == spec["default"], f.path
+    assert "‼" not in await dialog.inner_text()
     await dialog.get_by_role("button", name="关闭", exact=True).click()
 
 

@@ -144,9 +144,12 @@ async def test_a_daily_cap_refusal_is_told_in_english(astrbot, fake, english):
 async def test_an_upstream_failure_through_a_command_is_told_in_english(astrbot, fake, english):
     fake.enqueue(Reply.error(402, "Insufficient credits"))
     event = await astrbot.dispatch(make_event("/draw a cat"))
-    assert event.sent_texts() == [
-        "The OpenRouter account is out of credits; an admin needs to top it up or change the key."
-    ]
+    [reply] = event.sent_texts()
+    assert re.fullmatch(
+        r"The OpenRouter account is out of credits; an admin needs to top it up or change the "
+        r"key\. Once topped up, try again at \d\d:\d\d:\d\d \(in about 60 seconds\)\.",
+        reply,
+    )
     assert event.sent_images() == []
 
 

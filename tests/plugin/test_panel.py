@@ -9,6 +9,9 @@ from __future__ import annotations
 import json
 import re
 
+import yaml
+
+from tests.support.harness import REPO_ROOT
 from tests.support.schema import I18N_DIR, defaults, fields, load_i18n, load_schema, sections
 
 CJK = re.compile(r"[\u4e00-\u9fff]")
@@ -82,6 +85,68 @@ def test_english_metadata():
     assert metadata["desc"] and not CJK.search(metadata["desc"])
 
 
+def test_the_english_description_names_what_the_chinese_one_does():
+    """metadata.yaml's desc (the plugin card in Chinese) and its English side in the i18n file:
+    the same models and sizes, and the same features (by their key words)."""
+    chinese = yaml.safe_load((REPO_ROOT / "metadata.yaml").read_text(encoding="utf-8"))["desc"]
+    english = load_i18n("en-US")["metadata"]["desc"]
+    models = re.compile(r"\d(?:\.\d)? (?:Flash|Pro) Image")
+    assert models.findall(english) == models.findall(chinese)
+    assert len(models.findall(chinese)) == 3
+    assert "2K/4K" in chinese and "2K/4K" in english
+    features = {
+        "参考图": "reference pictures",
+        "头像": "avatars",
+        "多密钥轮换": "several keys",
+        "流式": "streamed",
+        "每日上限": "daily caps",
+        "花费统计": "spend statistics",
+        "NapCat": "NapCat",
+    }
+    for zh, en in features.items():
+        assert zh in chinese and en in english, zh
+
+
 def test_locale_files_are_named_as_the_panel_names_its_languages():
     # AstrBot's web panel offers zh-CN, en-US, ru-RU and ja-JP; zh-CN falls back to the schema.
     assert sorted(p.name for p in I18N_DIR.iterdir()) == ["en-US.json"]
+
+
+# What the panel would show as markup rather than text: AstrBot's dashboard renders the schema's
+# `obvious_hint` flag as a "‼️" before the hint (two exclamation marks without an emoji font),
+# and puts hints in as HTML in one place.
+MARKUP = re.compile(r"‼|!!|\*\*|`|<[A-Za-z/][^>]*>|\[[^\]]*\]\(")
+
+
+def _panel_texts() -> list[tuple[str, str]]:
+    schema = load_schema()
+    english = load_i18n("en-US")
+    texts = []
+    for name, spec in sections(schema).items():
+        texts += [(name, spec["description"]), (name, spec["hint"])]
+        texts += [
+            (name, english["config"][name]["description"]),
+            (name, english["config"][name]["hint"]),
+        ]
+    for f in fields(schema):
+        en = english["config"][f.section][f.key] if f.section else english["config"][f.key]
+        texts += [(f.path, f.spec["description"]), (f.path, f.spec.get("hint", ""))]
+        texts += [(f.path, en["description"]), (f.path, en["hint"])]
+        texts += [(f.path, label) for label in f.spec.get("labels", [])]
+    texts.append(("metadata.desc (en-US)", english["metadata"]["desc"]))
+    return texts
+
+
+def test_no_stray_markup_in_what_the_panel_shows():
+    assert [(where, text) for where, text in _panel_texts() if MARKUP.search(text)] == []
+    assert [f.path for f in fields(load_schema()) if "obvious_hint" in f.spec] == []
+
+
+def test_napcat_address_and_port_sit_right_below_the_delivery_group():
+    """Top level (v1.8.1's files keep them there), but next to the settings they go with."""
+    assert list(load_schema())[-3:] == ["delivery", "nap_server_address", "nap_server_port"]
+    assert list(load_i18n("en-US")["config"])[-3:] == [
+        "delivery",
+        "nap_server_address",
+        "nap_server_port",
+    ]

@@ -9,7 +9,7 @@ from astrbot.core.provider.register import llm_tools
 
 from tests.fakes.openrouter import Reply, png_prompt
 from tests.support.harness import TOOL_NAME, make_event
-from tests.support.keys import REAL_LOOKING_KEYS
+from tests.support.keys import OUT_OF_CREDITS, REAL_LOOKING_KEYS
 
 
 def _schema() -> dict:
@@ -131,7 +131,8 @@ async def test_upstream_error_becomes_chinese_text_without_key(
     fake.enqueue(Reply.error(402, "Insufficient credits"))
     event = make_event()
     texts = await astrbot.run_tool(event, image_description="a cat")
-    assert texts == ["OpenRouter 账户额度已用完，请管理员充值或更换密钥。"]
+    [text] = texts
+    assert OUT_OF_CREDITS.fullmatch(text), text
     assert event.sent == []
     log_text = "\n".join(r.getMessage() for r in plugin_log)
     assert "OutOfCreditsError" in log_text and "HTTP 402" in log_text

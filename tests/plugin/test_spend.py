@@ -45,19 +45,19 @@ CAPS = [
         {"user_daily_budget_usd": 0.07},  # two pictures at 0.039
         [("u1", "g1"), ("u1", None)],
         ("u1", "g2"),
-        "你今天的画图花费已达上限（每人每天 $0.07）",
+        "你今天的画图花费已达上限（每人每天 0.07 美元）",
     ),
     (
         {"group_daily_budget_usd": 0.05},
         [("u1", "g1"), ("u2", "g1")],
         ("u3", "g1"),
-        "本群今天的画图花费已达上限（每群每天 $0.05）",
+        "本群今天的画图花费已达上限（每群每天 0.05 美元）",
     ),
     (
         {"daily_budget_usd": 0.1},  # three pictures
         [("u1", "g1"), ("u2", "g2"), ("u3", None)],
         ("u4", "g4"),
-        "机器人今天的画图总花费已达上限（每天共 $0.10）",
+        "机器人今天的画图总花费已达上限（每天共 0.10 美元）",
     ),
 ]
 
@@ -210,18 +210,21 @@ async def test_stats_of_a_day(astrbot, fake, plugin_config, on_day):
     [text] = event.sent_texts()
     today = text.splitlines()[1 : text.splitlines().index("")]
     assert today == [
-        "【今天】3 张图（3 次生成），$0.078（另有 1 次未报告花费）",
+        "【今天】3 张图（3 次生成），0.078 美元（另有 1 次未报告花费）",
         "按群：",
-        "  · 群 g1：2 张，$0.078",
+        "  · 群 g1：2 张，0.078 美元",
         "  · 私聊：1 张，花费未知",
         "用户排行：",
-        "  1. u1：2 张，$0.078",
-        "  2. u2：1 张，花费未知",
+        "  1、u1：2 张，0.078 美元",
+        "  2、u2：1 张，花费未知",
         "按模型：",
-        "  · google/gemini-2.5-flash-image：3 张，$0.078（另有 1 次未报告花费）",
+        "  · google/gemini-2.5-flash-image：3 张，0.078 美元（另有 1 次未报告花费）",
     ]
-    assert "  · sk-or-…a1a1：剩余 $3.50 / 额度 $10.00，今日已用 $0.50，累计已用 $2.50" in text
-    assert text.endswith("每日上限：每人每天 10 张，全部每天 $2.00（管理员不受限）")
+    assert (
+        "  · sk-or-…a1a1：剩余 3.50 美元 / 额度 10.00 美元，今日已用 0.50 美元，累计已用 2.50 美元"
+        in text
+    )
+    assert text.endswith("每日上限：每人每天 10 张，全部每天 2.00 美元（管理员不受限）")
     assert REAL_LOOKING_KEYS[0] not in text
     [key_request] = fake.key_requests()
     assert key_request.path == "/api/v1/key" and key_request.key == REAL_LOOKING_KEYS[0]
@@ -237,9 +240,9 @@ async def test_settings_and_help_show_the_caps(astrbot, fake, plugin_config, adm
     plugin_config.update(group_daily_limit=30, daily_budget_usd=5, caps_apply_to_admins=True)
     settings = await astrbot.dispatch(make_event("/画图配置", sender_id=admin))
     [text] = settings.sent_texts()
-    assert "每日上限：每群每天 30 张，全部每天 $5.00（管理员同样受限）" in text
+    assert "每日上限：每群每天 30 张，全部每天 5.00 美元（管理员同样受限）" in text
     assert "花费记录保留：30 天" in text
     helped = await astrbot.dispatch(make_event("/画图帮助"))
     [help_text] = helped.sent_texts()
     assert "/画图统计 —— " in help_text
-    assert "每日上限：每群每天 30 张，全部每天 $5.00（管理员同样受限）。" in help_text
+    assert "每日上限：每群每天 30 张，全部每天 5.00 美元（管理员同样受限）。" in help_text

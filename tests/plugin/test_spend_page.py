@@ -214,3 +214,59 @@ async def test_the_pages_json_is_behind_the_dashboard_login(spend_panel: Panel):
             async with anonymous.get(url) as response:
                 assert response.status == 401, route
                 assert "10001" not in await response.text()
+
+
+async def switch_dashboard_language(panel: Panel, language: str) -> None:
+    """The dashboard's own switch: 选项 / Options -> 语言 / Language -> the language."""
+    page = panel.page
+    await page.locator(".v-app-bar, header").get_by_text(re.compile("^(选项|Options)$")).click()
+    await page.locator(".v-overlay-container").get_by_text(re.compile("^(语言|Language)$")).hover()
+    await page.locator(".v-overlay-container").get_by_text(language, exact=True).click()
+
+
+async def test_the_page_follows_the_dashboards_language(spend_panel: Panel):
+    """Opened in an English dashboard it is English; switched back live, it is Chinese."""
+    page = spend_panel.page
+    await page.evaluate("localStorage.setItem('astrbot-locale', 'en-US')")
+    try:
+        await page.reload()
+        frame = await open_spend_page(spend_panel)
+        body = frame.locator("body")
+        assert await body.get_attribute("data-lang") == "en"
+        assert await frame.locator("h1").inner_text() == "Image spend"
+        assert await frame.locator("#today-pictures").inner_text() == "5 pictures"
+        assert await frame.locator("#today-cost").inner_text() == "$0.251"
+        assert await frame.locator("#today-cost-note").inner_text() == (
+            "1 more without a reported cost"
+        )
+        assert await frame.locator("#caps").inner_text() == "20 pictures per user, $5.00 in all"
+        heads = await texts(frame.locator("#keys thead th"))
+        assert heads == [
+            "Key",
+            "State",
+            "Succeeded",
+            "Failed",
+            "In flight",
+            "Remaining",
+            "Used today",
+        ]
+        keys = await texts(frame.locator("#keys tbody tr"))
+        assert keys[0].split("\t")[1] == "OK (not used yet)"
+        assert keys[1].endswith("unknown\tunknown")
+        groups = await texts(frame.locator("#top-groups tbody tr"))
+        assert [g.split("\t")[1:4] for g in groups] == [
+            ["20002", "aiocqhttp", "4 pictures"],
+            ["private chat", "aiocqhttp", "1 picture"],
+        ]
+        shown = await body.inner_text()
+        assert not re.search(r"[\u4e00-\u9fff]", shown), shown
+        await screenshot(spend_panel, "dashboard-spend-page-english.png")
+
+        await switch_dashboard_language(spend_panel, "简体中文")
+        await frame.locator("body[data-lang=zh-CN]").wait_for()
+        assert await frame.locator("h1").inner_text() == "画图花费统计"
+        assert await frame.locator("#today-pictures").inner_text() == "5 张"
+        assert await frame.locator("#caps").inner_text() == "每人 20 张，全部 $5.00"
+    finally:
+        await page.evaluate("localStorage.removeItem('astrbot-locale')")
+        await page.reload()

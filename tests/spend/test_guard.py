@@ -64,19 +64,19 @@ CAPS = [
         SpendPolicy(user_daily_budget_usd=0.08),
         [entry(cost=0.05), entry(cost=0.03)],
         DailyCapReached.USER_BUDGET,
-        "你今天的画图花费已达上限（每人每天 $0.08）",
+        "你今天的画图花费已达上限（每人每天 0.08 美元）",
     ),
     (
         SpendPolicy(group_daily_budget_usd=0.5),
         [entry(user="a", cost=0.3), entry(user="b", cost=0.2)],
         DailyCapReached.GROUP_BUDGET,
-        "本群今天的画图花费已达上限（每群每天 $0.50）",
+        "本群今天的画图花费已达上限（每群每天 0.50 美元）",
     ),
     (
         SpendPolicy(daily_budget_usd=2.0),
         [entry(user="x", group="other", cost=1.5), entry(user="y", group="", cost=0.5)],
         DailyCapReached.BOT_BUDGET,
-        "机器人今天的画图总花费已达上限（每天共 $2.00）",
+        "机器人今天的画图总花费已达上限（每天共 2.00 美元）",
     ),
 ]
 
@@ -194,10 +194,10 @@ async def test_an_estimate_that_would_pass_a_budget_is_refused(guard: SpendGuard
     error = await refused_with(guard, MEMBER, policy, 0.04)
     assert (error.cap, error.used, error.estimate) == (DailyCapReached.USER_BUDGET, 0.07, 0.04)
     text = user_message(ZH, error)
-    assert "这张图预计花费约 $0.04" in text and "你今天的画图花费已用 $0.07" in text
-    assert "每人每天 $0.10" in text and f"将在 {RESET} 重置" in text
+    assert "这张图预计花费约 0.04 美元" in text and "你今天的画图花费已用 0.07 美元" in text
+    assert "每人每天 0.10 美元" in text and f"将在 {RESET} 重置" in text
     english = user_message(EN, error)
-    assert "would cost about $0.04" in english and "at $0.07 already" in english
+    assert "would cost about USD 0.04" in english and "at USD 0.07 already" in english
     (await guard.reserve(MEMBER, policy)).release()  # no estimate: as before, not refused
     (await guard.reserve(MEMBER, SpendPolicy(user_daily_limit=9), 5.0)).release()  # no budget
 

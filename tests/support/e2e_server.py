@@ -105,7 +105,8 @@ class AstrBotServer:
         self.install = install
         self.config = dict(config or {})
         self.cli = list(cli) if cli else astrbot_cli()
-        self.password = PASSWORD  # the dashboard's; a browser test may change it
+        self.username = USERNAME  # the dashboard's; a browser test may change both
+        self.password = PASSWORD
         self.port = free_port()
         self.log_path = root / "astrbot-server.log"
         self.process: subprocess.Popen[bytes] | None = None
@@ -211,7 +212,7 @@ class AstrBotServer:
                     "POST",
                     "/api/auth/login",
                     json={
-                        "username": USERNAME,
+                        "username": self.username,
                         "password": astrbot_compat.login_password(self.password),
                     },
                     auth=False,

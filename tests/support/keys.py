@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import re
+
 REAL_LOOKING_KEYS = (
     "sk-or-v1-" + "a1" * 32,
     "sk-or-v1-" + "b2" * 32,
@@ -25,3 +27,9 @@ def assert_no_key_leaked(*texts: str) -> None:
         for key in REAL_LOOKING_KEYS:
             assert key not in text
             assert key[9:30] not in text  # not even a chunk of the secret part
+
+
+# The answer when the only key ran out of credits: when the pool asks the service again.
+OUT_OF_CREDITS = re.compile(
+    r"OpenRouter 账户额度已用完，请管理员充值或更换密钥；充值后可在 \d\d:\d\d:\d\d（约 60 秒后）再试。"
+)

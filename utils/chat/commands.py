@@ -4,10 +4,12 @@ from __future__ import annotations
 
 import re
 from collections.abc import Iterable, Mapping
+from dataclasses import dataclass
 from typing import Any
 
 from astrbot.api.message_components import At, BaseMessageComponent
 
+from ..core.image_options import normalize_aspect_ratio
 from .texts.command_names import Command
 
 
@@ -67,9 +69,71 @@ def without_mentions(text: str, chain: Iterable[BaseMessageComponent] | None) ->
     return re.sub(r"[ \t]{2,}", " ", text).strip()
 
 
+# Size and ratio words in a drawing command's text: whole words, anywhere (`/画图 4K 16:9 海边日落`,
+# `/画图 海边日落 9:16`). A size is 1K, 2K or 4K in any case; a ratio is two numbers around ":",
+# "：" or "比" (checked by the pipeline, which names the valid ones when it is not one), or
+# around "x" / "×" when that is a ratio the models know ("1920x1080" and "5x5" stay text).
+_SIZE_WORD = re.compile(r"[124]k", re.IGNORECASE)
+_RATIO_WORD = re.compile(r"\d{1,2}[:：比]\d{1,2}")
+_RATIO_SEPARATORS = re.compile("[：比]")
+_TIMES_WORD = re.compile(r"\d{1,2}[xX×]\d{1,2}")
+_WORD = re.compile(r"\S+")
+
+
+@dataclass(frozen=True)
+class DrawArgument:
+    """A drawing command's text, read: the description, and the options written in it."""
+
+    prompt: str
+    own_avatar: bool = False
+    image_size: str = ""  # "4K" when the text named a size ("" = the configured default)
+    aspect_ratio: str = ""  # "16:9" as written when the text named a ratio
+
+
+def image_option_words(text: str) -> tuple[str, str, str]:
+    """(the text without the first size word and the first ratio word, the size, the ratio)."""
+    size = ratio = ""
+    cut: list[tuple[int, int]] = []
+    for word in _WORD.finditer(text):
+        token = word.group()
+        if not size and _SIZE_WORD.fullmatch(token):
+            size = token.upper()
+        elif not ratio and _RATIO_WORD.fullmatch(token):
+            ratio = _RATIO_SEPARATORS.sub(":", token)
+        elif not ratio and _TIMES_WORD.fullmatch(token) and normalize_aspect_ratio(token):
+            ratio = str(normalize_aspect_ratio(token))
+        else:
+            continue
+        cut.append(word.span())
+    # The rest as written (line breaks too), with only the option words taken out.
+    rest, last = [], 0
+    for start, end in cut:
+        rest.append(text[last:start])
+        last = end
+    rest.append(text[last:])
+    text = re.sub(r"[ \t]*\n[ \t]*", "\n", re.sub(r"[ \t]{2,}", " ", "".join(rest)))
+    return text.strip(), size, ratio
+
+
 def draw_argument(
     message: str, chain: Iterable[BaseMessageComponent], command: Command
-) -> tuple[str, bool]:
-    """A drawing command's text without its @-mentions (they come along as avatars), and
-    whether it asks for the sender's own avatar."""
-    return own_avatar_option(without_mentions(command_argument(message, command), chain))
+) -> DrawArgument:
+    """A drawing command's text without its @-mentions (they come along as avatars) and its
+    size and ratio words, and whether it asks for the sender's own avatar."""
+    text = without_mentions(command_argument(message, command), chain)
+    text, size, ratio = image_option_words(text)
+    prompt, own = own_avatar_option(text)
+    return DrawArgument(prompt, own, size, ratio)
+
+
+# `/画图密钥 重置 [tail]` (`/draw_keys reset [tail]`): clear the state of every key, or of the
+# one ending in `tail`.
+RESET_KEY_WORDS = frozenset({"重置", "清除", "reset", "clear"})
+
+
+def keys_argument(argument: str) -> tuple[bool, str]:
+    """(whether the keys command asks for a reset, the key's last characters or "" for all)."""
+    word, _, rest = argument.strip().partition(" ")
+    if word.lower() not in RESET_KEY_WORDS:
+        return False, ""
+    return True, rest.strip()

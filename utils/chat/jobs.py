@@ -3,13 +3,17 @@
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
+from typing import TYPE_CHECKING
 
 from ..core.coerce import coerce_bool, coerce_text
 from ..imaging.outgoing import Outgoing
 from ..imaging.references import References
 from ..openrouter.capabilities import ResolvedImageOptions
 from ..ttp import GenerationResult
+
+if TYPE_CHECKING:
+    from .commands import DrawArgument
 
 
 @dataclass(frozen=True)
@@ -110,3 +114,8 @@ def figure_job(extra: str, *, use_sender_avatar: bool = False) -> DrawJob:
         action="figure",
         use_sender_avatar=use_sender_avatar,
     )
+
+
+def with_options(job: DrawJob, argument: DrawArgument) -> DrawJob:
+    """A command's job with the size and ratio its text named."""
+    return replace(job, image_size=argument.image_size, aspect_ratio=argument.aspect_ratio)

@@ -55,6 +55,7 @@ from ..openrouter.capabilities import (
 from ..openrouter.image_pricing import billed_per_token, price_tiers, request_estimate
 from ..openrouter.key_pool import KeyPool, KeyStatus
 from ..openrouter.retry_policy import RetryPolicy
+from ..openrouter.usage import credit_checker
 from ..spend.guard import Reservation, SpendGuard, record_of
 from ..ttp import GenerationRequest, GenerationResult, OpenRouterClient
 from .delivery import Delivery
@@ -187,6 +188,10 @@ class DrawPipeline:
     def key_status(self, settings: Settings) -> list[KeyStatus]:
         """The key pool as admins see it (masked keys), empty when no key is configured."""
         return self.shared.key_pool(settings).snapshot() if settings.api_keys else []
+
+    def reset_keys(self, settings: Settings, tail: str = "") -> list[str]:
+        """An admin's reset of every key's state, or of the key ending in `tail` (masked keys)."""
+        return self.shared.key_pool(settings).reset(tail) if settings.api_keys else []
 
     # --- lifecycle ----------------------------------------------------------------------------
 
@@ -362,7 +367,10 @@ class DrawPipeline:
             raise MissingPromptError("empty prompt")
         pool = self.shared.key_pool(settings)
         # Every key invalid, or all cooling down for long: no progress note, no downloads.
-        pool.check_usable(self.shared.retry_policy.max_cooldown_wait)
+        await pool.ensure_usable(
+            self.shared.retry_policy.max_cooldown_wait,
+            credit_checker(self.http(), settings.api_base),
+        )
         # Which API the model is asked through and what it takes (cached; fetched when stale).
         listed = await self.shared.models.listings(
             self.http(), settings, limit=request.deadline.remaining() / 4

@@ -93,6 +93,17 @@ class PluginClosedError(PicGenError):
     """The plugin instance was unloaded (a reload or shutdown): it starts nothing new."""
 
 
+class UnknownKeyError(PicGenError):
+    """An admin named a key by its last characters (`tail`) and that matches no configured key,
+    or several (`matches`, masked); `known` lists every configured key, masked."""
+
+    def __init__(self, detail: str, tail: str, matches: tuple[str, ...], known: tuple[str, ...]):
+        super().__init__(detail)
+        self.tail = tail
+        self.matches = matches
+        self.known = known
+
+
 class GroupNotAllowed(PicGenError):
     """The group is on the deny list, or an allow list exists and the group is not on it."""
 
@@ -212,7 +223,22 @@ class InvalidKeyError(UpstreamError):
 
 
 class OutOfCreditsError(UpstreamError):
-    """402: the account behind the key has no credits left."""
+    """402: the account behind the key has no credits left.
+
+    Raised by the key pool when every usable key is out of credits, `retry_at` (wall-clock
+    epoch seconds) is when it asks the service about them again (`retry_after` seconds from
+    now); an answer of the service itself carries neither.
+    """
+
+    def __init__(
+        self,
+        detail: str,
+        status: int | None = 402,
+        retry_after: float | None = None,
+        retry_at: float | None = None,
+    ) -> None:
+        super().__init__(detail, status, retry_after)
+        self.retry_at = retry_at
 
 
 class RateLimitedError(UpstreamError):

@@ -5,8 +5,11 @@
   time, like a half-open circuit breaker: when it is still rate-limited, only that one request
   learns it, instead of every request that arrives meanwhile. Once it answers, it takes any load.
 - 429 puts a key on cooldown for the server's Retry-After, else RATE_LIMIT_COOLDOWN seconds;
-  402 for CREDITS_COOLDOWN seconds (credits may be bought meanwhile); 401 makes it invalid until
-  the key list changes (the plugin then builds a new pool).
+  402 for CREDITS_COOLDOWN seconds; 401 makes it invalid until the key list changes (the plugin
+  then builds a new pool) or an admin resets it (`reset()`).
+- A key out of credits is asked about again (`ensure_usable()` with a CreditCheck: the service's
+  GET /key) when a request finds no other key, at most every CREDIT_RECHECK_INTERVAL seconds
+  and one question at a time: credit bought meanwhile brings it back without a reload.
 - Keys never leave this module unmasked except inside a lease, for the Authorization header.
 
 All state changes happen between awaits on the event loop, so no lock is needed; waiting
@@ -17,7 +20,7 @@ from __future__ import annotations
 
 import asyncio
 import enum
-from collections.abc import Collection, Iterable
+from collections.abc import Awaitable, Callable, Collection, Iterable
 from dataclasses import dataclass, field
 
 from astrbot.api import logger
@@ -29,14 +32,24 @@ from ..core.errors import (
     InvalidKeyError,
     NoApiKeyError,
     OutOfCreditsError,
+    UnknownKeyError,
     UpstreamError,
 )
 from ..core.keys import mask_key
 from .retry_policy import MAX_RETRY_AFTER, KeyOutcome
+from .usage import KeyInfo
 
 RATE_LIMIT_COOLDOWN = 60.0  # OpenRouter's free tier counts requests per minute
-CREDITS_COOLDOWN = 600.0
+CREDITS_COOLDOWN = 600.0  # the longest a key out of credits waits when it cannot be re-checked
+CREDIT_RECHECK_INTERVAL = 60.0  # at most one GET /key per key out of credits in this time
 MIN_COOLDOWN = 1.0
+RESET_BY_ADMIN = "reset"  # a key's last_error after an admin's reset, until it is used again
+MIN_TAIL = 4  # a key named by its last characters: at least as many as its masked form shows
+
+# Asks the service about a key (the key, a timeout in seconds): its GET /key answer, or None
+# when the service could not tell (no such endpoint, timeout, ...).
+CreditCheck = Callable[[str, float], Awaitable[KeyInfo | None]]
+CREDIT_CHECK_TIMEOUT = 5.0
 
 
 class KeyState(enum.Enum):
@@ -55,6 +68,8 @@ class _Slot:
     invalid: bool = False
     blocked_until: float = 0.0  # monotonic
     blocked_for_credits: bool = False
+    credit_check_at: float = 0.0  # monotonic: when an out-of-credits key may be asked about
+    credit_check: asyncio.Task[None] | None = None  # the question being asked now
     in_flight: int = 0
     last_ticket: int = 0
     successes: int = 0
@@ -67,6 +82,19 @@ class _Slot:
 
     def blocked(self, now: float) -> bool:
         return self.blocked_until > now
+
+    def free_at(self) -> float:
+        """When this blocked key may serve again (monotonic): the end of its cooldown, or for a
+        key out of credits the next question to the service, if that comes first."""
+        if self.blocked_for_credits:
+            return min(self.blocked_until, self.credit_check_at)
+        return self.blocked_until
+
+    def unblock(self) -> None:
+        self.blocked_until = 0.0
+        self.blocked_for_credits = False
+        self.credit_check_at = 0.0
+        self.healthy = False  # one probe request first
 
     def ready(self, now: float) -> bool:
         if self.invalid or self.blocked(now):
@@ -129,6 +157,19 @@ class KeyPool:
 
     # --- taking and giving back keys ---------------------------------------------------------
 
+    async def ensure_usable(
+        self, max_wait: float | None = None, credit_check: CreditCheck | None = None
+    ) -> None:
+        """check_usable(), after asking the service about keys out of credits whose question
+        is due, when no other key could serve (a key with credit again is back at once)."""
+        if credit_check is not None:
+            now = self.clock.monotonic()
+            usable = [s for s in self._slots if not s.invalid]
+            if usable and all(s.blocked(now) for s in usable):
+                due = [s for s in usable if s.blocked_for_credits and s.credit_check_at <= now]
+                await asyncio.gather(*(self._recheck_credit(s, credit_check) for s in due))
+        self.check_usable(max_wait)
+
     def check_usable(self, max_wait: float | None = None) -> None:
         """Raise NoApiKeyError / InvalidKeyError when no key can be tried at all: the one check
         a request makes before it sends anything. With `max_wait`, also raise what acquire()
@@ -143,7 +184,7 @@ class KeyPool:
         if all(s.blocked(now) for s in usable):
             wait = min(s.blocked_until for s in usable) - now
             if wait > max_wait:
-                raise self._cooling_down_error(usable, wait)
+                raise self._cooling_down_error(usable)
 
     async def acquire(
         self,
@@ -181,7 +222,7 @@ class KeyPool:
                 assert wake_at is not None
                 wait = wake_at - now
                 if wait > max_wait or not deadline.fits(wait, reserve):
-                    raise self._cooling_down_error(blocked, wait)
+                    raise self._cooling_down_error(blocked)
             # Otherwise a key is busy with its first request: wait for it to report back.
             timeout = deadline.remaining()
             if wake_at is not None:
@@ -221,6 +262,74 @@ class KeyPool:
                 slot.healthy = False
         self._notify()
 
+    # --- keys out of credits -------------------------------------------------------------------
+
+    async def _recheck_credit(self, slot: _Slot, check: CreditCheck) -> None:
+        """One question about `slot` at a time: concurrent requests wait for the same answer."""
+        if slot.credit_check is None or slot.credit_check.done():
+            slot.credit_check = asyncio.ensure_future(self._ask_about_credit(slot, check))
+        await asyncio.shield(slot.credit_check)
+
+    async def _ask_about_credit(self, slot: _Slot, check: CreditCheck) -> None:
+        slot.credit_check_at = self.clock.monotonic() + CREDIT_RECHECK_INTERVAL
+        try:
+            info = await check(slot.key, CREDIT_CHECK_TIMEOUT)
+        except Exception as exc:  # the check is a nicety: the cooldown still ends on its own
+            logger.warning(f"API key {slot.masked}: credit check failed: {type(exc).__name__}")
+            return
+        if not slot.blocked_for_credits:  # reset or rebuilt meanwhile
+            return
+        if info is None:
+            logger.info(f"API key {slot.masked} out of credits: the service cannot tell more")
+            return
+        remaining = info.limit_remaining
+        if remaining is not None and remaining <= 0:
+            logger.info(f"API key {slot.masked} still out of credits (limit_remaining 0)")
+            return
+        # Credit left on the key's own limit; or no limit of its own (limit_remaining null):
+        # then the 402 came from the account's balance, which GET /key does not show, and one
+        # request tells (a 402 costs nothing).
+        shown = "no limit of its own" if remaining is None else f"limit_remaining {remaining:g}"
+        logger.info(f"API key {slot.masked} back from out of credits ({shown}): trying it again")
+        slot.unblock()
+        self._notify()
+
+    def reset(self, tail: str = "") -> list[str]:
+        """An admin's fresh start for the keys ending in `tail` (all keys when empty): cooldowns,
+        out of credits and invalid are forgotten; each key takes one probe request first. The
+        masked keys reset; UnknownKeyError when `tail` names no key or several."""
+        slots = self._named(tail)
+        for slot in slots:
+            slot.unblock()
+            slot.invalid = False
+            slot.last_error = RESET_BY_ADMIN
+            if slot.credit_check is not None:
+                slot.credit_check.cancel()
+                slot.credit_check = None
+        self._notify()
+        masked = [s.masked for s in slots]
+        logger.info(f"gemini-pic-gen: key state reset by an admin: {', '.join(masked) or 'none'}")
+        return masked
+
+    def _named(self, tail: str) -> list[_Slot]:
+        """The keys an admin means by `tail`: its last characters (as in `sk-or-…abcd`)."""
+        text = tail.strip()
+        for mark in ("…", "..."):
+            text = text.rsplit(mark, 1)[-1]
+        text = text.strip()
+        if not tail.strip():
+            return list(self._slots)
+        known = tuple(s.masked for s in self._slots)
+        matches = [s for s in self._slots if len(text) >= MIN_TAIL and s.key.endswith(text)]
+        if len(matches) != 1:
+            raise UnknownKeyError(
+                f"{len(matches)} key(s) end in the {len(text)} characters given",
+                tail=text[-MIN_TAIL:] if len(text) > MIN_TAIL else text,
+                matches=tuple(s.masked for s in matches),
+                known=known,
+            )
+        return matches
+
     # --- what admins see ------------------------------------------------------------------------
 
     def snapshot(self) -> list[KeyStatus]:
@@ -232,7 +341,7 @@ class KeyPool:
                 state = KeyState.INVALID
             elif s.blocked(now):
                 state = KeyState.OUT_OF_CREDITS if s.blocked_for_credits else KeyState.COOLING_DOWN
-                until = wall + (s.blocked_until - now)
+                until = wall + max(0.0, s.free_at() - now)
             else:
                 state = KeyState.OK if s.healthy else KeyState.UNTESTED
             rows.append(
@@ -256,6 +365,8 @@ class KeyPool:
         if until > slot.blocked_until:
             slot.blocked_until = until
             slot.blocked_for_credits = credits
+        if credits:
+            slot.credit_check_at = self.clock.monotonic() + min(seconds, CREDIT_RECHECK_INTERVAL)
         slot.healthy = False  # after the cooldown, one probe request first
         reason = "out of credits (402)" if credits else "rate limited (429)"
         logger.warning(f"API key {slot.masked} {reason}: cooling down for {seconds:.0f} s")
@@ -282,16 +393,24 @@ class KeyPool:
         now = self.clock.monotonic()
         blocked = [s for s in self._slots if not s.invalid and s.blocked(now)]
         if blocked:
-            return self._cooling_down_error(blocked, min(s.blocked_until for s in blocked) - now)
+            return self._cooling_down_error(blocked)
         if all(s.invalid for s in self._slots):
             count = len(self._slots)
             return InvalidKeyError(f"all {count} key(s) were rejected (401)", 401)
         return UpstreamError("every key has used up its tries for this request")
 
-    def _cooling_down_error(self, blocked: list[_Slot], wait: float) -> Exception:
-        if all(s.blocked_for_credits for s in blocked):
-            return OutOfCreditsError(f"all {len(blocked)} usable key(s) are out of credits", 402)
+    def _cooling_down_error(self, blocked: list[_Slot]) -> Exception:
+        """Why none of `blocked` can serve now, and when the first one may again."""
         now = self.clock.monotonic()
+        wait = max(0.0, min(s.free_at() for s in blocked) - now)
+        if all(s.blocked_for_credits for s in blocked):
+            return OutOfCreditsError(
+                f"all {len(blocked)} usable key(s) are out of credits, "
+                f"asked about again in {wait:.0f} s",
+                402,
+                retry_after=wait,
+                retry_at=self.clock.wall() + wait,
+            )
         cooling = sum(not s.blocked_for_credits for s in blocked)
         unusable = sum(s.invalid or (s.blocked(now) and s.blocked_for_credits) for s in self._slots)
         retry_at = self.clock.wall() + wait

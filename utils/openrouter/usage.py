@@ -12,7 +12,7 @@ from __future__ import annotations
 import asyncio
 import json
 import math
-from collections.abc import Iterable, Mapping
+from collections.abc import Awaitable, Callable, Iterable, Mapping
 from dataclasses import dataclass
 
 import aiohttp
@@ -165,3 +165,14 @@ async def fetch_key_reports(
     return list(
         await asyncio.gather(*(fetch_key_info(session, api_base, k, timeout) for k in keys))
     )
+
+
+def credit_checker(
+    session: aiohttp.ClientSession, api_base: str
+) -> Callable[[str, float], Awaitable[KeyInfo | None]]:
+    """The key pool's question about a key out of credits (key_pool.CreditCheck): GET /key."""
+
+    async def check(key: str, timeout: float) -> KeyInfo | None:
+        return (await fetch_key_info(session, api_base, key, timeout)).info
+
+    return check

@@ -71,6 +71,9 @@ FAILURES: list[BaseException] = [
     e.UpstreamError("d", 500),
     e.InvalidKeyError("d", 401),
     e.OutOfCreditsError("d", 402),
+    e.OutOfCreditsError("d", 402, retry_after=59.2, retry_at=AT),
+    e.UnknownKeyError("d", "zzzz", (), ("sk-or-…a1a1", "sk-or-…b2b2")),
+    e.UnknownKeyError("d", "same", ("sk-or-…same", "sk-or-…same"), ("sk-or-…same",) * 2),
     e.RateLimitedError("d", retry_after=3),
     e.RateLimitedError("d"),
     e.ModerationError("d", ("violence", "gore")),
@@ -297,3 +300,14 @@ def test_each_text_in_both_languages(name):
         # Line for line, but for the Chinese help's extra line naming the English commands.
         extra = 1 if name == "help" and "英文指令名" in zh_text else 0
         assert zh_text.count("\n") == en_text.count("\n") + extra, (zh_text, en_text)
+
+
+@pytest.mark.parametrize("lang", [ZH, EN], ids=["zh", "en"])
+def test_money_never_comes_with_a_dollar_sign(lang):
+    """WebChat renders Markdown with maths: two `$` in one paragraph become a formula."""
+    written = [user_message(lang, f) for f in FAILURES]
+    written.append(models.price_text(lang, ModelPrice(3e-7, 2.5e-6, None, 6e-5, 0.03)))
+    policy = SpendPolicy(user_daily_budget_usd=0.5, group_daily_budget_usd=1, daily_budget_usd=5)
+    written.append(spend.caps_line(lang, policy))
+    assert [t for t in written if "$" in t] == []
+    assert all(("美元" if lang is ZH else "USD ") in t for t in written[-2:])

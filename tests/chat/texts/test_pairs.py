@@ -17,7 +17,14 @@ PAIR_CALLS = {"say": None, "Words": 0, "Command": 0}  # name -> position of zh (
 # Outside the texts, Chinese is allowed only as what users type (parsed, never shown): these
 # module-level names, by file.
 INPUT_VOCABULARY = {
-    "utils/chat/commands.py": {"OWN_AVATAR_PHRASES", "OWN_AVATAR_WORDS", "_AFTER_PHRASE"},
+    "utils/chat/commands.py": {
+        "OWN_AVATAR_PHRASES",
+        "OWN_AVATAR_WORDS",
+        "_AFTER_PHRASE",
+        "_RATIO_WORD",
+        "_RATIO_SEPARATORS",
+        "RESET_KEY_WORDS",
+    },
     "utils/chat/admin.py": {"RESET_WORDS"},
     "utils/chat/translate.py": {"QUOTE_PAIRS"},
     "utils/core/coerce.py": {"_TRUE", "_FALSE"},

@@ -176,3 +176,13 @@ def setting_saved(lang: Lang, done: str) -> str:
 
 def setting_not_saved(lang: Lang, done: str, error: ConfigSaveError) -> str:
     return f"{done}\n{user_message(lang, error)}"
+
+
+def admin_only(lang: Lang, command: str, sender_id: str) -> str:
+    """A non-admin's admin command: one sentence, with the ID an admin would add."""
+    return say(
+        lang,
+        zh=f"{command} 是管理员指令，只有机器人管理员可以使用（你的 ID：{sender_id}）。",
+        en=f"{command} is an admin command: only the bot's admins may use it "
+        f"(your ID: {sender_id}).",
+    )

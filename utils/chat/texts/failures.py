@@ -34,6 +34,7 @@ from ...core.errors import (
     ReferenceImageError,
     ReferencesNotAcceptedError,
     RefusalError,
+    UnknownKeyError,
     UnsupportedImageOptionError,
     UpstreamError,
     UpstreamTimeoutError,
@@ -449,14 +450,6 @@ _PLAIN: tuple[tuple[type[BaseException], Words], ...] = (
         ),
     ),
     (
-        OutOfCreditsError,
-        Words(
-            "OpenRouter 账户额度已用完，请管理员充值或更换密钥。",
-            "The OpenRouter account is out of credits; an admin needs to top it up or change "
-            "the key.",
-        ),
-    ),
-    (
         BadRequestError,
         Words(
             "图像服务拒绝了这次请求（请求格式或参数不被接受），请换个描述或图片再试。",
@@ -522,8 +515,49 @@ _UNEXPECTED = Words(
 )
 
 
+def _out_of_credits(lang: Lang, error: OutOfCreditsError) -> str:
+    """402; when the key pool refused, with the time it asks the service about the keys again
+    (credit bought by then is used at once)."""
+    if error.retry_at is None or error.retry_after is None:
+        return say(
+            lang,
+            zh="OpenRouter 账户额度已用完，请管理员充值或更换密钥。",
+            en="The OpenRouter account is out of credits; an admin needs to top it up or change "
+            "the key.",
+        )
+    at, wait = clock_time(error.retry_at), whole_seconds(error.retry_after)
+    return say(
+        lang,
+        zh=f"OpenRouter 账户额度已用完，请管理员充值或更换密钥；充值后可在 {at}（约 {wait} 秒后）再试。",
+        en="The OpenRouter account is out of credits; an admin needs to top it up or change "
+        f"the key. Once topped up, try again at {at} (in about {count(wait, 'second')}).",
+    )
+
+
+def _unknown_key(lang: Lang, error: UnknownKeyError) -> str:
+    """An admin named a key by its last characters that fit no key, or several."""
+    known = listing(lang, error.known) or say(lang, zh="无", en="none")
+    if error.matches:
+        n = len(error.matches)
+        return say(
+            lang,
+            zh=f"有 {n} 个密钥以“{error.tail}”结尾，请多写几位。当前密钥：{known}",
+            en=f'{count(n, "key")} end in "{error.tail}"; give a few more characters. '
+            f"The keys: {known}",
+        )
+    return say(
+        lang,
+        zh=f"没有以“{error.tail}”结尾的密钥（至少写 4 位）。当前密钥：{known}",
+        en=f'No key ends in "{error.tail}" (give at least 4 characters). The keys: {known}',
+    )
+
+
 def user_message(lang: Lang, error: BaseException) -> str:
     """The sentence for a failure."""
+    if isinstance(error, OutOfCreditsError):
+        return _out_of_credits(lang, error)
+    if isinstance(error, UnknownKeyError):
+        return _unknown_key(lang, error)
     if isinstance(error, InvalidArgumentError):
         return _invalid_argument(lang, error)
     if isinstance(error, UnsupportedImageOptionError):

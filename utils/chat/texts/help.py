@@ -6,6 +6,7 @@ lists the English commands only.
 
 from __future__ import annotations
 
+from ...core.image_options import ASPECT_RATIOS
 from ...core.settings import Settings
 from . import command_names as cmd
 from .language import Lang, Words, listing, phrases, say
@@ -77,8 +78,11 @@ _ADMIN_COMMANDS = (
     (
         cmd.KEYS,
         Words(
-            "—— 查看密钥池状态：是否正常、冷却到何时、成功与失败次数",
-            "— the key pool: healthy or not, cooling down until when, successes and failures",
+            "[重置 [密钥末尾几位]] —— 查看密钥池状态（是否正常、冷却到何时、成功与失败次数）；"
+            "重置清除全部或一个密钥的冷却、额度用尽和无效状态",
+            "[reset [last characters]] — the key pool (healthy or not, cooling down until when, "
+            "successes and failures); reset clears the cooldown, out-of-credits and invalid "
+            "state of every key or of one",
         ),
     ),
     (
@@ -109,6 +113,17 @@ def _command_lines(lang: Lang, p: str) -> list[str]:
             'avatar, or start the description with "my avatar" for your own '
             f"(e.g. {p}{figure} @someone, {p}{figure} me). Pictures in forwarded messages are "
             "used as references as well.",
+        )
+    )
+    draw, ratios = cmd.DRAW(lang), listing(lang, ASPECT_RATIOS)
+    lines.append(
+        say(
+            lang,
+            zh=f"尺寸和宽高比：在指令里写 1K、2K 或 4K（不区分大小写），和/或宽高比（{ratios}），"
+            f"如 {p}{draw} 4K 16:9 海边日落；模型画不了的会换成最接近的并告诉你。",
+            en=f"Size and aspect ratio: write 1K, 2K or 4K (any case) and/or a ratio ({ratios}) "
+            f"in the command, e.g. {p}{draw} 4K 16:9 sunset over the sea; what the model "
+            "cannot draw is swapped for the nearest it can, and you are told.",
         )
     )
     lines.append(_line(lang, p, *_HELP_COMMAND))

@@ -2,8 +2,9 @@
 
 from __future__ import annotations
 
-from ...openrouter.key_pool import KeyState, KeyStatus
-from .language import Lang, Words, say
+from ...openrouter.key_pool import RESET_BY_ADMIN, KeyState, KeyStatus
+from .command_names import KEYS
+from .language import Lang, Words, listing, say
 from .units import clock_time, count
 
 _STATE_TEXT = {
@@ -48,7 +49,11 @@ def format_pool_status(lang: Lang, rows: list[KeyStatus], model: str = "") -> st
     for i, row in enumerate(rows, 1):
         until = clock_time(row.until) if row.until is not None else ""
         state = _STATE_TEXT[row.state](lang).format(until=until)
-        if row.state is KeyState.UNTESTED and row.failures:
+        if row.state is KeyState.UNTESTED and row.last_error == RESET_BY_ADMIN:
+            state = say(
+                lang, zh="已重置，下一次请求会先试用", en="reset, the next request tries it"
+            )
+        elif row.state is KeyState.UNTESTED and row.failures:
             # Tried, never answered yet, nothing against the key itself (or its wait is over).
             last = _LAST_FAILURE.get(row.last_error, _FAILED)(lang)
             state = say(
@@ -74,3 +79,32 @@ def format_pool_status(lang: Lang, rows: list[KeyStatus], model: str = "") -> st
         )
     )
     return "\n".join(lines)
+
+
+def keys_reset(lang: Lang, masked: list[str]) -> str:
+    """`/画图密钥 重置`: which keys had their state cleared."""
+    if not masked:
+        return say(
+            lang,
+            zh="没有配置密钥，没有可以重置的状态。",
+            en="No keys are configured: there is nothing to reset.",
+        )
+    n, which = len(masked), listing(lang, masked)
+    return say(
+        lang,
+        zh=f"已清除 {n} 个密钥的冷却、额度用尽和无效状态（{which}），下一次请求会先试用它们。",
+        en=f"Cleared the cooldown, out-of-credits and invalid state of {count(n, 'key')} "
+        f"({which}); the next request tries them first.",
+    )
+
+
+def usage_keys(lang: Lang, prefix: str = "/") -> str:
+    name = prefix + KEYS(lang)
+    return say(
+        lang,
+        zh=f"用法：{name} 查看密钥池；{name} 重置 清除全部密钥的冷却、额度用尽和无效状态；"
+        f"{name} 重置 <密钥末尾几位> 只清除一个（如 {name} 重置 abcd）。",
+        en=f"Usage: {name} shows the key pool; {name} reset clears the cooldown, out-of-credits "
+        f"and invalid state of every key; {name} reset <last characters> clears one "
+        f"(e.g. {name} reset abcd).",
+    )

@@ -8,7 +8,7 @@ from typing import TYPE_CHECKING
 from ...openrouter.capabilities import IMAGES_API
 from . import command_names as cmd
 from .language import Lang, Words, clauses, listing, phrases, say
-from .units import usd
+from .units import money, usd
 
 if TYPE_CHECKING:  # data types worded here, imported for annotations only
     from ...openrouter.capabilities import ModelSummary
@@ -33,7 +33,7 @@ _STRIPS = ("1:4", "4:1", "1:8", "8:1")
 
 
 def _per_million(lang: Lang, value: float) -> str:
-    price = f"${value * 1_000_000:.3g}"
+    price = money(lang, f"{value * 1_000_000:.3g}")
     return say(lang, zh=f"{price}/百万 token", en=f"{price} per million tokens")
 
 
@@ -52,7 +52,7 @@ def price_text(lang: Lang, price: ModelPrice | None) -> str:
         each = _per_million(lang, price.image_output)
         parts.append(say(lang, zh=f"图片输出 {each}", en=f"image output {each}"))
     if price.request:
-        each = f"${price.request:.3g}"
+        each = money(lang, f"{price.request:.3g}")
         parts.append(say(lang, zh=f"每次请求 {each}", en=f"{each} per request"))
     return phrases(lang, parts)
 
@@ -95,8 +95,8 @@ def model_price_text(lang: Lang, summary: ModelSummary) -> str:
             (
                 say(
                     lang,
-                    zh=f"{size + ' ' if size else ''}约 {usd(cost)}/张",
-                    en=f"{size + ' ' if size else ''}about {usd(cost)} a picture",
+                    zh=f"{size + ' ' if size else ''}约 {usd(lang, cost)}/张",
+                    en=f"{size + ' ' if size else ''}about {usd(lang, cost)} a picture",
                 )
                 for size, cost in summary.image_prices
             ),

@@ -224,11 +224,32 @@ def still_working(lang: Lang) -> str:
     )
 
 
-def command_reply(lang: Lang, outcome: DrawOutcome) -> list[str]:
-    """The lines a command answers with besides the images (none on plain success)."""
+def options_used(lang: Lang, options: ResolvedImageOptions) -> str:
+    """The size and ratio a picture was drawn with, after fitting them to the model."""
+    caps = options.capabilities
+    if options.image_size:
+        size = options.image_size
+    elif caps.sizes is not None and not caps.sizes:
+        size = say(
+            lang, zh=f"约 {caps.fixed_size}（模型固定）", en=f"about {caps.fixed_size} (fixed)"
+        )
+    else:
+        size = say(lang, zh="模型默认", en="the model's default")
+    ratio = options.aspect_ratio or say(lang, zh="由模型决定", en="the model's choice")
+    return say(
+        lang,
+        zh=f"本次按 尺寸 {size}、宽高比 {ratio} 生成（{options.model}）。",
+        en=f"Drawn at size {size}, aspect ratio {ratio} ({options.model}).",
+    )
+
+
+def command_reply(lang: Lang, outcome: DrawOutcome, asked_options: bool = False) -> list[str]:
+    """The lines a command answers with besides the images (none on plain success); when the
+    command named a size or ratio (`asked_options`), first what was drawn."""
     if outcome.result is None or outcome.undelivered:
         return [failure_text(lang, outcome)]
-    return outcome_remarks(lang, outcome)
+    used = [options_used(lang, outcome.options)] if asked_options and outcome.options else []
+    return used + outcome_remarks(lang, outcome)
 
 
 def detached_report(lang: Lang, outcome: DrawOutcome) -> list[str]:

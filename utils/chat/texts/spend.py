@@ -42,7 +42,7 @@ _COUNT_CAPS = (DailyCapReached.USER_COUNT, DailyCapReached.GROUP_COUNT)
 
 def cap_message(lang: Lang, error: DailyCapReached) -> str:
     """The refusal: which cap, its limit, and when it resets (the next local midnight)."""
-    limit = f"{error.limit:g}" if error.cap in _COUNT_CAPS else usd(error.limit)
+    limit = f"{error.limit:g}" if error.cap in _COUNT_CAPS else usd(lang, error.limit)
     subject = _CAP_SUBJECT.get(error.cap, _ANY_CAP)(lang)
     rule = _CAP_RULE.get(error.cap, _ANY_RULE)(lang).format(limit=limit)
     at = day_clock(error.resets_at)
@@ -58,7 +58,8 @@ def cap_message(lang: Lang, error: DailyCapReached) -> str:
 
 def _estimate_over_cap(lang: Lang, error: DailyCapReached, subject: str, rule: str) -> str:
     """A money cap this request's estimated price would pass (nothing was sent)."""
-    cost, used, at = usd(error.estimate or 0.0), usd(error.used), day_clock(error.resets_at)
+    cost, used = usd(lang, error.estimate or 0.0), usd(lang, error.used)
+    at = day_clock(error.resets_at)
     return say(
         lang,
         zh=f"这张图预计花费约 {cost}，{subject}已用 {used}，画了会超过上限（{rule}），"
@@ -77,13 +78,13 @@ def caps_line(lang: Lang, policy: SpendPolicy) -> str:
         n = policy.group_daily_limit
         caps.append(say(lang, zh=f"每群每天 {n} 张", en=f"{count(n, 'picture')} per group a day"))
     if policy.user_daily_budget_usd:
-        money = usd(policy.user_daily_budget_usd)
+        money = usd(lang, policy.user_daily_budget_usd)
         caps.append(say(lang, zh=f"每人每天 {money}", en=f"{money} per person a day"))
     if policy.group_daily_budget_usd:
-        money = usd(policy.group_daily_budget_usd)
+        money = usd(lang, policy.group_daily_budget_usd)
         caps.append(say(lang, zh=f"每群每天 {money}", en=f"{money} per group a day"))
     if policy.daily_budget_usd:
-        money = usd(policy.daily_budget_usd)
+        money = usd(lang, policy.daily_budget_usd)
         caps.append(say(lang, zh=f"全部每天 {money}", en=f"{money} a day in total"))
     if not caps:
         return say(lang, zh="每日上限：未设置", en="Daily limits: none")
@@ -101,7 +102,7 @@ def spend_text(lang: Lang, totals: Totals) -> str:
     """The spend of a total: unknown where nothing was reported, a note where some was missing."""
     if totals.generations and totals.unknown == totals.generations:
         return say(lang, zh="花费未知", en="spend unknown")
-    text = usd(totals.cost)
+    text = usd(lang, totals.cost)
     if totals.unknown:
         n = totals.unknown
         text += say(
@@ -157,8 +158,11 @@ def _summary_lines(lang: Lang, title: str, summary: Summary) -> list[str]:
         for r in summary.groups
     ]
     lines.append(say(lang, zh="用户排行：", en="Top users:"))
+    # "1、" / "#1", not "1.": WebChat's Markdown would make a list of "1." lines and pull the
+    # lines after it into the last item.
     lines += [
-        f"  {i}. {_user_name(lang, r, several)}{colon}{_amount_line(lang, r.totals)}"
+        say(lang, zh=f"  {i}、", en=f"  #{i} ")
+        + f"{_user_name(lang, r, several)}{colon}{_amount_line(lang, r.totals)}"
         for i, r in enumerate(summary.users, 1)
     ]
     lines.append(say(lang, zh="按模型：", en="By model:"))
@@ -181,17 +185,17 @@ def key_line(lang: Lang, report: KeyReport) -> str:
     if info.limit is None:
         quota = say(lang, zh="未设额度上限", en="no credit limit")
     elif info.limit_remaining is None:
-        limit = usd(info.limit)
+        limit = usd(lang, info.limit)
         quota = say(lang, zh=f"额度 {limit}，剩余未知", en=f"limit {limit}, remaining unknown")
     else:
-        left, limit = usd(info.limit_remaining), usd(info.limit)
+        left, limit = usd(lang, info.limit_remaining), usd(lang, info.limit)
         quota = say(lang, zh=f"剩余 {left} / 额度 {limit}", en=f"{left} left of {limit}")
     used = []
     if info.usage_daily is not None:
-        money = usd(info.usage_daily)
+        money = usd(lang, info.usage_daily)
         used.append(say(lang, zh=f"今日已用 {money}", en=f"{money} used today"))
     if info.usage is not None:
-        money = usd(info.usage)
+        money = usd(lang, info.usage)
         used.append(say(lang, zh=f"累计已用 {money}", en=f"{money} used in total"))
     if info.is_free_tier:
         used.append(say(lang, zh="免费账户", en="free tier"))

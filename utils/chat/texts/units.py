@@ -29,14 +29,24 @@ def seconds(lang: Lang, value: float) -> str:
     return say(lang, zh=f"{n} 秒", en=f"{n} s")
 
 
-def usd(amount: float) -> str:
-    """Dollars with enough digits for a single picture's cost (a few cents)."""
+def dollars(amount: float) -> str:
+    """A dollar amount's number, with enough digits for a single picture's cost (a few cents)."""
     if amount >= 100:
-        return f"${amount:,.2f}"
+        return f"{amount:,.2f}"
     if amount >= 1 or amount == 0:
-        return f"${amount:.2f}"
+        return f"{amount:.2f}"
     digits = f"{amount:.4f}".rstrip("0")
-    return "$" + (digits if len(digits.split(".")[1]) >= 2 else f"{amount:.2f}")
+    return digits if len(digits.split(".")[1]) >= 2 else f"{amount:.2f}"
+
+
+def money(lang: Lang, number: str) -> str:
+    """Dollars in chat: "0.195 美元" / "USD 0.195". Never a bare `$`: WebChat renders Markdown
+    with maths, where two dollar signs in one paragraph make the text between them a formula."""
+    return say(lang, zh=f"{number} 美元", en=f"USD {number}")
+
+
+def usd(lang: Lang, amount: float) -> str:
+    return money(lang, dollars(amount))
 
 
 def mb(size: int) -> str:
