@@ -16,6 +16,10 @@ PY_COMPAT := $(shell .ci/find-python $(COMPAT_PY) 2>/dev/null)
 # The browser test needs Debian's chromium (.ci/install-chromium) and the web panel that
 # AstrBot's wheel bundles since 4.28 (the main leg, 4.29.3).
 SUITE := -m "not browser"
+# The suite in this many processes, a module (and its module-scoped servers) in one of them; the
+# real-time waits of one overlap the work of the other. PYTEST_WORKERS=0 runs it in one process.
+PYTEST_WORKERS ?= 2
+PARALLEL := $(if $(filter 0,$(PYTEST_WORKERS)),,-n $(PYTEST_WORKERS) --dist loadscope)
 
 .PHONY: test test-compat test-browser test-install lint run bench clean venv venv-compat
 
@@ -43,10 +47,10 @@ $(COMPAT_VENV)/.installed: requirements.txt requirements-compat.txt | $(UV)
 venv-compat: $(COMPAT_VENV)/.installed
 
 test: venv
-	$(PYTHON) -m pytest -p no:cacheprovider $(SUITE) $(PYTEST_ARGS)
+	$(PYTHON) -m pytest -p no:cacheprovider $(PARALLEL) $(SUITE) $(PYTEST_ARGS)
 
 test-compat: venv-compat
-	$(COMPAT_VENV)/bin/python -m pytest -p no:cacheprovider $(SUITE) $(PYTEST_ARGS)
+	$(COMPAT_VENV)/bin/python -m pytest -p no:cacheprovider $(PARALLEL) $(SUITE) $(PYTEST_ARGS)
 
 test-browser: venv
 	$(PYTHON) -m pytest -p no:cacheprovider -m browser $(PYTEST_ARGS)
