@@ -19,9 +19,10 @@ from __future__ import annotations
 from collections.abc import Mapping
 from typing import Any
 
+from ..core.charges import Usage
 from .answer_stream import AnswerReader
 from .answers import ParsedAnswer, parse_messages
-from .usage import Usage, usage_of
+from .usage import usage_of
 
 DONE = b"[DONE]"
 # A field name longer than this is no field of ours: the line is skipped.
