@@ -45,7 +45,7 @@ SCHEMA_VERSION = 2
 PRUNE_INTERVAL = 3600.0
 # How long a call waits for another connection's lock (a request of an unloaded instance still
 # writing its row): rows are short appends, so a longer wait means something holds it.
-BUSY_TIMEOUT = 1.0
+BUSY_TIMEOUT = 0.5
 # The size of rows written before the ledger recorded sizes (schema 1).
 SIZE_UNRECORDED = "?"
 # cost_status: where a row's cost came from.
