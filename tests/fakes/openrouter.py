@@ -326,7 +326,8 @@ class FakeOpenRouter(LoopbackServer):
         # False: every completion answer loses usage.cost (a gateway that reports no cost).
         self.report_cost = True
         # GET /api/v1/key: `key_infos[key]` (else key_info()) as data; `key_replies[key]` (else
-        # `key_reply`) replaces the answer with a fault (an error status, HTML, a hang).
+        # `key_reply`) replaces the answer with a fault (an error status, HTML, a hang), and
+        # so it does for GET /api/v1/generation.
         self.key_infos: dict[str, dict[str, Any]] = {}
         self.key_replies: dict[str, Reply] = {}
         self.key_reply: Reply | None = None
@@ -430,11 +431,13 @@ class FakeOpenRouter(LoopbackServer):
 
     async def _generation(self, request: web.Request) -> web.StreamResponse:
         generation_id = request.query.get("id", "")
-        self.requests.append(
-            RecordedRequest(
-                "GET", request.path, dict(request.headers), {"id": generation_id}, time.monotonic()
-            )
+        recorded = RecordedRequest(
+            "GET", request.path, dict(request.headers), {"id": generation_id}, time.monotonic()
         )
+        self.requests.append(recorded)
+        fault = self.key_replies.get(recorded.key, self.key_reply)
+        if fault is not None:
+            return await self._send(request, fault)
         known = self.generations.get(generation_id)
         if known is None or known.not_found > 0:
             if known is not None:
