@@ -3,7 +3,8 @@
 `usage_of()` reads the `usage` object of one parsed JSON object: a whole completion body, or one
 chunk of a streamed answer (with `stream: true` the usage comes in the last chunk that carries
 it, so a streaming reader keeps the last non-None result). `fetch_key_info()` asks
-`GET <api_base>/v1/key` what the key's account has used and has left. Keys never appear in
+`GET <api_base>/v1/key` what the key's account has used and has left, `fetch_generation_cost()`
+asks `GET <api_base>/v1/generation?id=…` what one generation cost. Keys never appear in
 results or logs, only their masked form.
 """
 
