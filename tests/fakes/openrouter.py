@@ -331,8 +331,10 @@ class FakeOpenRouter(LoopbackServer):
         self.key_infos: dict[str, dict[str, Any]] = {}
         self.key_replies: dict[str, Reply] = {}
         self.key_reply: Reply | None = None
-        # GET /api/v1/generation: the generations it knows, by id (others: 404, always).
+        # GET /api/v1/generation: the generations it knows, by id (others: 404, always), and
+        # the look-ups it answered.
         self.generations: dict[str, Generation] = {}
+        self.lookups: list[RecordedRequest] = []
 
     def enqueue(self, *replies: Reply) -> None:
         self.script.extend(replies)
@@ -363,9 +365,9 @@ class FakeOpenRouter(LoopbackServer):
     def key_requests(self) -> list[RecordedRequest]:
         return [r for r in self.requests if r.path.endswith("/v1/key")]
 
-    def generation_lookups(self) -> list[RecordedRequest]:
-        """GET /api/v1/generation (its `id` query is in `body`)."""
-        return [r for r in self.requests if r.path == "/api/v1/generation"]
+    def generation_lookups(self, generation_id: str | None = None) -> list[RecordedRequest]:
+        """GET /api/v1/generation (its `id` query is in `body`), of one id or all."""
+        return [r for r in self.lookups if generation_id in (None, r.body["id"])]
 
     def serve(self, name: str, body: bytes, **kw: Any) -> str:
         """Serve body at /files/<name>; return its URL."""
@@ -434,7 +436,9 @@ class FakeOpenRouter(LoopbackServer):
         recorded = RecordedRequest(
             "GET", request.path, dict(request.headers), {"id": generation_id}, time.monotonic()
         )
-        self.requests.append(recorded)
+        # Background traffic of the spend side (cost lookups, resumed ones of earlier tests
+        # too): kept apart from `requests`, which tests read as what a request sent.
+        self.lookups.append(recorded)
         fault = self.key_replies.get(recorded.key, self.key_reply)
         if fault is not None:
             return await self._send(request, fault)

@@ -271,7 +271,7 @@ async def test_outcomes_sizes_and_costs_looked_up_later(ledger: Ledger):
     made = await ledger.record(entry(cost=0.134, size="4K"))
     await ledger.set_outcome(made, Outcome.UNDELIVERED)
 
-    [pending] = await ledger.pending_costs(NOON - 60)
+    [pending] = await ledger.pending_costs(NOON - 60, NOON + 60)
     assert (pending.row_id, pending.generation_id, pending.key_mask) == (
         cut,
         "gen-cut",
@@ -281,7 +281,7 @@ async def test_outcomes_sizes_and_costs_looked_up_later(ledger: Ledger):
     assert today.totals == Totals(5, 2, pytest.approx(0.251), 1, 3, pytest.approx(0.078), 1, 1)
 
     await ledger.set_cost(cut, 0.039, COST_LOOKED_UP)
-    assert await ledger.pending_costs(NOON - 60) == []
+    assert await ledger.pending_costs(NOON - 60, NOON + 60) == []
     today = await ledger.summary(local_day(NOON), local_day(NOON))
     assert (today.totals.cost, today.totals.unknown, today.totals.pending) == (
         pytest.approx(0.29),

@@ -94,11 +94,17 @@ async def test_unload_cancels_lookups_and_the_next_instance_takes_them_up(
     [still] = await ledger.latest(1)
     assert still.cost_status == COST_PENDING and fake.generation_lookups() == []
 
+    old = await ledger.record(
+        entry(NOON - 7 * 3600, cost=None, outcome=Outcome.ABORTED, generation_id="gen-old")
+    )
     fake.generations["gen-c"] = Generation(0.134, not_found=0)
     noon_clock.now += 60  # a minute later, the next instance starts
     second = CostLookups(ledger, ask, noon_clock)
     await second.resume()
     await _settled(second)
-    [found] = await ledger.latest(1)
-    assert (found.cost, found.cost_status) == (0.134, COST_LOOKED_UP)
-    assert found.at == NOON
+    rows = {r.generation_id: r for r in await ledger.latest(5)}
+    assert (rows["gen-c"].cost, rows["gen-c"].cost_status) == (0.134, COST_LOOKED_UP)
+    assert rows["gen-c"].at == NOON
+    # Too old to take up (its day may be over, its key gone): unknown, not "being looked up".
+    assert (rows["gen-old"].cost, rows["gen-old"].cost_status) == (None, COST_UNKNOWN)
+    assert old and fake.generation_lookups("gen-old") == []

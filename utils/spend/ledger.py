@@ -351,9 +351,14 @@ class Ledger:
     async def set_outcome(self, row_id: int, outcome: str) -> None:
         await self._call(self._set_outcome_blocking, row_id, outcome)
 
-    async def pending_costs(self, since: float) -> list[PendingCost]:
-        """Rows since `since` (epoch seconds) whose cost is still to be looked up, oldest first."""
-        return await self._call(self._pending_blocking, since)
+    async def expire_pending(self, before: float) -> int:
+        """Rows before `before` still pending: their cost is unknown now. How many."""
+        return await self._call(self._expire_blocking, before)
+
+    async def pending_costs(self, since: float, until: float) -> list[PendingCost]:
+        """Rows between `since` and `until` (epoch seconds) whose cost is still to be looked
+        up, oldest first."""
+        return await self._call(self._pending_blocking, since, until)
 
     # --- reading ---------------------------------------------------------------------------------
 
@@ -483,11 +488,18 @@ class Ledger:
         with self._db() as db:
             db.execute("UPDATE generations SET outcome = ? WHERE id = ?", (outcome, row_id))
 
-    def _pending_blocking(self, since: float) -> list[PendingCost]:
+    def _expire_blocking(self, before: float) -> int:
+        with self._db() as db:
+            return db.execute(
+                "UPDATE generations SET cost_status = ? WHERE cost_status = ? AND ts < ?",
+                (COST_UNKNOWN, COST_PENDING, before),
+            ).rowcount
+
+    def _pending_blocking(self, since: float, until: float) -> list[PendingCost]:
         rows = self._db().execute(
             "SELECT id, generation_id, key_mask, ts FROM generations "
-            "WHERE cost_status = ? AND ts >= ? ORDER BY ts, id",
-            (COST_PENDING, since),
+            "WHERE cost_status = ? AND ts BETWEEN ? AND ? ORDER BY ts, id",
+            (COST_PENDING, since, until),
         )
         return [PendingCost(int(r[0]), r[1], r[2], float(r[3])) for r in rows.fetchall()]
 

@@ -23,9 +23,9 @@ from .ledger import COST_LOOKED_UP, COST_UNKNOWN, Ledger
 # Waits before each try (seconds): about a minute in all, which covers OpenRouter's settling
 # with room to spare; a relay without the endpoint answers 404 to each and ends as unknown.
 LOOKUP_WAITS = (2.0, 4.0, 8.0, 15.0, 30.0)
-# Rows this old (seconds) are not taken up again at start: their key may be gone, and
-# OpenRouter keeps the stats, but a day-old row has counted towards its day already.
-RESUME_WITHIN = 24 * 3600.0
+# Pending rows younger than this (seconds) are taken up again at start; older ones (their key
+# may be gone, their day over) are marked unknown rather than left "being looked up".
+RESUME_WITHIN = 6 * 3600.0
 
 # What each lookup's task is called (a virtual clock in tests tells its waits from a request's).
 TASK_NAME = "gemini-pic-gen cost lookup"
@@ -66,9 +66,12 @@ class CostLookups:
         task.add_done_callback(lambda _: self._tasks.pop(row_id, None))
 
     async def resume(self) -> None:
-        """Take up the rows a previous instance left pending."""
+        """Take up the rows a previous instance left pending (recent ones; older ones are
+        marked unknown)."""
         try:
-            rows = await self._ledger.pending_costs(self._clock.wall() - RESUME_WITHIN)
+            now = self._clock.wall()
+            expired = await self._ledger.expire_pending(now - RESUME_WITHIN)
+            rows = await self._ledger.pending_costs(now - RESUME_WITHIN, now)
         except LedgerError as exc:
             logger.warning(f"gemini-pic-gen: pending cost lookups not resumed: {exc.detail}")
             return
@@ -76,6 +79,8 @@ class CostLookups:
             self.schedule(row.row_id, row.generation_id, row.key_mask)
         if rows:
             logger.info(f"gemini-pic-gen: resumed {len(rows)} pending cost lookup(s)")
+        if expired:
+            logger.warning(f"gemini-pic-gen: {expired} cost lookup(s) too old to resume: unknown")
 
     async def stop(self) -> None:
         """Cancel every lookup and wait for it (unload); their rows stay pending."""
