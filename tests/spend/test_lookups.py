@@ -58,7 +58,7 @@ async def test_a_cost_known_after_two_404s(ledger: Ledger, fake, ask, noon_clock
     await _settled(lookups)
     [found] = await ledger.latest(1)
     assert (found.cost, found.cost_status) == (0.039, COST_LOOKED_UP)
-    assert len(fake.generation_lookups()) == 3
+    assert len(fake.generation_lookups("gen-a")) == 3
     assert noon_clock.background_sleeps == [2.0, 4.0, 8.0] and noon_clock.sleeps == []
 
 
@@ -76,7 +76,7 @@ async def test_a_cost_that_cannot_be_known_is_marked_unknown(
     await _settled(lookups)
     [found] = await ledger.latest(1)
     assert (found.cost, found.cost_status) == (None, COST_UNKNOWN)
-    assert len(fake.generation_lookups()) == (1 if refused else 5)
+    assert len(fake.generation_lookups("gen-b")) == (1 if refused else 5)
     assert noon_clock.background_sleeps == ([2.0] if refused else [2.0, 4.0, 8.0, 15.0, 30.0])
 
 
@@ -92,7 +92,7 @@ async def test_unload_cancels_lookups_and_the_next_instance_takes_them_up(
     first.schedule(row, "gen-c", "sk-or-…a1a1")  # stopped: nothing new starts
     assert first.running == 0
     [still] = await ledger.latest(1)
-    assert still.cost_status == COST_PENDING and fake.generation_lookups() == []
+    assert still.cost_status == COST_PENDING and fake.generation_lookups("gen-c") == []
 
     old = await ledger.record(
         entry(NOON - 7 * 3600, cost=None, outcome=Outcome.ABORTED, generation_id="gen-old")
