@@ -63,15 +63,15 @@ async def test_a_generation_longer_than_the_idle_limit_is_one_request_and_arrive
 ):
     """A 4K picture takes 30-90 s, longer than the idle limit (60 s by default): the
     keep-alives carry the stream through. Scaled (75 s under a 60 s idle limit, a 120 s tool
-    timeout and a 150 s budget): 1.5 s under 1 s, a 4 s tool timeout, a 5 s budget, so the
-    tool still waits for the picture."""
-    tool_timeout(4)
-    plugin_config.update(request_timeout_budget_seconds=5, read_timeout_seconds=1)
+    timeout and a 150 s budget): 1.5 s under 1 s, a 6 s tool timeout (the tool answers by 4 s),
+    a 7 s budget, so the tool still waits for the picture."""
+    tool_timeout(6)
+    plugin_config.update(request_timeout_budget_seconds=7, read_timeout_seconds=1)
     fake.enqueue(picture(delay=1.5, keepalive=0.25))
     event = make_event()
     loop = asyncio.get_running_loop()
     started = loop.time()
-    texts = await astrbot.run_tool(event, timeout=4, image_description="a slow 4K cat")
+    texts = await astrbot.run_tool(event, timeout=6, image_description="a slow 4K cat")
     returned = loop.time() - started
 
     assert len(fake.chat_requests()) == 1
@@ -79,7 +79,7 @@ async def test_a_generation_longer_than_the_idle_limit_is_one_request_and_arrive
     assert "已生成 1 张图片" in texts[0]
     assert returned >= 1.5  # the tool waited for the picture; it did not detach
     print(
-        f"\nFIGURES 1.5 s generation, 1 s idle limit, 4 s tool timeout, 5 s budget: tool "
+        f"\nFIGURES 1.5 s generation, 1 s idle limit, 6 s tool timeout, 7 s budget: tool "
         f"returned with the picture at {returned:.1f} s, requests seen by the service: 1"
     )
 

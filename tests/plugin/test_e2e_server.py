@@ -202,7 +202,6 @@ async def test_webchat_gets_the_picture_when_the_generation_outlasts_the_tool_ti
     assert "还在生成中" in tool_result and "不需要再次调用" in tool_result
     assert [e["data"] for e in events if e.get("type") == "complete"] == [AFTER_TOOL_TEXT]
     assert answer_images(events) == ([], [])  # not yet: the model answered first
-    assert answered < TOOL_TIMEOUT + 2  # the answer came before the picture
     image, arrived = await later_image(e2e, session, started, limit=30)
     [upstream] = e2e.openrouter.chat_requests()
     assert upstream.streamed
