@@ -8,6 +8,7 @@ from __future__ import annotations
 import asyncio
 import json
 import logging
+import os
 from collections.abc import AsyncIterator
 from pathlib import Path
 
@@ -19,6 +20,7 @@ from tests.fakes.openrouter import make_png, reasoning_details_for
 from tests.support.harness import make_event
 from utils.chat.memory import (
     FILE_NAME,
+    MAX_CONVERSATIONS,
     MAX_REASONING_BYTES,
     ConversationMemory,
     Turn,
@@ -54,8 +56,11 @@ class Setup:
         )
 
     def picture(self, prompt: str) -> str:
-        """A delivered picture in the store; its name."""
-        return self.store.save(make_png(prompt)).path.name
+        """A delivered picture in the store, its time that of the delivery (a request sets it
+        when it lets go of its pictures); its name."""
+        path = self.store.save(make_png(prompt)).path
+        os.utime(path, (self.clock.wall(), self.clock.wall()))
+        return path.name
 
     def turn(self, prompt: str, pictures: int = 1, **fields) -> Turn:
         names = [self.picture(f"{prompt} {i}") for i in range(pictures)]
@@ -145,7 +150,7 @@ async def test_turns_and_conversations_are_bounded_and_what_is_dropped_is_let_go
 async def test_a_turn_keeps_its_first_pictures_and_cut_texts(setup):
     turn = setup.turn("x" * 5000, pictures=6, text="y" * 5000)
     assert len(turn.files) == 4
-    assert len(turn.prompt) == 2000 and len(turn.text) == 2000
+    assert len(turn.prompt) == 1000 and len(turn.text) == 500
 
 
 async def test_reasoning_details_over_the_cap_are_not_kept(setup):
@@ -259,3 +264,20 @@ async def test_a_memory_that_cannot_write_still_remembers_for_this_run(setup, pl
     assert await memory.recall(ALICE, setup.store.held.hold()) == turn
     warnings = [r for r in plugin_log if r.levelno == logging.WARNING]
     assert any("conversation memory not saved" in r.getMessage() for r in warnings)
+
+
+async def test_the_state_on_disk_is_bounded(setup):
+    """The biggest conversation there can be: three turns of four pictures, prompts and texts
+    of Chinese characters over their caps, reasoning details just under theirs. The file then
+    holds at most MAX_CONVERSATIONS of these (README: how big the memory can grow)."""
+    memory = setup.memory()
+    details = [{"type": "reasoning.encrypted", "data": "A" * (MAX_REASONING_BYTES - 100)}]
+    for _ in range(5):
+        turn = setup.turn("画" * 3000, pictures=6, text="好" * 3000, reasoning_details=details)
+        assert turn.reasoning_details  # kept: under the cap
+        await memory.remember(ALICE, turn)
+    size = (setup.root / "data" / FILE_NAME).stat().st_size
+    # The newest turn: 32 KB of details, 3 KB of prompt, 1.5 KB of text; two older turns of
+    # 3 KB prompts; names and fields besides.
+    assert 40_000 < size < 46_000, size
+    assert size * MAX_CONVERSATIONS < 9 * 1024 * 1024

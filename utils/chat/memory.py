@@ -11,8 +11,9 @@ number of references that made them and when; the newest turn also the model's t
 recently drawn in is forgotten first.
 
 A turn is forgotten `image_retention_minutes` after its delivery. The cleanup calls expire()
-before every sweep; a forgotten turn lets its files go with their time set to the delivery,
-so the sweep removes them as it would have without the memory. While remembered they are held
+before every sweep; a forgotten turn lets its files go with their times as they are (set when
+the request that delivered them, or the last one that went on from them, ended), so the sweep
+removes them as it would have without the memory. While remembered they are held
 (utils/imaging/held.py): the cleanup leaves them alone.
 
 Kept across a config save (a reload) and a restart within the retention time in
@@ -53,8 +54,8 @@ FORMAT_VERSION = 1
 MAX_TURNS = 3  # per conversation
 MAX_PICTURES = 4  # per turn: the first pictures a request delivered
 MAX_CONVERSATIONS = 200
-MAX_PROMPT_CHARS = 2000
-MAX_TEXT_CHARS = 2000
+MAX_PROMPT_CHARS = 1000
+MAX_TEXT_CHARS = 500
 # The newest turn's reasoning details, as JSON; bigger ones are not kept (that turn is then
 # continued with a plain reference).
 MAX_REASONING_BYTES = 32 * 1024
@@ -311,9 +312,8 @@ class ConversationMemory:
         return _Kept(turn, hold)
 
     def _let_go(self, kept: _Kept) -> None:
-        # Its time set to the delivery: the retention counts from there, as without memory.
-        # (A stat change per file, at most MAX_PICTURES: cheap enough for the loop.)
-        kept.hold.release(kept.turn.at)
+        # Keeping is no use: the files' times stay those of their last use by a request.
+        kept.hold.release(None)
 
     async def _load(self) -> None:
         """Read the file once, on first use: the turns still within the retention whose files

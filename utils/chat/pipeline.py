@@ -584,7 +584,8 @@ class DrawPipeline:
             push_fell_back=delivered.push_fell_back,
             reencode_failed=delivered.reencode_failed,
             references=references,
-            no_reference_found=job.asked_for_images and not references.found and not continued,
+            no_reference_found=job.asked_for_images
+            and not (references.found or continued or checked.nothing_remembered),
             options=options,
             outgoing=delivered.outgoing,
             originals_sent=delivered.originals_sent,
