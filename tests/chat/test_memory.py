@@ -225,6 +225,7 @@ async def test_after_close_nothing_is_written_or_offered(setup):
                     ALICE: [
                         {"files": ["../../etc/passwd"], "at": 1.0e12, "prompt": "x"},
                         {"files": "gemini_image_x.png", "at": 1.0e12},
+                        {"files": ["gemini_image_gone.png"], "at": 1.0e12, "references": "x"},
                         "junk",
                     ]
                 },
@@ -237,11 +238,14 @@ async def test_a_damaged_file_is_read_as_nothing_remembered(setup, content, plug
     path = setup.root / "data" / FILE_NAME
     path.parent.mkdir(parents=True)
     path.write_bytes(content)
+    crashed = path.parent / f".{FILE_NAME}.0123456789ab.tmp"  # a write cut off by a crash
+    crashed.write_bytes(b'{"version": 1, "conv')
     memory = setup.memory()
     assert await memory.recall(ALICE, setup.store.held.hold()) is None
     assert memory.snapshot() == {}
     if content.startswith(b"{not"):
         assert any("conversation memory not read" in r.getMessage() for r in plugin_log)
+    assert not crashed.exists()
     await memory.remember(ALICE, setup.turn("a fresh start"))
     assert list(setup.on_disk()["conversations"]) == [ALICE]
 

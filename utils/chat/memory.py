@@ -108,13 +108,13 @@ class Turn:
             return None
         if not all(isinstance(name, str) and is_own_image_name(name) for name in files):
             return None  # never a path: only names the store makes
-        details = data.get("reasoning_details")
+        details, references = data.get("reasoning_details"), data.get("references")
         return cls(
             files=tuple(files[:MAX_PICTURES]),
             prompt=str(data.get("prompt") or "")[:MAX_PROMPT_CHARS],
             model=str(data.get("model") or ""),
             at=float(at),
-            references=int(data.get("references") or 0),
+            references=references if isinstance(references, int) else 0,
             text=str(data.get("text") or "")[:MAX_TEXT_CHARS],
             reasoning_details=tuple(
                 d for d in (details if isinstance(details, list) else ()) if isinstance(d, Mapping)
@@ -160,7 +160,10 @@ class _Kept:
 
 
 def _read(path: Path) -> Any:
-    """The file's JSON, or None when there is none yet. Blocking."""
+    """The file's JSON, or None when there is none yet; temp files a crash left beside it
+    are removed. Blocking."""
+    for stale in path.parent.glob(f".{path.name}.*.tmp"):
+        stale.unlink(missing_ok=True)
     try:
         text = path.read_text(encoding="utf-8")
     except FileNotFoundError:
