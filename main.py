@@ -54,12 +54,15 @@ class GeminiImagePlugin(Star):  # type: ignore[misc]  # Star is Any: AstrBot is 
 
     def _build_services(self) -> None:
         """What one run of the plugin (initialize() to terminate()) works with."""
-        # The spend ledger lives in AstrBot's data directory for the plugin: it outlives reloads.
-        self.spend = SpendService(StarTools.get_data_dir(), self.settings, clock=self._clock)
+        # The spend ledger and the conversation memory live in AstrBot's data directory for the
+        # plugin: they outlive reloads.
+        data_dir = Path(StarTools.get_data_dir())
+        self.spend = SpendService(data_dir, self.settings, clock=self._clock)
         self.pipeline = DrawPipeline(
             self.context,
             PLUGIN_DIR / "images",
             self.config,
+            data_dir=data_dir,
             clock=self._clock,
             retry_policy=self._retry_policy,
             spend=self.spend.guard,
@@ -102,6 +105,7 @@ class GeminiImagePlugin(Star):  # type: ignore[misc]  # Star is Any: AstrBot is 
         aspect_ratio: str = "",
         image_size: str = "",
         use_sender_avatar: bool = False,
+        continue_last_picture: bool = False,
         **extra: object,
     ) -> str:
         """Makes a picture from a description, or edits the pictures the user sent or quoted.
@@ -112,11 +116,17 @@ class GeminiImagePlugin(Star):  # type: ignore[misc]  # Star is Any: AstrBot is 
             aspect_ratio(string): aspect ratio, e.g. 16:9
             image_size(string): 1K, 2K or 4K
             use_sender_avatar(boolean): use the sender's own avatar
+            continue_last_picture(boolean): change the last picture made in this conversation
         """
         if extra:
             logger.debug(f"gemini-pic-gen ignored unexpected arguments: {sorted(extra)}")
         job = tool_job(
-            image_description, use_reference_images, aspect_ratio, image_size, use_sender_avatar
+            image_description,
+            use_reference_images,
+            aspect_ratio,
+            image_size,
+            use_sender_avatar,
+            continue_last_picture,
         )
         settings = self.settings()
         lang = self._lang(event, settings)

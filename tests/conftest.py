@@ -96,6 +96,7 @@ async def _fresh_config(
 ) -> dict:
     plugin = await astrbot.restart(
         saved,
+        forget=True,
         **harness.plain_settings(fake.base_url, REAL_LOOKING_KEYS[0]),
         translate_proxy=fake_translate.proxy_url,
         translate_timeout=5,
@@ -113,7 +114,8 @@ async def plugin_config(
 
     Translation and the progress message (both on by default) start switched off here so
     tests about other behaviour see only their own traffic and messages; tests of those
-    features switch them on. Translation, when on, only ever reaches the fake.
+    features switch them on. Translation, when on, only ever reaches the fake. The
+    conversation memory starts empty: no test goes on from another test's picture.
     """
     yield await _fresh_config(astrbot, fake, fake_translate)
 

@@ -83,6 +83,7 @@ from .openrouter.retry_policy import (
     retry_after_of,
 )
 from .openrouter.sse import DONE, SseFramer, StreamAssembler, looks_like_event_stream
+from .openrouter.turns import PreviousTurn, history_messages
 
 T = TypeVar("T")
 ATTRIBUTION_HEADERS = {
@@ -117,6 +118,9 @@ class GenerationRequest:
     api: str = CHAT_API
     modalities: tuple[str, ...] = TEXT_AND_IMAGE  # chat completions' `modalities`
     n: int = 1  # the Image API's `n`
+    # A continued edit on a model that keeps turns: the turn it goes on from, sent as the
+    # conversation's history before this request's message (chat completions only).
+    history: PreviousTurn | None = None
 
 
 @dataclass(frozen=True)
@@ -141,6 +145,8 @@ class GenerationResult:
     usage: Usage | None = None  # what the service reported the generation cost
     # OpenRouter's id of the generation (X-Generation-Id, else the answer's `id`).
     generation_id: str = ""
+    # The answer's reasoning details as OpenRouter returned them (see openrouter/turns.py).
+    reasoning_details: tuple[Mapping[str, Any], ...] = ()
 
     def charge(self) -> Charge:
         """The answer as a billed one (outcome PICTURE)."""
@@ -380,9 +386,10 @@ class OpenRouterClient:
             )
         content: list[dict[str, Any]] = [{"type": "text", "text": request.prompt}]
         content.extend({"type": "image_url", "image_url": {"url": url}} for url in request.images)
+        history = history_messages(request.history) if request.history is not None else []
         payload: dict[str, Any] = {
             "model": self._settings.model,
-            "messages": [{"role": "user", "content": content}],
+            "messages": [*history, {"role": "user", "content": content}],
             # ["image"] alone for a model that outputs no text (see capabilities.route_for).
             "modalities": list(request.modalities),
             # Streamed: the connection stays alive while the model works (see the module doc).
@@ -409,7 +416,8 @@ class OpenRouterClient:
         transport = self.transport(request)
         # Serialised once for every try; off the loop when reference images make it megabytes.
         body = self.build_payload(request)
-        payload = await self._offload(_encode_json, body) if request.images else _encode_json(body)
+        big = request.images or request.history is not None
+        payload = await self._offload(_encode_json, body) if big else _encode_json(body)
         # Keys already known to be invalid are not counted: the run ends when the others are
         # used up, with their failure.
         run = self._policy.start_run(
@@ -489,6 +497,7 @@ class OpenRouterClient:
             discarded=len(failures),
             usage=parsed.usage,
             generation_id=answer.generation_id,
+            reasoning_details=parsed.reasoning_details,
         )
 
     async def _decode_and_store(self, url: str, streamed: AnswerReader) -> SavedImage:

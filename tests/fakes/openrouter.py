@@ -16,6 +16,10 @@ Every streamed answer names its generation in `X-Generation-Id`, as OpenRouter's
 `generations`, and like the real one only after a few look-ups (404 until then: OpenRouter
 knows a generation a few seconds after it ended).
 
+The Gemini 3 image models answer with `reasoning_details` beside their picture, as OpenRouter
+relays them (a reasoning text and an encrypted thought signature, made from the prompt), in
+`message.reasoning_details` or, streamed, in pieces of `delta.reasoning_details`.
+
 The Image API is served too (tests/fakes/openrouter_images.py): its discovery, its providers'
 prices and POST /api/v1/images, scripted with the same `enqueue()` / `default`. Unscripted, both
 APIs refuse what OpenRouter would: chat completions a listed image-only model asked for text
@@ -85,6 +89,29 @@ _LISTING: dict[str, dict[str, Any]] = {
     },
 }
 MODALITIES_404 = "No endpoints found that support the requested output modalities: image, text"
+# The models that return reasoning details with their pictures.
+REASONING_MODELS = IMAGE_MODELS[1:]
+
+
+def reasoning_details_for(prompt: str) -> list[dict[str, Any]]:
+    """What a Gemini 3 image model's answer carries for `prompt`: a reasoning text and an
+    encrypted thought signature (opaque base64, as OpenRouter passes Google's on)."""
+    signature = base64.b64encode(hashlib.sha256(prompt.encode()).digest() * 24).decode()
+    return [
+        {
+            "type": "reasoning.text",
+            "text": f"Planning the picture: {prompt}. Composition first, then light.",
+            "format": "google-gemini-v1",
+            "index": 0,
+        },
+        {
+            "type": "reasoning.encrypted",
+            "data": signature,
+            "id": "tool_sig_" + hashlib.sha256(prompt.encode()).hexdigest()[:12],
+            "format": "google-gemini-v1",
+            "index": 1,
+        },
+    ]
 
 
 def make_png(prompt: str, size: tuple[int, int] = (64, 64)) -> bytes:
@@ -115,11 +142,14 @@ def completion(
     native_finish_reason: str | None = None,
     model: str = IMAGE_MODELS[0],
     cost: float | None = DEFAULT_COST,
+    reasoning_details: list[dict[str, Any]] | None = None,
 ) -> dict[str, Any]:
     """A chat completion body in OpenRouter's shape; `cost` None leaves usage.cost out."""
     message: dict[str, Any] = {"role": "assistant", "content": content}
     if images is not None:
         message["images"] = [{"type": "image_url", "image_url": {"url": u}} for u in images]
+    if reasoning_details is not None:
+        message["reasoning_details"] = reasoning_details
     choice: dict[str, Any] = {"index": 0, "message": message, "finish_reason": finish_reason}
     if native_finish_reason:
         choice["native_finish_reason"] = native_finish_reason
@@ -238,6 +268,7 @@ class RecordedRequest:
     headers: dict[str, str]
     body: Any
     at: float
+    raw: bytes = field(default=b"", repr=False)  # the body as it came (POSTs)
 
     @property
     def key(self) -> str:
@@ -261,6 +292,16 @@ class RecordedRequest:
             return [p["image_url"]["url"] for p in self.body.get("input_references", [])]
         parts = self.body["messages"][-1]["content"]
         return [p["image_url"]["url"] for p in parts if p.get("type") == "image_url"]
+
+    @property
+    def history(self) -> list[dict[str, Any]]:
+        """The messages before the request's own (a continued conversation's earlier turns)."""
+        return [] if "prompt" in self.body else list(self.body["messages"][:-1])
+
+    @property
+    def size(self) -> int:
+        """The request body's size in bytes, as sent."""
+        return len(self.raw)
 
 
 class FakeOpenRouter(LoopbackServer):
@@ -494,9 +535,9 @@ class FakeOpenRouter(LoopbackServer):
     async def _take(self, request: web.Request) -> tuple[RecordedRequest, Reply]:
         """Record a generation request; its scripted reply, else the default, else what the
         service would answer."""
-        body = await request.json()
+        raw = await request.read()
         recorded = RecordedRequest(
-            "POST", request.path, dict(request.headers), body, time.monotonic()
+            "POST", request.path, dict(request.headers), json.loads(raw), time.monotonic(), raw
         )
         self.requests.append(recorded)
         if self.script:
@@ -533,7 +574,12 @@ class FakeOpenRouter(LoopbackServer):
             n = recorded.body.get("n", 1)
             cost = openrouter_images.cost_of(recorded.body.get("model", ""), recorded.body)
             return Reply(json_body=openrouter_images.images_answer([image] * n, cost))
-        return Reply(json_body=completion(images=[data_url(image)], content="Here you go."))
+        model = recorded.body.get("model", IMAGE_MODELS[0])
+        details = reasoning_details_for(recorded.prompt) if model in REASONING_MODELS else None
+        body = completion(
+            images=[data_url(image)], content="Here you go.", model=model, reasoning_details=details
+        )
+        return Reply(json_body=body)
 
     async def _image_models(self, request: web.Request) -> web.StreamResponse:
         self.requests.append(

@@ -3,7 +3,8 @@
 What OpenRouter does for `"stream": true` (its streaming docs): the stream opens at once; while
 the model works, comment lines `: OPENROUTER PROCESSING` keep it alive; then `data: {chunk}`
 events whose `choices[0].delta` carries the role, the text, the images (the parts of
-`message.images`) and the finish reason; the last chunk carries `usage`; `data: [DONE]` ends it.
+`message.images`), the pieces of the reasoning details and the finish reason; the last chunk
+carries `usage`; `data: [DONE]` ends it.
 An error after the stream started is a chunk with an `error` object and
 `finish_reason: "error"`.
 
@@ -48,6 +49,18 @@ def _split_text(text: str, parts: int = 3) -> list[str]:
     return [text[i : i + step] for i in range(0, len(text), step)]
 
 
+def _detail_pieces(detail: Mapping[str, Any]) -> list[dict[str, Any]]:
+    """A reasoning detail as the pieces a stream carries it in: the first with every field,
+    the rest only its type, index and more of its text (or encrypted data)."""
+    key = next((k for k in ("text", "summary", "data") if isinstance(detail.get(k), str)), None)
+    if key is None or "index" not in detail:
+        return [dict(detail)]
+    parts = _split_text(detail[key])
+    first = {**detail, key: parts[0] if parts else ""}
+    rest = [{"type": detail.get("type"), "index": detail["index"], key: p} for p in parts[1:]]
+    return [first, *rest]
+
+
 def chunks_of(body: Mapping[str, Any]) -> list[dict[str, Any]]:
     """The stream chunks that carry `body` (a completion or an error body)."""
     base = {
@@ -73,6 +86,8 @@ def chunks_of(body: Mapping[str, Any]) -> list[dict[str, Any]]:
             chunks.extend(chunk({"content": piece}) for piece in _split_text(content))
         elif content:
             chunks.append(chunk({"content": content}))  # gateways' list of parts, as it is
+        for detail in message.get("reasoning_details") or []:
+            chunks.extend(chunk({"reasoning_details": [p]}) for p in _detail_pieces(detail))
         for image in message.get("images") or []:
             chunks.append(chunk({"images": [image]}))
         finish = {"finish_reason": choice.get("finish_reason", "stop")}

@@ -98,20 +98,22 @@ async def test_task_sweeps_at_start_then_periodically_until_stopped(tmp_path):
     assert third.exists()  # nothing sweeps after stop()
 
 
-async def test_the_plugin_runs_cleanup_with_the_configured_retention(astrbot, fake, plugin_config):
-    plugin = astrbot.plugin
-    assert plugin.pipeline.cleanup.running  # started by initialize()
+async def test_the_plugin_runs_cleanup_with_the_configured_retention(
+    astrbot, fake, plugin_config, virtual_time
+):
+    assert astrbot.plugin.pipeline.cleanup.running  # started by initialize()
+    pipeline = virtual_time.plugin.pipeline
     event = make_event()
-    await astrbot.run_tool(event, image_description="a cat")
+    await virtual_time.run_tool(event, image_description="a cat")
     generated = Path(event.sent_images()[0].path)
-    stamp = time.time() - 10 * 60
-    os.utime(generated, (stamp, stamp))
+    virtual_time.advance(10 * 60)
 
-    await plugin.pipeline.cleanup.run_once()
+    await pipeline.cleanup.run_once()
     assert _exists(generated)  # 10 minutes < the default 15
 
+    # The conversation memory forgets it then (it kept it from its delivery), and it goes.
     plugin_config["image_retention_minutes"] = 5
-    await plugin.pipeline.cleanup.run_once()
+    await pipeline.cleanup.run_once()
     assert not _exists(generated)
 
 
@@ -161,8 +163,13 @@ async def test_a_file_awaiting_delivery_survives_a_sweep_with_retention_one_minu
     await call
     [image] = event.sent_images()
     assert Path(image.path) == held
+    # Only the conversation memory holds it now (it keeps delivered pictures for the
+    # retention time). The request let go at its end: its time counts from then, not from its
+    # making.
+    assert len(store.held) == 1
+    assert pipeline.shared.memory.snapshot()
+    await pipeline.shared.memory.close()
     assert len(store.held) == 0
-    # Released at the request's end: its retention counts from then, not from its making.
     assert held.stat().st_mtime == pytest.approx(virtual_time.wall(), abs=1)
     await pipeline.cleanup.run_once()
     assert held.exists()

@@ -9,7 +9,13 @@ import random
 
 import pytest
 
-from tests.fakes.openrouter import completion, data_url, error_body, make_png
+from tests.fakes.openrouter import (
+    completion,
+    data_url,
+    error_body,
+    make_png,
+    reasoning_details_for,
+)
 from tests.fakes.openrouter_stream import KEEPALIVE, chunks_of, render
 from tests.support import images as img
 from utils.imaging.store import ImageStore
@@ -157,3 +163,42 @@ def test_random_cuts_of_a_stream_with_two_big_pictures(store):
         reader, chunks, _ = _read(store, stream, sizes)
         assert img.streamed_images(reader, chunks.parsed().image_urls) == [BIG, big2]
     assert not any(p.name.startswith(".") for p in store.directory.iterdir())
+
+
+def test_streamed_reasoning_details_come_out_as_a_plain_answer_has_them(store):
+    """Gemini 3 streams `delta.reasoning_details` in pieces (the fake splits each detail's
+    text or encrypted data over several chunks): put together, they are what the same answer
+    sent plain carries in `message.reasoning_details`."""
+    details = reasoning_details_for("a red apple")
+    body = completion(images=[data_url(SMALL)], content="Here you go.", reasoning_details=details)
+    pieces = [
+        piece
+        for chunk in chunks_of(body)
+        for choice in chunk["choices"]
+        for piece in choice["delta"].get("reasoning_details", [])
+    ]
+    assert len(pieces) > len(details)  # really in pieces
+    reader, chunks, _ = _read(store, render(body), [4096])
+    assert chunks.parsed().reasoning_details == parse_answer(body).reasoning_details
+    assert list(parse_answer(body).reasoning_details) == details
+    reader.discard()
+
+
+def test_reasoning_pieces_join_by_index_and_type():
+    chunks = StreamAssembler()
+
+    def delta(*pieces):
+        chunks.add({"choices": [{"delta": {"reasoning_details": list(pieces)}}]})
+
+    delta({"type": "reasoning.text", "text": "Plan", "index": 0, "format": "google-gemini-v1"})
+    delta({"type": "reasoning.text", "text": "ning", "index": 0, "signature": None})
+    delta({"type": "reasoning.encrypted", "data": "QUJD", "index": 1, "id": "sig-1"})
+    delta({"type": "reasoning.encrypted", "data": "REVG", "index": 1}, "not a detail")
+    delta({"type": "reasoning.summary", "summary": "no index"})
+    delta({"type": "reasoning.summary", "summary": "none either"})
+    assert chunks.parsed().reasoning_details == (
+        {"type": "reasoning.text", "text": "Planning", "index": 0, "format": "google-gemini-v1"},
+        {"type": "reasoning.encrypted", "data": "QUJDREVG", "index": 1, "id": "sig-1"},
+        {"type": "reasoning.summary", "summary": "no index"},
+        {"type": "reasoning.summary", "summary": "none either"},
+    )

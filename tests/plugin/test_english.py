@@ -60,6 +60,8 @@ async def test_the_tool_is_described_in_english(astrbot, english):
     assert properties["use_sender_avatar"]["type"] == "boolean"
     assert "@-mentioned" in properties["use_reference_images"]["description"]
     assert "my avatar" in properties["use_sender_avatar"]["description"]
+    continuing = properties["continue_last_picture"]["description"]
+    assert "make it night" in continuing and "leave it out for a new drawing" in continuing
 
 
 async def test_the_tool_is_described_in_chinese_by_default(astrbot, plugin_config):

@@ -40,6 +40,11 @@ async def test_tool_schema_as_the_model_sees_it(astrbot):
     assert "合并转发" in props["use_reference_images"]["description"]
     assert props["use_sender_avatar"]["type"] == "boolean"
     assert "我的头像" in props["use_sender_avatar"]["description"]
+    # Going on from the last picture: when to say so, and when not.
+    assert props["continue_last_picture"]["type"] == "boolean"
+    continuing = props["continue_last_picture"]["description"]
+    assert all(w in continuing for w in ("改刚才那张", "把它改成", "再加", "新的", "不要填写"))
+    assert "continue_last_picture" in function["description"]
 
 
 async def test_config_file_created_with_defaults(astrbot):

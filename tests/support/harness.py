@@ -150,9 +150,12 @@ def make_event(
     group_id: str | None = "20002",
     role: str = "member",
     platform: str = "aiocqhttp",
+    platform_id: str = "test",
 ) -> RecordingEvent:
+    """`platform` is the adapter's kind, `platform_id` the instance (AstrBot may run several
+    of one kind, e.g. two QQ bots)."""
     message = make_message(text, components, sender_id=sender_id, group_id=group_id)
-    meta = PlatformMetadata(name=platform, description="test platform", id="test")
+    meta = PlatformMetadata(name=platform, description="test platform", id=platform_id)
     event = RecordingEvent(message, meta)
     event.role = role
     return event
@@ -169,6 +172,11 @@ def make_qq_event(api_root: str, text: str = "画一只猫", **kwargs: Any) -> A
     meta = PlatformMetadata(name="aiocqhttp", description="OneBot v11", id="napcat")
     bot = CQHttp(api_root=api_root, api_timeout_sec=10)
     return AiocqhttpMessageEvent(message.message_str, message, meta, message.session_id, bot)
+
+
+def memory_file(plugin: Any) -> Path:
+    """Where a plugin instance keeps its conversation memory (utils/chat/memory.py)."""
+    return Path(plugin.pipeline.shared.memory.path)
 
 
 def registered_plugin() -> Any:
@@ -207,16 +215,22 @@ class LoadedAstrBot:
             raise RuntimeError(f"plugin failed to reload: {err}")
         return self.plugin
 
-    async def restart(self, saved: dict[str, Any] | None = None, **values: Any) -> Any:
+    async def restart(
+        self, saved: dict[str, Any] | None = None, *, forget: bool = False, **values: Any
+    ) -> Any:
         """Start the registered instance afresh through its own lifecycle: terminate() (the
         requests in flight finish), its config back to what AstrBot loaded plus `saved` (what
         an admin saved in the panel before this start: read by initialize(), e.g. the tool's
         language), initialize() (a new pipeline, key pool, limiter, ledger connection), then
         `values` on top, as a test would set them after a reload. A test gets what a reload
         gives it, without AstrBot re-importing the plugin and re-checking its requirements
-        (~0.3 s each); tests about reloads call reload()."""
+        (~0.3 s each); tests about reloads call reload(). `forget`: the conversation memory's
+        file is removed while the plugin is down, so it starts remembering nothing (as on a
+        fresh install); otherwise it reads back what it remembered, as after a restart."""
         plugin = self.plugin
         await plugin.terminate()
+        if forget:
+            memory_file(plugin).unlink(missing_ok=True)
         config = plugin.config
         config.clear()
         config.update(copy.deepcopy(self.pristine_config))

@@ -32,7 +32,12 @@ class DrawJob:
     use_images: bool = True
     use_sender_avatar: bool = False  # the requester asked for their own avatar as a reference
     asked_for_images: bool = False  # the chat model said explicitly that it wants references
-    needs_image: bool = False  # commands that only make sense with an image (edit, figure)
+    # Commands that only make sense with an image (edit, figure); without one in the message
+    # they go on from the last picture of the conversation (utils/chat/memory.py).
+    needs_image: bool = False
+    # The chat model said to go on from the last picture of the conversation: it becomes the
+    # first reference (or the history, for a model that keeps turns).
+    continue_last: bool = False
     aspect_ratio: str = ""  # '' = the configured default
     image_size: str = ""  # '' = the configured default ("1K", "2K", "4K", any case)
     action: str = "draw"  # what the progress message names: "draw", "edit" or "figure"
@@ -67,6 +72,12 @@ class DrawOutcome:
     outgoing: tuple[Outgoing, ...] = ()
     # Whether the originals of re-encoded pictures went out as files (None: not asked for).
     originals_sent: bool | None = None
+    # Remembered pictures of the conversation the request went on from (0: none), and whether
+    # they went as the previous turn's history rather than as references.
+    continued: int = 0
+    continued_as_history: bool = False
+    # It was to go on from the last picture and the conversation has none (or it expired).
+    nothing_remembered: bool = False
 
 
 def tool_job(
@@ -75,6 +86,7 @@ def tool_job(
     aspect_ratio: object,
     image_size: object,
     use_sender_avatar: object,
+    continue_last_picture: object = None,
 ) -> DrawJob:
     """The job of one tool call, from arguments as chat models send them (booleans as text,
     None for "not given")."""
@@ -86,6 +98,7 @@ def tool_job(
         aspect_ratio=coerce_text(aspect_ratio),
         image_size=coerce_text(image_size),
         use_sender_avatar=coerce_bool(use_sender_avatar, default=False),
+        continue_last=coerce_bool(continue_last_picture, default=False),
     )
 
 

@@ -1,4 +1,5 @@
-"""One request's whole life: checks -> references -> prompt -> generation -> record -> delivery.
+"""One request's whole life: checks -> references -> prompt -> generation -> record -> delivery
+-> memory.
 
 The LLM tool and every command describe what they want as a `DrawJob` and hand it to
 `DrawPipeline.start()`. The `DrawRequest` that comes back carries the run's deadline; its
@@ -8,6 +9,12 @@ and a detached request sends its pictures (or one sentence on what went wrong) t
 itself. Unloading waits a few seconds for the requests in flight and never cuts one off: what
 is still running finishes on the resources it started with (utils/chat/resources.py), which
 are let go when the last of them ends.
+
+A continued edit (the tool's `continue_last_picture`, or /改图 and /手办化 without a picture)
+goes on from the last picture delivered in its conversation (utils/chat/memory.py): as the
+first references, or, for a model that keeps turns (Gemini 3 image models), as the previous
+turn sent back as history with its reasoning details (utils/openrouter/turns.py). Every
+delivered request is remembered for its conversation.
 """
 
 from __future__ import annotations
@@ -21,6 +28,7 @@ from typing import Any
 import aiohttp
 from astrbot.api import logger
 from astrbot.api.event import AstrMessageEvent, MessageChain
+from astrbot.api.message_components import Image
 from astrbot.api.star import Context
 
 from ..core.charges import Charge, Outcome
@@ -42,7 +50,9 @@ from ..imaging.cleanup import CleanupTask
 from ..imaging.held import Hold
 from ..imaging.references import (
     ReferenceOptions,
+    References,
     ReferenceSources,
+    delivered_data_url,
     references_for_request,
 )
 from ..imaging.store import SavedImage
@@ -52,17 +62,20 @@ from ..openrouter.capabilities import (
     ResolvedImageOptions,
     check_references,
     image_model_summaries,
+    keeps_turns,
     resolve_request_options,
 )
 from ..openrouter.image_pricing import billed_per_token, price_tiers, request_estimate
 from ..openrouter.key_pool import KeyPool, KeyStatus
 from ..openrouter.retry_policy import RetryPolicy
+from ..openrouter.turns import MAX_IMAGE_BYTES, PreviousTurn
 from ..openrouter.usage import credit_checker
 from ..spend.guard import Reservation, SpendGuard, record_of
 from ..ttp import AnswerWatch, GenerationRequest, GenerationResult, OpenRouterClient
-from .delivery import Delivery
+from .delivery import Delivered, Delivery
 from .jobs import DrawJob, DrawOutcome
 from .limits import Requester, check_group
+from .memory import Turn, bounded_turn, conversation_of
 from .resources import SharedResources
 from .sources import gather_sources
 from .texts import replies
@@ -88,9 +101,37 @@ class DrawRequest:
     # Its pictures, which the cleanup leaves alone until the request has ended.
     hold: Hold
     lang: Lang  # what the request says to the chat (and to the chat model) is in this language
+    conversation: str  # whose pictures it may go on from, and where its own are remembered
     # The tool call that started it has returned: the request talks to the chat itself.
     detached: bool = False
     task: asyncio.Task[DrawOutcome] | None = field(default=None, repr=False)
+
+
+@dataclass(frozen=True)
+class Continuation:
+    """The remembered turn a continued edit goes on from, and how it is sent."""
+
+    turn: Turn
+    paths: tuple[Path, ...]
+    as_history: bool  # the previous turn as history (else its pictures as first references)
+
+
+@dataclass(frozen=True)
+class Checked:
+    """What the checks settled before anything is paid for."""
+
+    options: ResolvedImageOptions
+    pool: KeyPool
+    sources: ReferenceSources
+    continuation: Continuation | None = None
+    # It was to go on from the last picture and the conversation has none.
+    nothing_remembered: bool = False
+
+
+def _wants_avatar(sources: ReferenceSources) -> bool:
+    """An avatar was asked for and this chat has none: a command says so rather than going
+    on from the last picture."""
+    return any(p.reason == ReferenceImageError.NO_AVATARS for p in sources.problems)
 
 
 def _no_picture(sources: ReferenceSources) -> ReferenceImageError:
@@ -110,6 +151,7 @@ class DrawPipeline:
         images_dir: Path,
         config: Mapping[str, Any],
         *,
+        data_dir: Path,
         clock: Clock = SYSTEM_CLOCK,
         retry_policy: RetryPolicy | None = None,
         spend: SpendGuard | None = None,
@@ -117,10 +159,23 @@ class DrawPipeline:
         self._context = context
         self._config = config  # read afresh when needed: _settings()
         self.clock = clock
-        self.shared = SharedResources(images_dir, clock, retry_policy=retry_policy, spend=spend)
+        self.shared = SharedResources(
+            images_dir,
+            clock,
+            data_dir=data_dir,
+            retention=lambda: self._settings().retention_seconds,
+            retry_policy=retry_policy,
+            spend=spend,
+        )
         self.delivery = Delivery(context, self.shared.store, self.shared.cpu)
         store = self.shared.store
-        self.cleanup = CleanupTask(store.directory, self._retention, held=store.held, clock=clock)
+        self.cleanup = CleanupTask(
+            store.directory,
+            self._retention,
+            held=store.held,
+            clock=clock,
+            before_sweep=self.shared.memory.expire,
+        )
         self._redaction = LogRedaction(lambda: Settings.api_keys_of(config), logger.name)
         self._running: set[DrawRequest] = set()
         self._startup_check: asyncio.Task[None] | None = None
@@ -222,6 +277,9 @@ class DrawPipeline:
         await self.cleanup.stop()
         await self._stop_startup_check()
         await self._wait_for_requests(wait)
+        # What the requests delivered meanwhile is remembered; from here on the next instance
+        # reads the memory (a request still running is not remembered).
+        await self.shared.memory.close()
         if self._running:
             logger.info(
                 f"gemini-pic-gen: unloaded with {len(self._running)} request(s) still running; "
@@ -313,6 +371,7 @@ class DrawPipeline:
             tool_timeout=tool_timeout,
             hold=self.shared.store.held.hold(),
             lang=lang,
+            conversation=conversation_of(event),
         )
         request.task = asyncio.create_task(self._run(request), name="gemini-pic-gen request")
         self._running.add(request)
@@ -357,9 +416,7 @@ class DrawPipeline:
             logger.error(f"gemini-pic-gen crashed:\n{redacted_traceback(exc, keys)}")
             return DrawOutcome(None, exc)
 
-    async def _checks(
-        self, request: DrawRequest
-    ) -> tuple[ResolvedImageOptions, KeyPool, ReferenceSources]:
+    async def _checks(self, request: DrawRequest) -> Checked:
         """What must hold before anything is sent: none of it sends more than the final message
         (and, when not cached, a look at what models the service lists)."""
         settings, job, event = request.settings, request.job, request.event
@@ -396,10 +453,51 @@ class DrawPipeline:
             use_sender_avatar=job.use_sender_avatar,
             timeout=min(settings.download_timeout, request.deadline.remaining()),
         )
-        check_references(options.route, sources.wanted(job.use_images), job.needs_image, listed)
-        if job.needs_image and not sources:
+        continuation, nothing = await self._continuation(request, options, sources)
+        if continuation is not None and not continuation.as_history:
+            remembered = tuple(Image.fromFileSystem(str(path)) for path in continuation.paths)
+            sources = replace(sources, remembered=remembered)
+        wanted = sources.wanted(job.use_images)
+        if continuation is not None and continuation.as_history:
+            wanted += len(continuation.paths)
+        check_references(options.route, wanted, job.needs_image, listed)
+        if job.needs_image and not sources and continuation is None:
             raise _no_picture(sources)
-        return options, pool, sources
+        return Checked(options, pool, sources, continuation, nothing)
+
+    async def _continuation(
+        self, request: DrawRequest, options: ResolvedImageOptions, sources: ReferenceSources
+    ) -> tuple[Continuation | None, bool]:
+        """The remembered turn the request goes on from, if it is to (the model said so, or a
+        command came without a picture), and whether it was to and found none."""
+        job, settings = request.job, request.settings
+        fallback = job.needs_image and not sources and not _wants_avatar(sources)
+        if not (job.continue_last or fallback):
+            return None, False
+        turn = await self.shared.memory.recall(request.conversation, request.hold)
+        if turn is None:
+            logger.info(f"gemini-pic-gen: nothing remembered to continue in {request.conversation}")
+            return None, job.continue_last
+        directory = self.shared.store.directory
+        paths = tuple(directory / name for name in turn.files)
+        limit = ReferenceOptions.from_settings(
+            settings, request.deadline.remaining(), options.capabilities.max_references
+        ).max_images
+        paths = paths[:limit]
+        # The previous turn as history: a model that keeps turns, the turn made by this very
+        # model with its reasoning details, and room for the message's pictures besides.
+        as_history = (
+            keeps_turns(options.route)
+            and bool(turn.reasoning_details)
+            and turn.model == settings.model
+            and len(paths) + sources.wanted(job.use_images) <= limit
+        )
+        how = "as the previous turn" if as_history else "as references"
+        logger.info(
+            f"gemini-pic-gen: continuing from {len(paths)} remembered picture(s) of "
+            f"{turn.model} {how}"
+        )
+        return Continuation(turn, paths, as_history), False
 
     async def _estimate(
         self, request: DrawRequest, options: ResolvedImageOptions, sources: ReferenceSources
@@ -430,7 +528,9 @@ class DrawPipeline:
 
     async def _steps(self, request: DrawRequest) -> DrawOutcome:
         settings, job = request.settings, request.job
-        options, pool, sources = await self._checks(request)
+        checked = await self._checks(request)
+        options, pool, sources = checked.options, checked.pool, checked.sources
+        continuation = checked.continuation
         estimate = await self._estimate(request, options, sources)
         # Today's caps, before anything is downloaded or sent upstream; holds one picture (and
         # what it is expected to cost, when known).
@@ -438,9 +538,14 @@ class DrawPipeline:
         watch = AnswerWatch()  # the answer coming in, should a cancellation cut it
         try:
             self.shared.limiter.acquire(request.requester, settings.limits)
+            history, sources = await self._history(continuation, sources)
+            history_images = len(history.image_urls) if history is not None else 0
             reference_options = ReferenceOptions.from_settings(
                 settings, request.deadline.remaining(), options.capabilities.max_references
             )
+            if history_images:  # the history's pictures take the first places
+                limit = max(1, reference_options.max_images - history_images)
+                reference_options = replace(reference_options, max_images=limit)
             references = await references_for_request(
                 self.http(), sources, job.use_images, reference_options, self.shared.cpu
             )
@@ -456,6 +561,7 @@ class DrawPipeline:
                 api=route.api,
                 modalities=route.modalities,
                 n=route.n,
+                history=history,
             )
             result = await self._generate(settings, pool, generation, request.deadline, watch)
             request.hold.add(image.path for image in result.images)
@@ -470,6 +576,7 @@ class DrawPipeline:
                 await self._record(request, reservation, charge, options)
             raise
         row = await self._record(request, reservation, result.charge(), options, result.images)
+        continued = history_images or references.remembered
         try:
             delivered = await self.delivery.deliver(request, result.images)
         except Exception as exc:  # paid for: whatever failed, the model must not draw it again
@@ -480,17 +587,77 @@ class DrawPipeline:
                 references=references,
                 undelivered=True,
                 options=options,
+                continued=continued,
+                continued_as_history=bool(history_images),
             )
+        await self._remember(request, generation, result, delivered, references, history_images)
         return DrawOutcome(
             result,
             push_fell_back=delivered.push_fell_back,
             reencode_failed=delivered.reencode_failed,
             references=references,
-            no_reference_found=job.asked_for_images and not references.found,
+            no_reference_found=job.asked_for_images
+            and not (references.found or continued or checked.nothing_remembered),
             options=options,
             outgoing=delivered.outgoing,
             originals_sent=delivered.originals_sent,
+            continued=continued,
+            continued_as_history=bool(history_images),
+            nothing_remembered=checked.nothing_remembered,
         )
+
+    async def _history(
+        self, continuation: Continuation | None, sources: ReferenceSources
+    ) -> tuple[PreviousTurn | None, ReferenceSources]:
+        """The previous turn to send as history, its pictures as they were delivered; when one
+        cannot go (too big, gone), the pictures go as first references instead."""
+        if continuation is None or not continuation.as_history:
+            return None, sources
+        turn = continuation.turn
+        try:
+            urls = [
+                await self.shared.cpu.run(delivered_data_url, path, MAX_IMAGE_BYTES)
+                for path in continuation.paths
+            ]
+        except ReferenceImageError as exc:
+            logger.info(
+                f"gemini-pic-gen: previous turn not sent as history ({exc.detail}); "
+                "its pictures go as references"
+            )
+            remembered = tuple(Image.fromFileSystem(str(p)) for p in continuation.paths)
+            return None, replace(sources, remembered=remembered)
+        previous = PreviousTurn(turn.prompt, turn.text, tuple(urls), turn.reasoning_details)
+        logger.info(
+            f"gemini-pic-gen: previous turn sent as history: {len(urls)} picture(s), "
+            f"{previous.encoded_bytes} bytes of data URLs, "
+            f"{len(turn.reasoning_details)} reasoning detail(s)"
+        )
+        return previous, sources
+
+    async def _remember(
+        self,
+        request: DrawRequest,
+        generation: GenerationRequest,
+        result: GenerationResult,
+        delivered: Delivered,
+        references: References,
+        history_images: int,
+    ) -> None:
+        """The delivered pictures (as they went out) become the conversation's last turn.
+        Never fails the request: the pictures are in the chat already."""
+        turn = bounded_turn(
+            (item.sent.path.name for item in delivered.outgoing),
+            generation.prompt,
+            result.model,
+            self.clock.wall(),
+            references=len(references.images) + history_images,
+            text=result.text,
+            reasoning_details=result.reasoning_details,
+        )
+        try:
+            await self.shared.memory.remember(request.conversation, turn)
+        except Exception as exc:  # a bug of ours: logged, the request has succeeded
+            logger.error(f"gemini-pic-gen: delivered pictures not remembered: {exc!r}")
 
     @staticmethod
     def _not_delivered(

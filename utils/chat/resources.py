@@ -1,8 +1,8 @@
 """What all requests of one plugin instance share, and when it is let go.
 
 One object for the HTTP session, the CPU workers, the image store (with its held files), the
-key pool, the retry policy, the per-minute limiter, the daily caps, the translator and the model
-catalog. The pipeline opens it with the plugin and releases it once the plugin has unloaded and
+conversation memory, the key pool, the retry policy, the per-minute limiter, the daily caps, the
+translator and the model catalog. The pipeline opens it with the plugin and releases it once the plugin has unloaded and
 the last request still using it has ended: a request that outlives the unload finishes on the
 resources it started with. After release nothing here opens anything again (`http()` raises
 PluginClosedError instead of making a new session that nobody would close).
@@ -10,6 +10,7 @@ PluginClosedError instead of making a new session that nobody would close).
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from pathlib import Path
 
 import aiohttp
@@ -26,6 +27,7 @@ from ..openrouter.model_catalog import ModelCatalog
 from ..openrouter.retry_policy import RetryPolicy
 from ..spend.guard import SpendGuard
 from .limits import RequestLimiter
+from .memory import FILE_NAME, ConversationMemory
 from .translate import PromptTranslator
 
 
@@ -35,12 +37,18 @@ class SharedResources:
         images_dir: Path,
         clock: Clock,
         *,
+        data_dir: Path,
+        retention: Callable[[], float],
         retry_policy: RetryPolicy | None = None,
         spend: SpendGuard | None = None,
     ) -> None:
         self.clock = clock
         self.store = ImageStore(images_dir)
         self.cpu = CpuPool()  # Pillow/base64 work of every request, off the event loop
+        # The pictures delivered per conversation, kept `retention` seconds in the data directory.
+        self.memory = ConversationMemory(
+            data_dir / FILE_NAME, self.store, self.cpu, clock, retention
+        )
         self.retry_policy = retry_policy or RetryPolicy(clock=clock)
         self.limiter = RequestLimiter(clock=clock)
         # Daily caps and the ledger; without one, nothing is capped or recorded.

@@ -2,8 +2,9 @@
 
 Only names the image store creates are touched; symlinks, directories and anything else are left
 alone, and so are the files something still holds (held.py: a request on its way to the chat,
-later the conversation memory). The directory scan runs in a worker thread so a big directory
-never stalls the event loop.
+the conversation memory). Before each sweep the memory forgets what has expired
+(`before_sweep`), so its files go in the same pass. The directory scan runs in a worker thread
+so a big directory never stalls the event loop.
 """
 
 from __future__ import annotations
@@ -11,7 +12,7 @@ from __future__ import annotations
 import asyncio
 import os
 import stat
-from collections.abc import Callable, Container
+from collections.abc import Awaitable, Callable, Container
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -69,7 +70,8 @@ class CleanupTask:
     """Sweeps at start, then every `interval` seconds, until stopped.
 
     `max_age` is read before each sweep, so a changed retention applies without a restart;
-    `held` names the files to leave alone whatever their age.
+    `held` names the files to leave alone whatever their age; `before_sweep` runs before each
+    sweep (the conversation memory letting go of what has expired).
     """
 
     def __init__(
@@ -80,12 +82,14 @@ class CleanupTask:
         *,
         held: Container[str] = frozenset(),
         clock: Clock = SYSTEM_CLOCK,
+        before_sweep: Callable[[], Awaitable[object]] | None = None,
     ) -> None:
         self.directory = directory
         self._max_age = max_age
         self._interval = interval
         self._held = held
         self._clock = clock
+        self._before_sweep = before_sweep
         self._task: asyncio.Task[None] | None = None
 
     @property
@@ -107,6 +111,11 @@ class CleanupTask:
             pass
 
     async def run_once(self) -> SweepReport:
+        if self._before_sweep is not None:
+            try:
+                await self._before_sweep()
+            except Exception as exc:  # the sweep still runs: what is held stays anyway
+                logger.error(f"image cleanup: before the sweep: {exc!r}")
         report = await asyncio.to_thread(
             sweep, self.directory, self._max_age(), self._clock.wall(), self._held
         )

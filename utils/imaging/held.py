@@ -66,15 +66,18 @@ class Hold:
         self._paths.update(new)
         self._registry._add(list(new))
 
-    def release(self, now: float) -> None:
-        """Let the files go, their time set to `now` (epoch seconds). Blocking (a stat
-        change per file); a file already gone is fine."""
+    def release(self, now: float | None) -> None:
+        """Let the files go, their time set to `now` (epoch seconds): they were used until
+        then. Blocking (a stat change per file); a file already gone is fine. `now` None
+        leaves their times as they are (a holder that only kept them, like the conversation
+        memory: their retention counts from their last use)."""
         if self._released:
             return
         self._released = True
-        for path in self._paths.values():
-            try:
-                os.utime(path, (now, now))
-            except OSError:  # removed by hand, or never written: nothing to keep
-                pass
+        if now is not None:
+            for path in self._paths.values():
+                try:
+                    os.utime(path, (now, now))
+                except OSError:  # removed by hand, or never written: nothing to keep
+                    pass
         self._registry._drop(list(self._paths))

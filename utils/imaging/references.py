@@ -6,7 +6,8 @@ aiocqhttp fills `url` with the CDN link and `file` with a bare name), a local fi
 `file:///...` or an absolute path), or base64 (`base64://...` or a data URL). Each image is capped
 in bytes, pixels and time; one that fails is skipped and reported, never fatal on its own.
 Pictures come first, in message order; avatars (utils/chat/sources.py finds them) follow, and
-all of them share `max_reference_images`.
+all of them share `max_reference_images`. A continued edit's remembered pictures (our own
+files, utils/chat/memory.py) go ahead of them all.
 """
 
 from __future__ import annotations
@@ -31,7 +32,13 @@ from ..core.errors import DownloadError, InvalidImageError, ReferenceImageError
 from ..core.settings import Settings
 from ..core.workers import CpuPool
 from .downloads import describe_url, fetch_bytes, is_http_url
-from .store import DEFAULT_MAX_PIXELS, decode_base64, decode_data_url, encode_base64
+from .store import (
+    DEFAULT_MAX_PIXELS,
+    decode_base64,
+    decode_data_url,
+    encode_base64,
+    inspect_image,
+)
 
 # Formats we decode from users. Deliberately short: e.g. EPS would run Ghostscript.
 # ("JPEG" also opens MPO, the JPEG-with-extra-frames many phone cameras write.)
@@ -52,6 +59,8 @@ _ORIENTATION_FIX = {
     7: PILImage.Transpose.TRANSVERSE,
     8: PILImage.Transpose.ROTATE_90,
 }
+# The media type of each format the store keeps.
+_MIME_TYPES = {"PNG": "image/png", "JPEG": "image/jpeg", "WEBP": "image/webp", "GIF": "image/gif"}
 _DOWNLOAD_REASONS = {
     "timeout": ReferenceImageError.TIMEOUT,
     "too_large": ReferenceImageError.TOO_LARGE,
@@ -114,6 +123,7 @@ class References:
     problems: tuple[ReferenceImageError, ...] = ()
     found: int = 0
     avatars: int = 0  # how many of `images` are avatars (they come last)
+    remembered: int = 0  # how many of `images` are remembered pictures (they come first)
 
     @property
     def data_urls(self) -> tuple[str, ...]:
@@ -138,14 +148,16 @@ class ReferenceSources:
     avatars: tuple[Avatar, ...] = ()  # after the pictures
     # Found while looking (a forward that could not be fetched, avatars this platform lacks).
     problems: tuple[ReferenceImageError, ...] = ()
+    # The pictures a continued edit goes on from (files of ours), ahead of everything else.
+    remembered: tuple[Image, ...] = ()
 
     def __bool__(self) -> bool:
-        return bool(self.pictures or self.avatars)
+        return bool(self.remembered or self.pictures or self.avatars)
 
     def wanted(self, use_images: bool) -> int:
-        """How many would be sent: the pictures only when `use_images`, the avatars always
-        (they are here only when wanted)."""
-        return (len(self.pictures) if use_images else 0) + len(self.avatars)
+        """How many would be sent: the pictures only when `use_images`, the remembered ones
+        and the avatars always (they are here only when wanted)."""
+        return len(self.remembered) + (len(self.pictures) if use_images else 0) + len(self.avatars)
 
 
 # --- finding images -----------------------------------------------------------------------------
@@ -331,6 +343,28 @@ def _prepare(data: bytes, options: ReferenceOptions) -> PreparedImage:
     return PreparedImage(mime, data_url, frame.width, frame.height, len(data), len(encoded))
 
 
+def delivered_data_url(path: Path, max_bytes: int) -> str:
+    """One of our delivered pictures, exactly as it went out, as a data URL (the picture of
+    a continued edit's history). Raises ReferenceImageError when it is bigger than
+    `max_bytes`, gone, or no longer a valid picture. Blocking."""
+    data = load_file(str(path), max_bytes)
+    try:
+        info = inspect_image(data)
+    except InvalidImageError as exc:
+        raise ReferenceImageError(exc.detail, ReferenceImageError.INVALID) from exc
+    return f"data:{_MIME_TYPES[info.format]};base64,{encode_base64(data)}"
+
+
+def load_file(path: str, max_bytes: int) -> bytes:
+    """_read_file with the OSError of a file that is gone as a ReferenceImageError."""
+    try:
+        return _read_file(path, max_bytes)
+    except OSError as exc:
+        raise ReferenceImageError(
+            f"cannot read file: {type(exc).__name__}", ReferenceImageError.SOURCE
+        ) from exc
+
+
 async def _prepare_one(
     session: aiohttp.ClientSession,
     candidate: Image | Avatar,
@@ -373,8 +407,9 @@ async def collect_references(
     options: ReferenceOptions,
     pool: CpuPool,
 ) -> References:
-    """Load up to max_images candidates (concurrently): pictures first, then avatars."""
-    candidates: list[Image | Avatar] = [*sources.pictures, *sources.avatars]
+    """Load up to max_images candidates (concurrently): remembered pictures first, then the
+    message's, then avatars."""
+    candidates: list[Image | Avatar] = [*sources.remembered, *sources.pictures, *sources.avatars]
     problems: list[ReferenceImageError] = list(sources.problems)
     if len(candidates) > options.max_images:
         logger.info(f"{len(candidates)} reference images, using the first {options.max_images}")
@@ -397,8 +432,9 @@ async def collect_references(
         for c, r in zip(chosen, results, strict=True)
         if isinstance(c, Avatar) and isinstance(r, PreparedImage)
     )
+    remembered = sum(1 for r in results[: len(sources.remembered)] if isinstance(r, PreparedImage))
     problems.extend(r for r in results if isinstance(r, ReferenceImageError))
-    return References(images, tuple(problems), len(candidates), avatars)
+    return References(images, tuple(problems), len(candidates), avatars, remembered)
 
 
 async def references_for_request(
@@ -410,15 +446,18 @@ async def references_for_request(
 ) -> References:
     """The reference images one request sends (none found is fine: the text is drawn).
 
-    `use_images` false leaves the pictures out (avatars are in `sources` only when wanted).
-    Raises ReferenceImageError when candidates came and not one of them could be read.
+    `use_images` false leaves the message's pictures out (remembered pictures and avatars are
+    in `sources` only when wanted). Raises ReferenceImageError when candidates came and not
+    one of them could be read.
     """
     if not use_images and sources.pictures:
         left_out = len(sources.pictures)
         logger.info(f"use_reference_images is false: {left_out} image(s) not sent")
-        if not sources.avatars:
+        if not (sources.avatars or sources.remembered):
             return References(problems=sources.problems, found=left_out)
-        sources = ReferenceSources((), sources.avatars, sources.problems)
+        sources = ReferenceSources(
+            (), sources.avatars, sources.problems, remembered=sources.remembered
+        )
     if not sources:
         return References(problems=sources.problems)
     references = await collect_references(session, sources, options, pool)

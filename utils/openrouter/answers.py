@@ -56,6 +56,9 @@ class ParsedAnswer:
     text: str = ""
     finish_reasons: tuple[str, ...] = field(default_factory=tuple)
     usage: Usage | None = None  # tokens and cost, when the answer reports them
+    # The assistant message's `reasoning_details` (Gemini 3's thought signatures among them),
+    # as OpenRouter returned them: sent back unchanged as history of a continued edit.
+    reasoning_details: tuple[Mapping[str, Any], ...] = ()
 
     @property
     def refused(self) -> bool:
@@ -128,6 +131,7 @@ def parse_messages(
     deltas of a stream); `reasons` are the finish reasons, lower-cased."""
     urls: list[str] = []
     texts: list[str] = []
+    details: list[Mapping[str, Any]] = []
     for message in messages:
         images = message.get("images")
         for image in images if isinstance(images, list) else ():
@@ -135,8 +139,18 @@ def parse_messages(
             if url:
                 urls.append(url)
         _read_content(message.get("content"), urls, texts)
+        details.extend(reasoning_details_of(message))
     unique = tuple(dict.fromkeys(urls))
-    return ParsedAnswer(unique, "\n".join(texts), tuple(reasons), usage)
+    return ParsedAnswer(unique, "\n".join(texts), tuple(reasons), usage, tuple(details))
+
+
+def reasoning_details_of(message: Mapping[str, Any]) -> list[Mapping[str, Any]]:
+    """The objects of a message's (or a delta's) `reasoning_details` list; anything else in
+    the list is no detail of OpenRouter's and is left out."""
+    found = message.get("reasoning_details")
+    if not isinstance(found, list):
+        return []
+    return [detail for detail in found if isinstance(detail, Mapping)]
 
 
 def _error_object(body: bytes) -> tuple[dict[str, Any], bool]:

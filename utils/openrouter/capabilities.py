@@ -82,6 +82,9 @@ class KnownModel:
     api: str = CHAT_API
     outputs: tuple[str, ...] = TEXT_AND_IMAGE
     takes_images: bool = True
+    # Keeps the most context of an edit when the previous turn comes back as history with the
+    # `reasoning_details` (thought signatures) it returned (Google's multi-turn image editing).
+    multi_turn: bool = False
 
 
 KNOWN_MODELS: tuple[KnownModel, ...] = (
@@ -93,11 +96,13 @@ KNOWN_MODELS: tuple[KnownModel, ...] = (
     KnownModel(
         "google/gemini-3-pro-image-preview",
         ImageCapabilities(IMAGE_SIZES, BASE_ASPECT_RATIOS, source=BUILT_IN),
+        multi_turn=True,
     ),
     # "Nano Banana 2" (2026-02): the extended strips 1:4, 4:1, 1:8, 8:1 too.
     KnownModel(
         "google/gemini-3.1-flash-image-preview",
         ImageCapabilities(IMAGE_SIZES, ASPECT_RATIOS, source=BUILT_IN),
+        multi_turn=True,
     ),
     # On the Image API only (OpenRouter, 2026-06), for relays that have no discovery: 2K and 4K,
     # up to 14 reference pictures, the ten common ratios (as relays list it, 2026-11).
@@ -197,6 +202,14 @@ def route_for(model: str, listed: Listings | None = None) -> ModelRoute:
         info,
         info if _declares(info) or not _declares(images) else images,
     )
+
+
+def keeps_turns(route: ModelRoute) -> bool:
+    """Whether a continued edit sends the previous turn back as conversation history (a model
+    of the table that keeps turns, asked through chat completions, where messages carry
+    history); otherwise the last picture goes as a plain reference."""
+    known = _BY_FAMILY.get(family_of(route.model))
+    return route.api == CHAT_API and known is not None and known.multi_turn
 
 
 def _image_models(listed: Listings | None) -> dict[str, ModelInfo]:

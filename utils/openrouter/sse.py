@@ -12,6 +12,12 @@ the body into lines without ever holding one: comment lines are skipped as they 
 value of each `data:` line goes straight into an AnswerReader, which decodes big base64
 payloads into temp files as they arrive. What is left of an event (its skeleton) is small JSON.
 StreamAssembler then puts the chunks together into one message for parse_messages().
+
+A model that reasons (Gemini 3 image models) streams `delta.reasoning_details` too: pieces of
+detail objects, each with its `type` and `index`. Pieces of one index continue one detail
+(their `text`, `summary` and `data` strings are joined, other fields kept as they last came),
+so the message put together carries the details as a plain answer's `message.reasoning_details`
+would.
 """
 
 from __future__ import annotations
@@ -21,10 +27,12 @@ from typing import Any
 
 from ..core.charges import Usage
 from .answer_stream import AnswerReader
-from .answers import ParsedAnswer, parse_messages
+from .answers import ParsedAnswer, parse_messages, reasoning_details_of
 from .usage import usage_of
 
 DONE = b"[DONE]"
+# The string fields of a reasoning detail that its streamed pieces add to.
+_JOINED_FIELDS = ("text", "summary", "data")
 # A field name longer than this is no field of ours: the line is skipped.
 _MAX_FIELD = 32
 _LF, _CR, _COLON, _SPACE = 0x0A, 0x0D, 0x3A, 0x20
@@ -146,6 +154,7 @@ class StreamAssembler:
         self._texts: list[str] = []
         self._parts: list[Any] = []  # content parts that are not text (image_url parts)
         self._images: list[Any] = []
+        self._details: list[dict[str, Any]] = []  # reasoning details, pieces joined
         self._reasons: list[str] = []
         self.usage: Usage | None = None
         self.generation_id = ""
@@ -188,6 +197,24 @@ class StreamAssembler:
         images = delta.get("images")
         if isinstance(images, list):
             self._images.extend(images)
+        for piece in reasoning_details_of(delta):
+            self._add_detail(piece)
+
+    def _add_detail(self, piece: Mapping[str, Any]) -> None:
+        """One streamed piece of a reasoning detail: a new detail, or more of the last one of
+        its index and type."""
+        index = piece.get("index")
+        if isinstance(index, int) and not isinstance(index, bool):
+            for detail in reversed(self._details):
+                if detail.get("index") == index and detail.get("type") == piece.get("type"):
+                    for key, value in piece.items():
+                        earlier = detail.get(key)
+                        if key in _JOINED_FIELDS and isinstance(value, str):
+                            detail[key] = (earlier if isinstance(earlier, str) else "") + value
+                        elif value is not None:
+                            detail[key] = value
+                    return
+        self._details.append(dict(piece))
 
     @property
     def finished(self) -> bool:
@@ -202,5 +229,5 @@ class StreamAssembler:
 
     def parsed(self) -> ParsedAnswer:
         content: list[Any] = [{"type": "text", "text": "".join(self._texts)}, *self._parts]
-        message = {"content": content, "images": self._images}
+        message = {"content": content, "images": self._images, "reasoning_details": self._details}
         return parse_messages([message], self._reasons, self.usage)

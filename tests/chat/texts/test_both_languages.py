@@ -181,6 +181,9 @@ def _outcomes() -> list[DrawOutcome]:
             originals_sent=True,
         ),
         DrawOutcome(result, outgoing=(big,), originals_sent=False),
+        DrawOutcome(result, continued=1),
+        DrawOutcome(result, continued=2, continued_as_history=True, options=options),
+        DrawOutcome(result, nothing_remembered=True),
     ]
 
 

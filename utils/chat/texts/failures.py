@@ -193,10 +193,11 @@ def _reference_message(lang: Lang, error: ReferenceImageError) -> str:
     if error.reason == ReferenceImageError.MISSING:
         return say(
             lang,
-            zh="这个指令需要一张图片，但我没有收到图片。"
+            zh="这个指令需要一张图片，但我没有收到图片，这个对话里也没有我刚画过（仍在保留时间内）的图。"
             "请把图片和指令一起发送，或回复（引用）那张图片再发指令。",
-            en="This command needs a picture, but I didn't get one. Send the picture with the "
-            "command, or reply to (quote) the picture with the command.",
+            en="This command needs a picture, but I didn't get one. Nor is there a picture I "
+            "made in this conversation recently (within the retention time). Send the picture "
+            "with the command, or reply to (quote) the picture with the command.",
         )
     if error.reason == ReferenceImageError.UNUSABLE:
         return say(

@@ -25,9 +25,9 @@ def usage_draw(lang: Lang) -> str:
 def usage_edit(lang: Lang) -> str:
     return say(
         lang,
-        zh=f"用法：/{cmd.EDIT.zh} <修改要求>，并附上图片或回复一条带图片的消息。",
+        zh=f"用法：/{cmd.EDIT.zh} <修改要求>，并附上图片或回复一条带图片的消息；不带图片时修改你刚画的那张图。",
         en=f"Usage: /{cmd.EDIT.en} <what to change>, with a picture attached or as a reply "
-        "to a message with a picture.",
+        "to a message with a picture; without one, the picture just made for you is changed.",
     )
 
 
@@ -40,17 +40,17 @@ _USER_COMMANDS = (
     (
         cmd.EDIT,
         Words(
-            "<描述> —— 按描述修改图片（指令里附上图片，或回复一条带图片的消息）",
+            "<描述> —— 按描述修改图片（指令里附上图片，或回复一条带图片的消息；都没有时改你刚画的那张）",
             "<description> — change a picture as described (attach it, or reply to a message "
-            "with a picture)",
+            "with a picture; else the one just made for you)",
         ),
     ),
     (
         cmd.FIGURE,
         Words(
-            "[补充描述] —— 把图片里的角色做成手办照片（同样需要附图或回复带图消息）",
+            "[补充描述] —— 把图片里的角色做成手办照片（同样用附图或回复的带图消息，都没有时用你刚画的那张）",
             "[details] — turn the character in a picture into a photo of a collectible figure "
-            "(also needs a picture or a reply to one)",
+            "(also from an attached or quoted picture, else the one just made for you)",
         ),
     ),
 )
@@ -113,6 +113,17 @@ def _command_lines(lang: Lang, p: str) -> list[str]:
             'avatar, or start the description with "my avatar" for your own '
             f"(e.g. {p}{figure} @someone, {p}{figure} me). Pictures in forwarded messages are "
             "used as references as well.",
+        )
+    )
+    edit = cmd.EDIT(lang)
+    lines.append(
+        say(
+            lang,
+            zh=f"接着改刚画的图：不带图片发 {p}{edit} <修改要求>，或在对话里说“把它改成…”，"
+            "就会在你在这个对话里最近生成的那张图上修改（只有你自己能接着改，保留时间内有效）。",
+            en=f"Change the picture just made: send {p}{edit} <what to change> without a "
+            'picture, or say "make it …" in the chat, and the last picture made for you in this '
+            "conversation is changed (only you can, within the retention time).",
         )
     )
     draw, ratios = cmd.DRAW(lang), listing(lang, ASPECT_RATIOS)

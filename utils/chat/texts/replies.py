@@ -197,6 +197,19 @@ def tool_summary(lang: Lang, outcome: DrawOutcome) -> str:
                 + ".",
             )
         )
+    if outcome.continued:
+        parts.append(continued_note(lang, outcome))
+    if outcome.nothing_remembered:
+        parts.append(
+            say(
+                lang,
+                zh="这个对话里没有记住的上一张图（没画过，或已超过保留时间），"
+                "已只按文字描述和消息里的图片生成。",
+                en="There is no remembered last picture in this conversation (none was made, "
+                "or it is past the retention time), so it was drawn from the description and "
+                "the message's pictures alone.",
+            )
+        )
     if outcome.no_reference_found:
         parts.append(
             say(
@@ -212,6 +225,24 @@ def tool_summary(lang: Lang, outcome: DrawOutcome) -> str:
         said = outcome.result.text[:MAX_MODEL_TEXT]
         parts.append(say(lang, zh=f"模型附言：{said}", en=f"The image model added: {said}"))
     return sentences(lang, parts)
+
+
+def continued_note(lang: Lang, outcome: DrawOutcome) -> str:
+    """That the request went on from the conversation's last picture(s)."""
+    n = outcome.continued
+    if outcome.continued_as_history:
+        return say(
+            lang,
+            zh=f"已在这个对话上一次生成的 {n} 张图片上继续修改（连同上一轮对话一起发给模型）。",
+            en=f"Went on from the {count(n, 'picture')} last made in this conversation (sent "
+            "to the model with that earlier turn).",
+        )
+    return say(
+        lang,
+        zh=f"已在这个对话上一次生成的 {n} 张图片上继续修改（作为参考图）。",
+        en=f"Went on from the {count(n, 'picture')} last made in this conversation (as "
+        f"reference{'' if n == 1 else 's'}).",
+    )
 
 
 def still_working(lang: Lang) -> str:
@@ -249,7 +280,8 @@ def command_reply(lang: Lang, outcome: DrawOutcome, asked_options: bool = False)
     if outcome.result is None or outcome.undelivered:
         return [failure_text(lang, outcome)]
     used = [options_used(lang, outcome.options)] if asked_options and outcome.options else []
-    return used + outcome_remarks(lang, outcome)
+    continued = [continued_note(lang, outcome)] if outcome.continued else []
+    return continued + used + outcome_remarks(lang, outcome)
 
 
 def detached_report(lang: Lang, outcome: DrawOutcome) -> list[str]:

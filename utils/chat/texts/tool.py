@@ -11,9 +11,12 @@ from types import MappingProxyType
 from .language import REPLY_AUTO, REPLY_EN, Lang, Words
 
 _DESCRIPTION = Words(
-    "使用 Gemini 图像模型根据文字描述生成图片，或根据用户发送/引用的图片进行修改。生成的图片会直接发送给用户。",
+    "使用 Gemini 图像模型根据文字描述生成图片，或根据用户发送/引用的图片进行修改。生成的图片会直接发送给用户。"
+    "用户要修改刚才画的图（“改刚才那张”“把它改成…”“再加…”）时，把 continue_last_picture 设为 true。",
     "Makes a picture from a text description with a Gemini image model, or edits the "
-    "pictures the user sent or quoted. The picture is sent to the user directly.",
+    "pictures the user sent or quoted. The picture is sent to the user directly. When the "
+    'user wants to change the picture just made ("change the last one", "make it night", '
+    '"add a cat"), set continue_last_picture to true.',
 )
 
 ARGUMENTS: Mapping[str, Words] = MappingProxyType(
@@ -51,6 +54,15 @@ ARGUMENTS: Mapping[str, Words] = MappingProxyType(
             'Optional; true when the user explicitly asks for their own avatar ("draw my avatar '
             'as…", "turn my avatar into a figure"), otherwise leave it out; the avatars of '
             "@-mentioned people need no argument",
+        ),
+        "continue_last_picture": Words(
+            "用户要在你刚才为他画的那张图上继续修改时填 true（如“改刚才那张”“把它改成夜景”“再加一只猫”"
+            "“换成水彩风格”“背景换成海边”），那张图会作为第一张参考图，不需要用户再发一次；"
+            "画一张新的、与上一张无关的图时不要填写",
+            'true when the user wants to change the picture you just made for them ("change '
+            'the last one", "make it night", "add a cat", "make it watercolour", "put the '
+            'background at the sea"): that picture becomes the first reference, the user need '
+            "not send it again; leave it out for a new drawing unrelated to the last one",
         ),
     }
 )
