@@ -232,15 +232,17 @@ async def test_a_plain_json_relay_slower_than_the_idle_limit_still_draws(
             json_body=completion(images=[data_url(make_png("slow relay"))]), stream=False, delay=1
         )
     )
-    event = make_event()
-    user = event.get_sender_id()
+    user = fresh_id("relay")
+    event = make_event(sender_id=user)
     loop = asyncio.get_running_loop()
     started = loop.time()
     [text] = await astrbot.run_tool(event, timeout=30, image_description="slow relay")
     took = loop.time() - started
     assert "已生成 1 张图片" in text and len(event.sent_images()) == 1
     assert len(fake.chat_requests()) == 1
-    figures("plain-JSON relay answering after 1 s", f"{text!r} at {took:.1f} s", f"user {user}")
+    [row] = await rows_of(astrbot.plugin, user)
+    assert (row.outcome, row.cost) == ("picture", 0.039)
+    figures("plain-JSON relay answering after 1 s", f"{text!r} at {took:.1f} s", rows_text([row]))
 
 
 # --- the ledger locked or unreadable -------------------------------------------------------------
