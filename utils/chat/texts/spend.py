@@ -146,7 +146,17 @@ def _billed_lines(lang: Lang, summary: Summary) -> list[str]:
     totals = summary.totals
     lines = []
     if totals.without_picture:
-        n, cost = totals.without_picture, usd(lang, totals.without_picture_cost)
+        blank = [r.totals for r in summary.outcomes if r.outcome in Outcome.WITHOUT_PICTURE]
+        n = totals.without_picture
+        cost = spend_text(
+            lang,
+            Totals(
+                generations=n,
+                cost=totals.without_picture_cost,
+                unknown=sum(t.unknown for t in blank),
+                pending=sum(t.pending for t in blank),
+            ),
+        )
         kinds = listing(
             lang,
             (
