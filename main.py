@@ -82,7 +82,7 @@ class GeminiImagePlugin(Star):  # type: ignore[misc]  # Star is Any: AstrBot is 
         for the requests in flight at most. Any still running then finish on this instance's
         resources, the ledger included, which are let go when the last of them ends."""
         self.spend.close_page()  # the page stops using this instance first
-        await self.pipeline.close(then=self.spend.close_ledger)
+        await self.pipeline.close(then=self.spend.close)
 
     def settings(self) -> Settings:
         return Settings.from_config(self.config)

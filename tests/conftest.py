@@ -5,6 +5,7 @@ from __future__ import annotations
 import itertools
 import logging
 import os
+import sqlite3
 import sys
 from collections.abc import AsyncIterator, Callable, Iterator
 from datetime import datetime, timedelta
@@ -257,6 +258,23 @@ async def on_day(astrbot, plugin_config) -> AsyncIterator[tuple[FakeClock, Any]]
     clock = FakeClock(wall_start=noon.timestamp())
     async with astrbot.instance(clock=clock) as plugin:
         yield clock, plugin
+
+
+@pytest_asyncio.fixture
+async def locked_ledger(astrbot, plugin_config) -> AsyncIterator[Callable[[], None]]:
+    """The loaded plugin started again while another connection keeps its spend ledger locked
+    (SQLite's exclusive locking mode: not even reads get through), as a backup tool or a second
+    bot on the same data directory would. Yields the function that lets the lock go."""
+    plugin = astrbot.plugin
+    await plugin.terminate()  # its own connection closes: the lock can be taken
+    path = plugin.spend.ledger.path
+    locker = sqlite3.connect(str(path), isolation_level=None)
+    locker.execute("PRAGMA locking_mode=EXCLUSIVE")
+    locker.execute("BEGIN EXCLUSIVE")
+    locker.execute("COMMIT")  # in exclusive locking mode the lock stays until it closes
+    await plugin.initialize()
+    yield locker.close
+    locker.close()
 
 
 @pytest.fixture

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import asyncio
 import itertools
+import socket
 import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
@@ -118,9 +119,10 @@ MATRIX = [
     Case(
         "503 Retry-After 300", 1, "always", "A", (), "要求约 300 秒后再试", ("HTTP 503", "100 秒")
     ),
-    Case("dropped connection", 1, "always", "AAA", (2, 4), "暂时不可用"),
+    Case("dropped connection", 1, "always", "AAA", (2, 4), "连不上图像服务"),
     Case("dropped connection", 1, "once", "AA", (2,), "ok"),
-    Case("truncated body", 1, "once", "AA", (2,), "ok"),
+    # A stream cut midway may be billed in full: never sent again.
+    Case("truncated body", 1, "once", "A", (), "可能已经计费", ("没有自动重试",)),
     Case("malformed JSON", 1, "once", "AA", (2,), "ok"),
     Case("malformed JSON", 1, "always", "AAA", (2, 4), "暂时不可用"),
     Case("200 with error", 1, "once", "AA", (2,), "ok"),
@@ -141,9 +143,11 @@ MATRIX = [
     Case("502 HTML", 3, "always", "AAABBBCCC", TRANSIENT_3, "暂时不可用（HTTP 502）"),
     Case("502 HTML", 3, "once", "AA", (2,), "ok"),
     Case("503 Retry-After 7", 3, "always", "AAABBBCCC", (7,) * 8, "暂时不可用（HTTP 503）"),
-    Case("dropped connection", 3, "always", "AAABBBCCC", TRANSIENT_3, "暂时不可用"),
-    Case("truncated body", 3, "once", "AA", (2,), "ok"),
-    Case("truncated body", 3, "always", "AAABBBCCC", TRANSIENT_3, "连接中断"),
+    # The path failed, not the key: the other keys would meet the same fault.
+    Case("dropped connection", 3, "always", "AAA", (2, 4), "连不上图像服务"),
+    Case("dropped connection", 3, "once", "AA", (2,), "ok"),
+    Case("truncated body", 3, "once", "A", (), "可能已经计费"),
+    Case("truncated body", 3, "always", "A", (), "可能已经计费"),
     Case("malformed JSON", 3, "once", "AA", (2,), "ok"),
     Case("200 with error", 3, "once", "AA", (2,), "ok"),
 ]
@@ -296,6 +300,27 @@ async def test_a_hung_upstream_is_never_sent_the_request_twice(astrbot, fake, pl
     assert sequence(fake) == "A"
     assert texts[0].startswith("图片生成超时：2 秒内没有拿到结果")  # 1.5 s, rounded up
     assert "响应超时" in texts[0]
+
+
+async def test_a_refused_connection_is_tried_on_one_key_not_key_after_key(
+    astrbot, fake, plugin_config, virtual_time, caplog
+):
+    """Nothing listens at the API address: every key would meet the same refusal. Three tries
+    on the first key (2 s and 4 s apart), then one sentence; the other keys are not tried."""
+    use_keys(plugin_config, 3)
+    with socket.socket() as probe:  # a port nothing listens on
+        probe.bind(("127.0.0.1", 0))
+        port = probe.getsockname()[1]
+    plugin_config["custom_api_base"] = f"http://127.0.0.1:{port}/api"
+
+    texts = await virtual_time.run_tool(make_event(), image_description="a cat")
+
+    assert virtual_time.sleeps == [2.0, 4.0]
+    assert texts[0].startswith("连不上图像服务（连接被拒绝或中断），请稍后再试")
+    assert caplog.text.count("with key sk-or-…a1a1 failed: UnreachableError") == 3
+    assert "try 3/9 with key sk-or-…a1a1" in caplog.text
+    assert "with key sk-or-…b2b2" not in caplog.text and "try 4/9" not in caplog.text
+    assert_no_key_leaked(texts[0], caplog.text)
 
 
 async def test_backoff_in_real_time_with_small_delays(astrbot, fake, plugin_config):

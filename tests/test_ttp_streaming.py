@@ -24,6 +24,7 @@ from tests.support.logs import captured_log
 from utils.openrouter.answer_stream import DIVERT_AT
 
 BAD_IMAGE_TEXT = "模型返回的图片数据已损坏或格式不受支持，请重试。"
+CUT_TEXT = "图片传到一半连接断开了，没有收到图片；这次生成可能已经计费，为免重复扣费没有自动重试，请稍后再试。"
 BIG = img.png_with_text(img.noisy_png((300, 300)), "prompt", "big one")
 BIG2 = img.png_with_text(img.noisy_png((300, 300)), "prompt", "big two")
 assert len(base64.b64encode(BIG)) > 3 * DIVERT_AT
@@ -148,16 +149,25 @@ async def test_a_bad_big_image_alone(astrbot, fake, plugin_config, kind):
     assert _listing(astrbot) == before
 
 
-async def test_a_body_cut_off_mid_image_is_retried_and_leaves_nothing(astrbot, fake, plugin_config):
+async def test_a_body_cut_off_mid_image_is_not_retried_and_leaves_nothing(
+    astrbot, fake, plugin_config
+):
+    """The stream is cut in the middle of the picture: it may be billed in full (Google's
+    providers cannot abort), so it is not sent again; the user is told, the partial picture
+    is gone, and asking again draws."""
     body = completion(images=[data_url(BIG)])
     fake.enqueue(Reply(json_body=body, action="truncate"), Reply(json_body=body))
     before = _listing(astrbot)
+    cut = make_event()
+    assert await astrbot.run_tool(cut, image_description="cut") == [CUT_TEXT]
+    assert cut.sent == [] and len(fake.chat_requests()) == 1
+    assert _listing(astrbot) == before  # the partial image is gone
     event = make_event()
-    await astrbot.run_tool(event, image_description="cut then whole")
+    await astrbot.run_tool(event, image_description="whole")
 
     assert _sent(event) == [BIG]
     assert len(fake.chat_requests()) == 2
-    assert len(_listing(astrbot) - before) == 1  # the first try's partial image is gone
+    assert len(_listing(astrbot) - before) == 1
 
 
 async def _until_a_temp_file_appears(astrbot, before: set[str]) -> None:
@@ -180,7 +190,7 @@ async def test_a_stream_that_goes_silent_mid_image_is_a_lost_connection_and_leav
     await _until_a_temp_file_appears(astrbot, before)
     texts = await call
 
-    assert texts == ["与图像服务的连接中断了，图片没有收到，请稍后再试。"]
+    assert texts == [CUT_TEXT]
     assert event.sent == []
     assert _listing(astrbot) == before
 

@@ -12,15 +12,23 @@ connection alive with SSE comments while the model works, so a silence longer th
 limit (`read_timeout_seconds`) means a dead connection, never a slow model. A gateway that
 answers plain JSON instead is read the same way as before.
 
-When is another try allowed? Never while the first may still be running and answering:
-- no answer headers yet: the request is being worked on (a non-streaming gateway answers only
-  when the picture is done, and an abandoned request is billed in full), so it is waited for
-  until the run's deadline, never abandoned for a second one;
-- a stream that went silent or was cut: aborting it (closing the connection) stops it upstream
-  on providers that support that, and nothing of it can reach us any more: another try;
-- a plain JSON body that stalls or is cut: the answer was already made; another try;
-- an error status, or an error chunk in the stream: that request is over; the retry policy
-  decides.
+When is another try allowed? Only when the first one cannot have been billed:
+- an error status, or an error chunk in the stream: that request is over and OpenRouter bills
+  no answer that ends in an error (its zero completion insurance); the retry policy decides;
+- a connection-level fault before any answer (refused, reset, connect timeout): nothing was
+  answered; tried again on the same key, never key after key (the path failed, not the key);
+- no answer headers within the first-byte deadline (`first_byte_timeout_seconds`, streamed
+  requests only): OpenRouter answers a stream with headers at once, so the path is dead; the
+  run ends (a relay that answers plain JSON late may be working on it and would bill a second
+  try), and so it does when the run's deadline comes first;
+- an answer that had started (a 200) and was cut, went silent past the idle limit or outlived
+  the deadline: aborted. Closing the connection stops billing only on providers that support
+  it, and Google's do not: the run ends, and the error carries a `Charge` (outcome ABORTED,
+  the generation id from X-Generation-Id or the first chunk) so that its cost is recorded;
+- a refusal, a text-only answer, pictures that all fail validation: billed answers; the run
+  ends and the error carries their `Charge` (with the usage the answer reported).
+A request cancelled while its answer comes in leaves that answer in its `AnswerWatch`, for the
+caller to record.
 """
 
 from __future__ import annotations
@@ -30,22 +38,25 @@ import filecmp
 import json
 import re
 from collections.abc import Callable, Mapping
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from typing import Any, TypeVar
 
 import aiohttp
 from astrbot.api import logger
 from tenacity import RetryCallState
 
+from .core.charges import Charge, Outcome, Usage
 from .core.clock import Deadline
 from .core.errors import (
     ConnectionLostError,
     DeadlineExceededError,
     DownloadError,
     InvalidImageError,
+    NoAnswerError,
     NoImageError,
     PicGenError,
     RefusalError,
+    UnreachableError,
     UpstreamTimeoutError,
     UpstreamUnavailableError,
 )
@@ -73,7 +84,6 @@ from .openrouter.retry_policy import (
 )
 from .openrouter.sse import DONE, SseFramer, StreamAssembler, looks_like_event_stream
 from .openrouter.turns import PreviousTurn, history_messages
-from .openrouter.usage import Usage
 
 T = TypeVar("T")
 ATTRIBUTION_HEADERS = {
@@ -137,6 +147,24 @@ class GenerationResult:
     generation_id: str = ""
     # The answer's reasoning details as OpenRouter returned them (see openrouter/turns.py).
     reasoning_details: tuple[Mapping[str, Any], ...] = ()
+
+    def charge(self) -> Charge:
+        """The answer as a billed one (outcome PICTURE)."""
+        return Charge(Outcome.PICTURE, self.model, self.key_mask, self.generation_id, self.usage)
+
+
+@dataclass
+class AnswerWatch:
+    """The answer coming in right now (a 200 whose end has not come), as the charge it stands
+    for if it is cut; set and cleared by the client. A request cancelled meanwhile finds it
+    here: the only account of an answer that may be billed and will never end."""
+
+    open: Charge | None = None
+
+    def learned_id(self, generation_id: str) -> None:
+        """The open answer's generation id, once the stream names it."""
+        if self.open is not None and generation_id and not self.open.generation_id:
+            self.open = replace(self.open, generation_id=generation_id)
 
 
 @dataclass
@@ -332,6 +360,7 @@ class OpenRouterClient:
         self._policy = policy
         self._pool = pool
         self._cpu = cpu
+        self._watch = AnswerWatch()
 
     def transport(self, request: GenerationRequest) -> Transport:
         if request.api == IMAGES_API:
@@ -378,7 +407,12 @@ class OpenRouterClient:
             payload["image_config"] = image_config
         return payload
 
-    async def generate(self, request: GenerationRequest, deadline: Deadline) -> GenerationResult:
+    async def generate(
+        self, request: GenerationRequest, deadline: Deadline, watch: AnswerWatch | None = None
+    ) -> GenerationResult:
+        """Tries until an answer with a picture, or the failure that ends the run (a billed
+        answer's failure carries its `charge`). `watch` shows the answer coming in."""
+        self._watch = watch if watch is not None else AnswerWatch()
         transport = self.transport(request)
         # Serialised once for every try; off the loop when reference images make it megabytes.
         body = self.build_payload(request)
@@ -399,7 +433,21 @@ class OpenRouterClient:
                 f"try(s) ({type(exc).__name__}); keys: {self._pool.describe()}"
             )
             raise
-        return await self.result_from(answer, lease.masked)
+        # Complete and billed: until its pictures are stored, a cancellation loses them.
+        self._watch.open = Charge(
+            Outcome.ABORTED,
+            self._settings.model,
+            lease.masked,
+            answer.generation_id,
+            answer.parsed.usage,
+        )
+        try:
+            result = await self.result_from(answer, lease.masked)
+        except PicGenError:
+            self._watch.open = None  # the failure carries its charge
+            raise
+        self._watch.open = None
+        return result
 
     async def result_from(self, answer: Answer, key_mask: str) -> GenerationResult:
         """Decode, validate and store every image of a successful answer.
@@ -408,11 +456,21 @@ class OpenRouterClient:
         first failure reach the caller. A refusal or a text-only answer raises.
         """
         parsed = answer.parsed
+
+        def billed(outcome: str) -> Charge:
+            model = self._settings.model
+            return Charge(outcome, model, key_mask, answer.generation_id, parsed.usage)
+
         try:
             if not parsed.image_urls:
+                failure: PicGenError
                 if parsed.refused:
-                    raise RefusalError(f"refused: finish reasons {parsed.finish_reasons}")
-                raise NoImageError("answer held no image", parsed.text)
+                    failure = RefusalError(f"refused: finish reasons {parsed.finish_reasons}")
+                    failure.charge = billed(Outcome.REFUSAL)
+                else:
+                    failure = NoImageError("answer held no image", parsed.text)
+                    failure.charge = billed(Outcome.TEXT_ONLY)
+                raise failure
             outcomes = await asyncio.gather(
                 *(self._decode_and_store(url, answer.streamed) for url in parsed.image_urls),
                 return_exceptions=True,
@@ -421,11 +479,14 @@ class OpenRouterClient:
             answer.streamed.discard()  # payloads no URL of the answer pointed at
         images = tuple(o for o in outcomes if isinstance(o, SavedImage))
         failures = [o for o in outcomes if not isinstance(o, SavedImage)]
-        for failure in failures:
-            if not isinstance(failure, (InvalidImageError, DownloadError)):
-                raise failure  # a bug or a cancellation, not a bad image
+        for problem in failures:
+            if not isinstance(problem, (InvalidImageError, DownloadError)):
+                raise problem  # a bug or a cancellation, not a bad image
         if not images:
-            raise failures[0]
+            first = failures[0]
+            assert isinstance(first, PicGenError)
+            first.charge = billed(Outcome.INVALID_PICTURE)
+            raise first
         if len({image.size for image in images}) < len(images):
             images = await self._offload(_without_duplicates, images)
         return GenerationResult(
@@ -503,23 +564,15 @@ class OpenRouterClient:
     async def _post(
         self, lease: KeyLease, payload: bytes, deadline: Deadline, transport: Transport
     ) -> Answer:
-        """POST once and return the answer, or raise the classified error."""
+        """POST once and return the answer, or raise the classified error. An answer that had
+        started and was cut raises with its charge (outcome ABORTED)."""
         if deadline.expired():
             raise UpstreamTimeoutError("no time left for the request")
-        # Until the answer starts, only the run's deadline limits the wait (see the module
-        # doc); connecting has its own, short limit, and the body the idle limit.
-        timeout = aiohttp.ClientTimeout(
-            total=deadline.remaining(), sock_connect=self._settings.connect_timeout_seconds
-        )
         reader = AnswerReader(self._store, transport.marker)
         try:
+            response = await self._send(lease, payload, deadline, transport)
             try:
-                async with self._session.post(
-                    transport.url,
-                    data=payload,
-                    headers=_request_headers(lease),
-                    timeout=timeout,
-                ) as response:
+                async with response:
                     if response.status != 200:
                         idle = self._settings.read_timeout_seconds
                         body = await _read_error_body(_BodyReader(response.content, deadline, idle))
@@ -530,19 +583,67 @@ class OpenRouterClient:
                             self._settings.model,
                             self._policy.clock.wall(),
                         )
-                    return await self._read_answer(response, reader, deadline, transport)
-            except aiohttp.ConnectionTimeoutError as exc:  # nothing was sent
-                raise UpstreamTimeoutError(f"connect timed out ({type(exc).__name__})") from exc
+                    self._watch.open = Charge(
+                        Outcome.ABORTED,
+                        self._settings.model,
+                        lease.masked,
+                        _generation_id(response.headers, ""),
+                    )
+                    answer = await self._read_answer(response, reader, deadline, transport)
+                    self._watch.open = None
+                    return answer
             except asyncio.TimeoutError as exc:
                 # aiohttp's total limit: the run's deadline, with the request still running.
-                raise out_of_time(deadline, "waiting for the answer") from exc
+                raise out_of_time(deadline, "while the answer came in") from exc
             except aiohttp.ClientPayloadError as exc:
                 raise ConnectionLostError(f"answer cut off: {type(exc).__name__}") from exc
             except aiohttp.ClientError as exc:
-                raise UpstreamUnavailableError(f"connection failed: {type(exc).__name__}") from exc
-        except BaseException:
+                raise ConnectionLostError(f"answer broke off: {type(exc).__name__}") from exc
+        except PicGenError as exc:
+            opened, self._watch.open = self._watch.open, None
+            if opened is not None and isinstance(exc, (ConnectionLostError, DeadlineExceededError)):
+                exc.charge = opened  # it had started: it may be billed in full
             reader.discard()
             raise
+        except BaseException:
+            # A cancellation leaves the open answer in the watch for the caller to record.
+            reader.discard()
+            raise
+
+    async def _send(
+        self, lease: KeyLease, payload: bytes, deadline: Deadline, transport: Transport
+    ) -> aiohttp.ClientResponse:
+        """Send the request and wait for the answer's headers: within the first-byte deadline
+        for a streamed request (OpenRouter answers one at once), else within the run's."""
+        # Connecting has its own, short limit; reading the body has the idle limit (_BodyReader)
+        # and aiohttp's total limit, the run's deadline, as a backstop.
+        timeout = aiohttp.ClientTimeout(
+            total=deadline.remaining(), sock_connect=self._settings.connect_timeout_seconds
+        )
+        first_byte = self._settings.first_byte_timeout_seconds if transport.streams else 0.0
+        remaining = deadline.remaining()
+        wait = min(first_byte, remaining) if first_byte > 0 else remaining
+        sending = self._session.post(
+            transport.url, data=payload, headers=_request_headers(lease), timeout=timeout
+        )
+        try:
+            return await asyncio.wait_for(sending, wait)
+        except aiohttp.ConnectionTimeoutError as exc:  # nothing was sent
+            raise UnreachableError(f"connect timed out ({type(exc).__name__})") from exc
+        except asyncio.TimeoutError as exc:
+            if wait < remaining:
+                raise NoAnswerError(
+                    f"no answer, not even headers, within {first_byte:g} s of sending: "
+                    "the path to the image service is dead",
+                    first_byte,
+                ) from exc
+            # The run's deadline, with the request possibly still running upstream.
+            raise out_of_time(deadline, "waiting for the answer") from exc
+        except (aiohttp.ClientConnectionError, aiohttp.ClientOSError) as exc:
+            # Refused, reset or closed before any answer: nothing was answered.
+            raise UnreachableError(f"connection failed: {type(exc).__name__}") from exc
+        except aiohttp.ClientError as exc:
+            raise UpstreamUnavailableError(f"request failed: {type(exc).__name__}") from exc
 
     async def _read_answer(
         self,
@@ -662,6 +763,7 @@ class OpenRouterClient:
         except (UnicodeDecodeError, ValueError) as exc:
             raise UpstreamUnavailableError("stream event is not JSON", 200) from exc
         error = chunks.add(chunk)
+        self._watch.learned_id(chunks.generation_id)
         if error is not None:
             raise classify_error_object(
                 200, error, headers, self._settings.model, self._policy.clock.wall(), where="stream"

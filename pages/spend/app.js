@@ -32,6 +32,9 @@ const TEXTS = {
     unknown: "未知",
     unknownNote: (n) => `（${n} 次未知）`,
     unreported: (n) => `另有 ${n} 次未报告花费`,
+    pending: (n) => `${n} 次花费查询中`,
+    billedBlank: (n, cost) => `另有 ${n} 次未出图但已计费 ${cost}`,
+    undelivered: (n) => `${n} 次已生成但未能发出`,
     capsParts: {
       user_daily_limit: (v) => `每人 ${v} 张`,
       group_daily_limit: (v) => `每群 ${v} 张`,
@@ -91,6 +94,9 @@ const TEXTS = {
     unknown: "unknown",
     unknownNote: (n) => ` (${n} unknown)`,
     unreported: (n) => `${n} more without a reported cost`,
+    pending: (n) => `${n} being looked up`,
+    billedBlank: (n, cost) => `plus ${n} billed without a picture: ${cost}`,
+    undelivered: (n) => `${n} made but not sent`,
     capsParts: {
       user_daily_limit: (v) => `${v} pictures per user`,
       group_daily_limit: (v) => `${v} pictures per group`,
@@ -249,11 +255,18 @@ function drawChart(days) {
   $("chart").replaceChildren(root);
 }
 
-// A tile shows the known sum big, and how many generations it misses below.
+// A tile shows the known sum big; below it, how many answers it misses or still looks up,
+// and the billed answers that brought no picture (their cost is part of the sum).
 function spendTile(id, t) {
-  const allUnknown = t.generations && t.unknown === t.generations;
+  const allUnknown = t.generations && t.unknown === t.generations && !t.pending;
   $(id).textContent = allUnknown ? T.unknown : usd(t.cost);
-  $(id + "-note").textContent = t.unknown && !allUnknown ? T.unreported(t.unknown) : "";
+  const notes = [];
+  const unreported = (t.unknown || 0) - (t.pending || 0);
+  if (unreported && !allUnknown) notes.push(T.unreported(unreported));
+  if (t.pending) notes.push(T.pending(t.pending));
+  if (t.without_picture) notes.push(T.billedBlank(t.without_picture, usd(t.without_picture_cost)));
+  if (t.undelivered) notes.push(T.undelivered(t.undelivered));
+  $(id + "-note").textContent = notes.join(T.join);
 }
 
 function capsText(caps) {

@@ -11,6 +11,11 @@ A request with `"stream": true` gets its successful answer (and an `error` objec
 200) as an event stream, the way OpenRouter sends it (tests/fakes/openrouter_stream.py); error
 statuses stay plain JSON, as they come before a stream starts.
 
+Every streamed answer names its generation in `X-Generation-Id`, as OpenRouter's do, and
+`GET /api/v1/generation?id=…` tells what a generation cost: only the ones a test registered in
+`generations`, and like the real one only after a few look-ups (404 until then: OpenRouter
+knows a generation a few seconds after it ended).
+
 The Gemini 3 image models answer with `reasoning_details` beside their picture, as OpenRouter
 relays them (a reasoning text and an encrypted thought signature, made from the prompt), in
 `message.reasoning_details` or, streamed, in pieces of `delta.reasoning_details`.
@@ -237,6 +242,15 @@ class Reply:
 
 
 @dataclass
+class Generation:
+    """What GET /api/v1/generation knows of one generation id: its `total_cost`, after
+    `not_found` look-ups answered 404 (it counts them down)."""
+
+    total_cost: float
+    not_found: int = 2
+
+
+@dataclass
 class ServedFile:
     """A file at /files/<name>. `chunked` omits Content-Length; `delay` waits before answering."""
 
@@ -353,10 +367,15 @@ class FakeOpenRouter(LoopbackServer):
         # False: every completion answer loses usage.cost (a gateway that reports no cost).
         self.report_cost = True
         # GET /api/v1/key: `key_infos[key]` (else key_info()) as data; `key_replies[key]` (else
-        # `key_reply`) replaces the answer with a fault (an error status, HTML, a hang).
+        # `key_reply`) replaces the answer with a fault (an error status, HTML, a hang), and
+        # so it does for GET /api/v1/generation.
         self.key_infos: dict[str, dict[str, Any]] = {}
         self.key_replies: dict[str, Reply] = {}
         self.key_reply: Reply | None = None
+        # GET /api/v1/generation: the generations it knows, by id (others: 404, always), and
+        # the look-ups it answered.
+        self.generations: dict[str, Generation] = {}
+        self.lookups: list[RecordedRequest] = []
 
     def enqueue(self, *replies: Reply) -> None:
         self.script.extend(replies)
@@ -387,6 +406,10 @@ class FakeOpenRouter(LoopbackServer):
     def key_requests(self) -> list[RecordedRequest]:
         return [r for r in self.requests if r.path.endswith("/v1/key")]
 
+    def generation_lookups(self, generation_id: str | None = None) -> list[RecordedRequest]:
+        """GET /api/v1/generation (its `id` query is in `body`), of one id or all."""
+        return [r for r in self.lookups if generation_id in (None, r.body["id"])]
+
     def serve(self, name: str, body: bytes, **kw: Any) -> str:
         """Serve body at /files/<name>; return its URL."""
         self.files[name] = ServedFile(body, **kw)
@@ -405,6 +428,7 @@ class FakeOpenRouter(LoopbackServer):
         app.router.add_get("/api/v1/images/models/{model:.+}/endpoints", self._endpoints)
         app.router.add_get("/api/v1/models", self._models)
         app.router.add_get("/api/v1/key", self._key)
+        app.router.add_get("/api/v1/generation", self._generation)
         app.router.add_get("/files/{name}", self._file)
 
     async def stop(self) -> None:
@@ -447,6 +471,32 @@ class FakeOpenRouter(LoopbackServer):
         if fault is not None:
             return await self._send(request, fault)
         return web.json_response({"data": self.key_infos.get(recorded.key, key_info())})
+
+    async def _generation(self, request: web.Request) -> web.StreamResponse:
+        generation_id = request.query.get("id", "")
+        recorded = RecordedRequest(
+            "GET", request.path, dict(request.headers), {"id": generation_id}, time.monotonic()
+        )
+        # Background traffic of the spend side (cost lookups, resumed ones of earlier tests
+        # too): kept apart from `requests`, which tests read as what a request sent.
+        self.lookups.append(recorded)
+        fault = self.key_replies.get(recorded.key, self.key_reply)
+        if fault is not None:
+            return await self._send(request, fault)
+        known = self.generations.get(generation_id)
+        if known is None or known.not_found > 0:
+            if known is not None:
+                known.not_found -= 1
+            message = f"Generation {generation_id} not found"
+            return web.json_response(error_body(404, message), status=404)
+        data = {
+            "id": generation_id,
+            "total_cost": known.total_cost,
+            "usage": known.total_cost,
+            "streamed": True,
+            "cancelled": True,
+        }
+        return web.json_response({"data": data})
 
     async def _file(self, request: web.Request) -> web.StreamResponse:
         self.requests.append(
@@ -570,8 +620,11 @@ class FakeOpenRouter(LoopbackServer):
         self, request: web.Request, reply: Reply, recorded: RecordedRequest
     ) -> web.StreamResponse:
         stream = reply.raw_body
+        headers = dict(reply.headers)
         if stream is None:
             stream = openrouter_stream.render(reply.json_body)
+            if isinstance(reply.json_body.get("id"), str):
+                headers.setdefault("X-Generation-Id", reply.json_body["id"])
         return await openrouter_stream.send_stream(
             request,
             stream,
@@ -581,7 +634,7 @@ class FakeOpenRouter(LoopbackServer):
             fault=reply.action,
             wait_released=self._hangs_released.wait,
             on_abort=lambda: self._aborted(recorded),
-            headers=reply.headers,
+            headers=headers,
             tail_pause=reply.tail_pause,
             on_last_byte=self._last_byte_written,
         )

@@ -14,19 +14,23 @@ from tests.conftest import REAL_LOOKING_KEYS
 from tests.fakes.clock import FakeClock
 from utils.chat.texts.failures import user_message
 from utils.chat.texts.language import ZH
+from utils.core.charges import Charge, Outcome
 from utils.core.clock import Deadline
 from utils.core.errors import (
     AllKeysCoolingDownError,
     BadRequestError,
+    ConnectionLostError,
     DeadlineExceededError,
     InvalidImageError,
     InvalidKeyError,
     ModelUnavailableError,
     ModerationError,
+    NoAnswerError,
     NoImageError,
     OutOfCreditsError,
     RateLimitedError,
     RefusalError,
+    UnreachableError,
     UpstreamTimeoutError,
     UpstreamUnavailableError,
 )
@@ -43,6 +47,13 @@ from utils.openrouter.retry_policy import (
 )
 
 NOW = 1_767_225_600.0
+
+
+def _charged(error: ConnectionLostError) -> ConnectionLostError:
+    """A failure of an answer that had started: it may be billed, another try could be too."""
+    error.charge = Charge(Outcome.ABORTED, "m", "sk-or-…a1a1", "gen-1")
+    return error
+
 
 # --- classification ----------------------------------------------------------------------------
 
@@ -66,12 +77,28 @@ NOW = 1_767_225_600.0
         (DeadlineExceededError("late", 100), Action.STOP, KeyOutcome.FAILURE),
         (ValueError("our bug"), Action.STOP, KeyOutcome.FAILURE),
         (asyncio.CancelledError(), Action.STOP, KeyOutcome.FAILURE),
+        (UnreachableError("refused"), Action.BACKOFF, KeyOutcome.FAILURE),
+        (NoAnswerError("no headers", 60), Action.STOP, KeyOutcome.FAILURE),
+        (ConnectionLostError("went silent"), Action.BACKOFF, KeyOutcome.FAILURE),
+        (_charged(ConnectionLostError("cut midway")), Action.STOP, KeyOutcome.FAILURE),
     ],
     ids=lambda v: type(v).__name__ if isinstance(v, BaseException) else str(v),
 )
 def test_classify_and_key_outcome(error, action, outcome):
     assert classify(error) is action
     assert key_outcome(error) is outcome
+
+
+def test_an_unreachable_service_is_tried_again_on_its_key_never_key_after_key():
+    run = RetryPolicy().start_run(3, 3, Deadline.start(100, FakeClock()))
+    a = REAL_LOOKING_KEYS[0]
+    for tries in range(1, 4):
+        run.began(a)
+        error = UnreachableError("connection refused")
+        run.failed(error)
+        assert run.preferred_key() == a
+        assert run.may_retry(error) is (tries < 3)  # the path failed: B and C would too
+    assert run.total == 3 < run.max_total
 
 
 def test_success_is_a_key_outcome():

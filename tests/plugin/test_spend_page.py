@@ -25,6 +25,7 @@ from tests.plugin.test_dashboard_browser import Panel, open_panel, screenshot
 from tests.support.e2e_server import AstrBotServer
 from tests.support.harness import PLUGIN_DIR_NAME
 from tests.support.keys import REAL_LOOKING_KEYS
+from utils.core.charges import Outcome
 from utils.core.keys import mask_key
 from utils.spend.ledger import Ledger, LedgerEntry
 
@@ -60,6 +61,7 @@ def seed_rows(now: float) -> list[LedgerEntry]:
             cost=cost,
             key_mask=mask_key(KEYS[0]),
             files=kw.get("files", ()),
+            outcome=kw.get("outcome", Outcome.PICTURE),
         )
 
     return [
@@ -67,6 +69,7 @@ def seed_rows(now: float) -> list[LedgerEntry]:
         row(today(2), "10001", "20002", 2, 0.078, files=(KEPT[1], GONE)),
         row(today(3), "10002", "20002", 1, None),  # a gateway that reported no cost
         row(today(4), "10003", "", 1, 0.134, model=PRO, files=(KEPT[2],)),
+        row(today(5), "10001", "20002", 0, 0.039, outcome=Outcome.REFUSAL),  # billed, no picture
         row(noon(1), "10001", "30003", 4, 0.156),
         row(noon(3), "10004", "30003", 1, 0.039),
         row(noon(10), "10005", "40004", 2, 0.5),
@@ -143,10 +146,12 @@ async def test_the_page_shows_the_ledgers_numbers(spend_panel: Panel):
     try:
         assert await frame.locator("#error").is_hidden()
         assert await frame.locator("#today-pictures").inner_text() == "5 张"
-        assert await frame.locator("#today-cost").inner_text() == "$0.251"
-        assert await frame.locator("#today-cost-note").inner_text() == "另有 1 次未报告花费"
+        assert await frame.locator("#today-cost").inner_text() == "$0.29"
+        assert await frame.locator("#today-cost-note").inner_text() == (
+            "另有 1 次未报告花费，另有 1 次未出图但已计费 $0.039"
+        )
         assert await frame.locator("#week-pictures").inner_text() == "10 张"
-        assert await frame.locator("#week-cost").inner_text() == "$0.446"
+        assert await frame.locator("#week-cost").inner_text() == "$0.485"
         assert await frame.locator("#caps").inner_text() == "每人 20 张，全部 $5.00"
 
         bars = frame.locator("#chart rect.bar")
@@ -156,7 +161,7 @@ async def test_the_page_shows_the_ledgers_numbers(spend_panel: Panel):
         assert sum(heights) == 12  # the row of 20 days ago is outside the chart
         dots = frame.locator("#chart circle.spend-dot")
         costs = await dots.evaluate_all("ds => ds.map(d => Number(d.dataset.cost))")
-        assert round(sum(costs), 3) == round(0.251 + 0.156 + 0.039 + 0.5, 3)
+        assert round(sum(costs), 3) == round(0.29 + 0.156 + 0.039 + 0.5, 3)
 
         users = await texts(frame.locator("#top-users tbody tr"))
         assert [u.split("\t")[:4] for u in users] == [
@@ -207,7 +212,16 @@ async def test_the_pages_json_is_behind_the_dashboard_login(spend_panel: Panel):
     path = f"/api/v1/plugins/extensions/{PLUGIN_NAME}/spend/overview"
     data = await server.api("GET", path, params={"days": 3})
     assert [d["pictures"] for d in data["days"]] == [0, 4, 5]
-    assert data["today_totals"] == {"generations": 4, "pictures": 5, "cost": 0.251, "unknown": 1}
+    assert data["today_totals"] == {
+        "generations": 5,
+        "pictures": 5,
+        "cost": 0.29,
+        "unknown": 1,
+        "without_picture": 1,
+        "without_picture_cost": 0.039,
+        "undelivered": 0,
+        "pending": 0,
+    }
     async with aiohttp.ClientSession() as anonymous:
         for route in ("overview", "keys", "latest"):
             url = f"{server.base_url}/api/v1/plugins/extensions/{PLUGIN_NAME}/spend/{route}"
@@ -235,9 +249,9 @@ async def test_the_page_follows_the_dashboards_language(spend_panel: Panel):
         assert await body.get_attribute("data-lang") == "en"
         assert await frame.locator("h1").inner_text() == "Image spend"
         assert await frame.locator("#today-pictures").inner_text() == "5 pictures"
-        assert await frame.locator("#today-cost").inner_text() == "$0.251"
+        assert await frame.locator("#today-cost").inner_text() == "$0.29"
         assert await frame.locator("#today-cost-note").inner_text() == (
-            "1 more without a reported cost"
+            "1 more without a reported cost, plus 1 billed without a picture: $0.039"
         )
         assert await frame.locator("#caps").inner_text() == "20 pictures per user, $5.00 in all"
         heads = await texts(frame.locator("#keys thead th"))

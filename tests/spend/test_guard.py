@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import sqlite3
 from dataclasses import dataclass, replace
 from pathlib import Path
 
@@ -13,7 +14,7 @@ from tests.support.ledger_rows import DAY, NOON, entry
 from tests.support.logs import captured_log
 from utils.chat.texts.failures import user_message
 from utils.chat.texts.language import EN, ZH
-from utils.core.errors import DailyCapReached
+from utils.core.errors import DailyCapReached, LedgerUnavailableError
 from utils.core.settings import Settings, SpendPolicy
 from utils.spend.days import next_midnight
 from utils.spend.guard import SpendGuard
@@ -227,17 +228,89 @@ async def refused_with(
     return caught.value
 
 
-async def test_an_unreadable_ledger_refuses_nothing_and_says_so(
+async def test_an_unusable_ledger_without_a_money_cap_refuses_nothing_and_says_so(
     tmp_path: Path, noon_clock: FakeClock
 ):
     closed = Ledger(tmp_path, clock=noon_clock)  # never opened
     guard = SpendGuard(closed, noon_clock)
     with captured_log() as log:
         reservation = await guard.reserve(MEMBER, SpendPolicy(user_daily_limit=1))
-        await reservation.commit(entry())
-    assert "daily caps not checked" in log.text
-    assert "generation not recorded" in log.text
+        assert await reservation.commit(entry()) is None
+    assert "daily picture caps not checked" in log.text and "no spend cap is set" in log.text
+    assert "SPEND NOT RECORDED" in log.text
+    assert guard.in_flight == 0 and guard.unrecorded == 1
+
+
+async def test_an_unusable_ledger_with_a_money_cap_refuses_every_time_and_says_so(
+    tmp_path: Path, noon_clock: FakeClock
+):
+    closed = Ledger(tmp_path, clock=noon_clock)
+    guard = SpendGuard(closed, noon_clock)
+    policy = SpendPolicy(user_daily_limit=5, daily_budget_usd=1.0)
+    with captured_log() as log:
+        for _ in range(2):
+            with pytest.raises(LedgerUnavailableError) as caught:
+                await guard.reserve(MEMBER, policy)
+    assert log.text.count("REQUEST REFUSED: a daily spend cap is set") == 2
     assert guard.in_flight == 0
+    assert user_message(ZH, caught.value) == (
+        "设置了每日花费上限，但花费记录暂时无法读写、无法确认是否超出上限，所以这次没有发出请求；"
+        "请联系管理员查看日志。"
+    )
+    assert user_message(EN, caught.value).startswith("A daily spend limit is set, but the spend")
+    (await guard.reserve(ADMIN, policy)).release()  # admins are exempt: nothing to check
+
+
+async def test_a_row_the_ledger_did_not_take_is_written_before_the_next_and_counts(
+    ledger: Ledger, noon_clock: FakeClock
+):
+    guard = SpendGuard(ledger, noon_clock)
+    policy = SpendPolicy(user_daily_budget_usd=0.05)
+    reservation = await guard.reserve(MEMBER, policy)
+    await ledger.close()  # the ledger fails under the commit
+    with captured_log() as log:
+        assert await reservation.commit(entry(cost=0.06)) is None
+        assert guard.unrecorded == 1
+        with pytest.raises(LedgerUnavailableError):  # it cannot be written: caps fail closed
+            await guard.reserve(MEMBER, policy)
+    assert "kept in memory (1 row(s))" in log.text
+    await ledger.open()  # the ledger works again
+    error = await refused(guard, MEMBER, policy)  # the kept row is written first, and counts
+    assert (error.cap, error.used) == (DailyCapReached.USER_BUDGET, 0.06)
+    assert guard.unrecorded == 0
+    [row] = await ledger.latest(5)
+    assert row.cost == 0.06
+
+
+async def test_a_cancelled_commit_still_writes_its_row_and_drops_its_hold(
+    tmp_path: Path, noon_clock: FakeClock
+):
+    """The request is cancelled while its row waits for another connection's write lock: the
+    row is written once the lock is gone, and the hold is dropped then (not before: a request
+    meanwhile would see neither)."""
+    ledger = Ledger(tmp_path, clock=noon_clock, busy_timeout=5.0)
+    await ledger.open()
+    guard = SpendGuard(ledger, noon_clock)
+    reservation = await guard.reserve(MEMBER, SpendPolicy(user_daily_limit=5))
+    other = sqlite3.connect(str(ledger.path), isolation_level=None)
+    try:
+        other.execute("BEGIN IMMEDIATE")  # holds the write lock
+        commit = asyncio.ensure_future(reservation.commit(entry(cost=0.039)))
+        await asyncio.sleep(0.2)
+        commit.cancel()
+        with pytest.raises(asyncio.CancelledError):
+            await commit
+        assert guard.in_flight == 1  # still writing
+        reservation.release()  # the request's own `finally`: no effect while the row is written
+        assert guard.in_flight == 1
+        other.execute("COMMIT")
+        await guard.settle()
+    finally:
+        other.close()
+    assert guard.in_flight == 0
+    [row] = await ledger.latest(5)
+    assert row.cost == 0.039
+    await ledger.close()
 
 
 def test_settings_read_the_caps_from_the_config():

@@ -10,9 +10,19 @@ import pytest
 
 from tests.fakes.clock import FakeClock
 from tests.support.ledger_rows import DAY, NOON, entry
+from tests.support.logs import captured_log
+from utils.core.charges import Outcome
 from utils.core.errors import LedgerError
 from utils.spend.days import last_days, local_day, next_midnight
-from utils.spend.ledger import LEDGER_FILE, Ledger, Totals
+from utils.spend.ledger import (
+    COST_LOOKED_UP,
+    COST_REPORTED,
+    COST_UNKNOWN,
+    LEDGER_FILE,
+    SIZE_UNRECORDED,
+    Ledger,
+    Totals,
+)
 
 
 async def test_rows_survive_closing_and_reopening(tmp_path: Path, noon_clock: FakeClock):
@@ -139,16 +149,158 @@ async def test_concurrent_writes_all_land(ledger: Ledger):
     assert summary.totals.generations == 50 and len(summary.users) == 50
 
 
-async def test_a_damaged_file_is_set_aside_and_a_new_ledger_starts(tmp_path: Path, noon_clock):
-    (tmp_path / LEDGER_FILE).write_bytes(b"this is not a database" * 100)
+async def test_a_file_that_is_not_a_database_is_set_aside_with_its_side_files(
+    tmp_path: Path, noon_clock
+):
+    content = b"this is not a database" * 100
+    (tmp_path / LEDGER_FILE).write_bytes(content)
+    (tmp_path / f"{LEDGER_FILE}-wal").write_bytes(b"old wal")
+    (tmp_path / f"{LEDGER_FILE}-shm").write_bytes(b"old shm")
+    ledger = Ledger(tmp_path, clock=noon_clock)
+    with captured_log() as log:
+        await ledger.open()
+    try:
+        await ledger.record(entry(user="fresh"))
+        assert [r.user_id for r in await ledger.latest(5)] == ["fresh"]
+    finally:
+        await ledger.close()
+    [kept] = tmp_path.glob(f"{LEDGER_FILE}.broken-*[0-9]")
+    assert kept.read_bytes() == content
+    assert kept.with_name(kept.name + "-wal").read_bytes() == b"old wal"
+    assert kept.with_name(kept.name + "-shm").read_bytes() == b"old shm"
+    assert "not a usable database" in log.text and "with its -wal/-shm files" in log.text
+
+
+async def test_a_damaged_database_is_set_aside_and_a_new_ledger_starts(tmp_path: Path, noon_clock):
+    good = Ledger(tmp_path, clock=noon_clock)
+    await good.open()
+    for n in range(50):
+        await good.record(entry(user=f"u{n}"))
+    await good.close()
+    data = bytearray((tmp_path / LEDGER_FILE).read_bytes())
+    data[100:] = b"\xff" * (len(data) - 100)  # SQLite's header kept, every page garbage
+    (tmp_path / LEDGER_FILE).write_bytes(bytes(data))
     ledger = Ledger(tmp_path, clock=noon_clock)
     await ledger.open()
     try:
-        await ledger.record(entry())
-        assert (await ledger.latest(1))[0].user_id == "10001"
+        await ledger.record(entry(user="fresh"))
+        assert [r.user_id for r in await ledger.latest(5)] == ["fresh"]
     finally:
         await ledger.close()
-    assert [p.name for p in tmp_path.glob(f"{LEDGER_FILE}.broken-*")]
+    [kept] = tmp_path.glob(f"{LEDGER_FILE}.broken-*[0-9]")
+    assert kept.read_bytes() == bytes(data)
+
+
+async def test_a_ledger_locked_by_another_connection_is_kept_and_opens_once_free(
+    tmp_path: Path, noon_clock
+):
+    first = Ledger(tmp_path, clock=noon_clock)
+    await first.open()
+    await first.record(entry(user="before", cost=0.5))
+    await first.close()
+    locker = sqlite3.connect(str(tmp_path / LEDGER_FILE), isolation_level=None)
+    locker.execute("PRAGMA locking_mode=EXCLUSIVE")
+    locker.execute("BEGIN EXCLUSIVE")
+    locker.execute("COMMIT")  # in exclusive locking mode the lock stays until it closes
+    ledger = Ledger(tmp_path, clock=noon_clock, busy_timeout=0.1)
+    try:
+        with pytest.raises(LedgerError, match="database is locked"):
+            await ledger.open()
+        with pytest.raises(LedgerError, match="database is locked"):
+            await ledger.latest(5)  # each use tries again
+    finally:
+        locker.close()
+    try:
+        [row] = await ledger.latest(5)  # free now: the same file, its rows
+        assert (row.user_id, row.cost) == ("before", 0.5)
+    finally:
+        await ledger.close()
+    assert list(tmp_path.glob("*.broken-*")) == []
+
+
+_SCHEMA_1 = """
+CREATE TABLE generations (
+    id INTEGER PRIMARY KEY, ts REAL NOT NULL, day TEXT NOT NULL, platform TEXT NOT NULL,
+    group_id TEXT NOT NULL, user_id TEXT NOT NULL, model TEXT NOT NULL, size TEXT NOT NULL,
+    pictures INTEGER NOT NULL, prompt_tokens INTEGER, completion_tokens INTEGER, cost REAL,
+    key_mask TEXT NOT NULL, files TEXT NOT NULL
+);
+CREATE INDEX generations_day ON generations (day);
+PRAGMA user_version = 1;
+"""
+
+
+async def test_a_ledger_of_schema_1_is_migrated_with_its_rows(tmp_path: Path, noon_clock):
+    old = sqlite3.connect(str(tmp_path / LEDGER_FILE))
+    old.executescript(_SCHEMA_1)
+    for cost in (0.039, None):
+        old.execute(
+            "INSERT INTO generations (ts, day, platform, group_id, user_id, model, size, "
+            "pictures, prompt_tokens, completion_tokens, cost, key_mask, files) "
+            "VALUES (?, ?, 'aiocqhttp', 'g', 'u', 'm', '', 1, 10, 1290, ?, 'sk-or-…a1a1', '')",
+            (NOON, local_day(NOON), cost),
+        )
+    old.commit()
+    old.close()
+    ledger = Ledger(tmp_path, clock=noon_clock)
+    await ledger.open()
+    try:
+        rows = await ledger.latest(5)
+        assert [(r.outcome, r.size, r.cost_status) for r in rows] == [
+            ("picture", SIZE_UNRECORDED, COST_UNKNOWN),
+            ("picture", SIZE_UNRECORDED, COST_REPORTED),
+        ]
+        await ledger.record(entry(size="2K", outcome=Outcome.REFUSAL, cost=0.01, pictures=0))
+        today = await ledger.summary(local_day(NOON), local_day(NOON))
+        assert today.totals == Totals(3, 2, pytest.approx(0.049), 1, 1, 0.01, 0, 0)
+        assert {s.size: s.totals.generations for s in today.sizes} == {"?": 2, "2K": 1}
+    finally:
+        await ledger.close()
+    check = sqlite3.connect(str(tmp_path / LEDGER_FILE))
+    assert check.execute("PRAGMA user_version").fetchone()[0] == 2
+    check.close()
+
+
+async def test_outcomes_sizes_and_costs_looked_up_later(ledger: Ledger):
+    await ledger.record(entry(cost=0.039, size="2K", files=("gemini_image_a.png",)))
+    await ledger.record(entry(cost=0.039, pictures=0, outcome=Outcome.REFUSAL))
+    await ledger.record(entry(cost=0.039, pictures=0, outcome=Outcome.TEXT_ONLY))
+    cut = await ledger.record(
+        entry(cost=None, pictures=0, outcome=Outcome.ABORTED, generation_id="gen-cut")
+    )
+    made = await ledger.record(entry(cost=0.134, size="4K"))
+    await ledger.set_outcome(made, Outcome.UNDELIVERED)
+
+    [pending] = await ledger.pending_costs(NOON - 60, NOON + 60)
+    assert (pending.row_id, pending.generation_id, pending.key_mask) == (
+        cut,
+        "gen-cut",
+        "sk-or-…a1a1",
+    )
+    today = await ledger.summary(local_day(NOON), local_day(NOON))
+    assert today.totals == Totals(5, 2, pytest.approx(0.251), 1, 3, pytest.approx(0.078), 1, 1)
+
+    await ledger.set_cost(cut, 0.039, COST_LOOKED_UP)
+    assert await ledger.pending_costs(NOON - 60, NOON + 60) == []
+    today = await ledger.summary(local_day(NOON), local_day(NOON))
+    assert (today.totals.cost, today.totals.unknown, today.totals.pending) == (
+        pytest.approx(0.29),
+        0,
+        0,
+    )
+    assert today.totals.without_picture_cost == pytest.approx(0.117)
+    by_outcome = {o.outcome: o.totals.generations for o in today.outcomes}
+    assert by_outcome == {
+        "picture": 1,
+        "refusal": 1,
+        "text_only": 1,
+        "aborted": 1,
+        "undelivered": 1,
+    }
+    assert {s.size: s.totals.pictures for s in today.sizes} == {"2K": 1, "1K": 0, "4K": 1}
+    rows = {r.outcome: r for r in await ledger.latest(10)}
+    assert rows["aborted"].cost_status == COST_LOOKED_UP
+    assert rows["picture"].cost_status == COST_REPORTED
 
 
 async def test_a_closed_ledger_raises_ledger_error(tmp_path: Path, noon_clock: FakeClock):

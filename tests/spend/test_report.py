@@ -51,6 +51,8 @@ async def test_report_of_today_and_the_last_seven_days(ledger: Ledger):
         "  2、10003：1 张，花费未知",
         "按模型：",
         "  · google/gemini-2.5-flash-image：4 张，0.12 美元（另有 1 次未报告花费）",
+        "按尺寸：",
+        "  · 1K：4 张，0.12 美元（另有 1 次未报告花费）",
     ]
     assert "【近 7 天】5 张图（4 次生成），0.254 美元（另有 1 次未报告花费）" in lines
     assert "  · 群 30003：1 张，0.134 美元" in lines

@@ -7,6 +7,7 @@ import itertools
 from datetime import datetime
 from typing import Any
 
+from utils.core.charges import Outcome
 from utils.spend.ledger import LedgerEntry
 
 NOON = datetime(2026, 11, 30, 12, 0, 0).timestamp()  # local time, like the ledger's days
@@ -23,6 +24,9 @@ def entry(
     pictures: int = 1,
     cost: float | None = 0.04,
     files: tuple[str, ...] = (),
+    size: str = "1K",
+    outcome: str = Outcome.PICTURE,
+    generation_id: str = "",
 ) -> LedgerEntry:
     return LedgerEntry(
         at=at,
@@ -31,12 +35,14 @@ def entry(
         group_id=group,
         model=model,
         pictures=pictures,
-        size="1K",
+        size=size,
         prompt_tokens=10,
         completion_tokens=1290,
         cost=cost,
         key_mask="sk-or-…a1a1",
         files=files,
+        outcome=outcome,
+        generation_id=generation_id,
     )
 
 

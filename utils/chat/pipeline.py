@@ -31,6 +31,7 @@ from astrbot.api.event import AstrMessageEvent, MessageChain
 from astrbot.api.message_components import Image
 from astrbot.api.star import Context
 
+from ..core.charges import Charge, Outcome
 from ..core.clock import SYSTEM_CLOCK, Clock, Deadline
 from ..core.coerce import clip_text
 from ..core.errors import (
@@ -54,6 +55,7 @@ from ..imaging.references import (
     delivered_data_url,
     references_for_request,
 )
+from ..imaging.store import SavedImage
 from ..openrouter.capabilities import (
     IMAGES_API,
     ModelSummary,
@@ -69,7 +71,7 @@ from ..openrouter.retry_policy import RetryPolicy
 from ..openrouter.turns import MAX_IMAGE_BYTES, PreviousTurn
 from ..openrouter.usage import credit_checker
 from ..spend.guard import Reservation, SpendGuard, record_of
-from ..ttp import GenerationRequest, GenerationResult, OpenRouterClient
+from ..ttp import AnswerWatch, GenerationRequest, GenerationResult, OpenRouterClient
 from .delivery import Delivered, Delivery
 from .jobs import DrawJob, DrawOutcome
 from .limits import Requester, check_group
@@ -328,12 +330,13 @@ class DrawPipeline:
         return self._releasing
 
     async def _release(self) -> None:
-        await self.shared.release()
+        # What was handed to close() first: the spend side's cost lookups use the session.
         for release in self._release_after:
             try:
                 await release()
             except Exception as exc:  # one failure must not keep the rest open
                 logger.error(f"gemini-pic-gen: releasing {release!r} failed: {exc!r}")
+        await self.shared.release()
         self._redaction.remove()
 
     # --- one request --------------------------------------------------------------------------
@@ -532,6 +535,7 @@ class DrawPipeline:
         # Today's caps, before anything is downloaded or sent upstream; holds one picture (and
         # what it is expected to cost, when known).
         reservation = await self.shared.spend.reserve(request.requester, settings.spend, estimate)
+        watch = AnswerWatch()  # the answer coming in, should a cancellation cut it
         try:
             self.shared.limiter.acquire(request.requester, settings.limits)
             history, sources = await self._history(continuation, sources)
@@ -559,16 +563,24 @@ class DrawPipeline:
                 n=route.n,
                 history=history,
             )
-            result = await self._generate(settings, pool, generation, request.deadline)
+            result = await self._generate(settings, pool, generation, request.deadline, watch)
             request.hold.add(image.path for image in result.images)
-        except BaseException:
-            reservation.release()  # nothing was made (or paid for, as far as we can tell)
+        except BaseException as exc:
+            # A billed answer that ended the run is a ledger row (its failure carries it, or a
+            # cancellation left it in the watch); without one nothing was billed, as far as
+            # can be told, and the hold is dropped. Either way on every path, cancellation too.
+            charge = exc.charge if isinstance(exc, PicGenError) else watch.open
+            if charge is None:
+                reservation.release()
+            else:
+                await self._record(request, reservation, charge, options)
             raise
-        await self._record(request, reservation, result)
+        row = await self._record(request, reservation, result.charge(), options, result.images)
         continued = history_images or references.remembered
         try:
             delivered = await self.delivery.deliver(request, result.images)
         except Exception as exc:  # paid for: whatever failed, the model must not draw it again
+            await self.shared.spend.mark(row, Outcome.UNDELIVERED)
             return DrawOutcome(
                 result,
                 self._not_delivered(result, exc, request.settings.api_keys),
@@ -660,10 +672,29 @@ class DrawPipeline:
         return DeliveryError(f"{type(exc).__name__}: {exc}")
 
     async def _record(
-        self, request: DrawRequest, reservation: Reservation, result: GenerationResult
-    ) -> None:
-        """The generation goes into the ledger before delivery: it is paid for either way."""
-        await reservation.commit(record_of(request.requester, result, self.clock.wall()))
+        self,
+        request: DrawRequest,
+        reservation: Reservation,
+        charge: Charge,
+        options: ResolvedImageOptions,
+        images: tuple[SavedImage, ...] = (),
+    ) -> int | None:
+        """A billed answer into the ledger, before delivery: it is paid for either way. Its
+        row's id (None: the ledger did not take it)."""
+        if charge.outcome != Outcome.PICTURE:
+            logger.info(
+                f"gemini-pic-gen: billed answer without a picture ({charge.outcome}, cost "
+                f"{charge.cost if charge.cost is not None else 'not reported'}, generation "
+                f"{charge.generation_id or 'unknown'})"
+            )
+        entry = record_of(
+            request.requester,
+            charge,
+            self.clock.wall(),
+            size=options.image_size or "",
+            files=tuple(image.path.name for image in images),
+        )
+        return await reservation.commit(entry)
 
     async def _progress(self, request: DrawRequest) -> None:
         try:
@@ -689,7 +720,12 @@ class DrawPipeline:
         return prompt
 
     async def _generate(
-        self, settings: Settings, pool: KeyPool, request: GenerationRequest, deadline: Deadline
+        self,
+        settings: Settings,
+        pool: KeyPool,
+        request: GenerationRequest,
+        deadline: Deadline,
+        watch: AnswerWatch,
     ) -> GenerationResult:
         if is_cleartext_remote(settings.api_base):  # on every use: it is sending keys right now
             logger.warning(cleartext_log(settings.api_base))
@@ -703,7 +739,7 @@ class DrawPipeline:
             cpu=shared.cpu,
         )
         try:
-            result = await client.generate(request, deadline)
+            result = await client.generate(request, deadline, watch)
         except ModelUnavailableError as exc:
             # Name the image models that do exist, so the admin knows what to switch to.
             raise await shared.models.explain_missing_model(self.http(), settings, exc) from exc

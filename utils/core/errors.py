@@ -6,9 +6,19 @@ users read come from utils/chat/texts/failures.py (`user_message()`), never from
 
 from __future__ import annotations
 
+from .charges import Charge
+
 
 class PicGenError(Exception):
-    """Base of every expected failure. `detail` is English and safe to log."""
+    """Base of every expected failure. `detail` is English and safe to log.
+
+    `charge` is set on a failure that ended an answer the service bills (a refusal, a text-only
+    answer, pictures that all failed validation, a stream that was cut): the pipeline records it
+    in the spend ledger (utils/core/charges.py). An error with a charge is never retried: the
+    try after it could be billed too.
+    """
+
+    charge: Charge | None = None
 
     def __init__(self, detail: str = "") -> None:
         super().__init__(detail or self.__class__.__name__)
@@ -155,6 +165,11 @@ class LedgerError(PicGenError):
     """The spend ledger could not be read or written (closed, disk full, damaged file)."""
 
 
+class LedgerUnavailableError(LedgerError):
+    """A money cap is set and the ledger cannot be read or written: today's spend cannot be
+    proven under the cap, so the request is refused before anything is sent (fail closed)."""
+
+
 class ReferenceImageError(PicGenError):
     """A reference image could not be used, or an edit request carried none.
 
@@ -286,9 +301,28 @@ class UpstreamTimeoutError(UpstreamError):
     """No complete answer in time."""
 
 
+class NoAnswerError(UpstreamTimeoutError):
+    """A streamed request got no answer at all, not even headers, within the first-byte
+    deadline (`waited` seconds). OpenRouter answers a stream with headers at once, so this is a
+    dead path (a black-holed relay or proxy), not a slow model; it is not tried again, since a
+    relay that is working after all would bill a second try too."""
+
+    def __init__(self, detail: str, waited: float) -> None:
+        super().__init__(detail)
+        self.waited = waited
+
+
+class UnreachableError(UpstreamUnavailableError):
+    """A connection-level fault before any answer: refused, reset or closed before the headers,
+    no route, the connect timed out. Nothing was answered, so nothing was billed; it is tried
+    again on the same key, never key after key (every key takes the same path)."""
+
+
 class ConnectionLostError(UpstreamUnavailableError):
     """An answer that had started stopped coming: the stream went silent past the idle limit
-    (no keep-alive either) or was cut. Its request is over; another try may be sent."""
+    (no keep-alive either) or was cut. Its request is over. When the answer was a 200 (it may
+    be billed: providers that cannot abort bill a cut stream in full) it carries a `charge` and
+    is not tried again."""
 
 
 class AllKeysCoolingDownError(UpstreamError):

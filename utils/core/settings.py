@@ -19,6 +19,9 @@ DEFAULT_NAP_PORT = 3658
 DEFAULT_TRANSLATE_TIMEOUT = 5.0
 DEFAULT_CONNECT_TIMEOUT = 10.0
 DEFAULT_READ_TIMEOUT = 60.0
+# OpenRouter answers a streamed request with headers at once; a relay that answers plain JSON
+# only when the picture is done needs more (or 0: no first-byte deadline).
+DEFAULT_FIRST_BYTE_TIMEOUT = 60.0
 DEFAULT_MAX_REFERENCE_IMAGES = 4
 DEFAULT_REFERENCE_MAX_SIDE = 2048
 DEFAULT_DOWNLOAD_MAX_MB = 20
@@ -114,6 +117,7 @@ SECTIONS: Mapping[str, tuple[str, ...]] = MappingProxyType(
         "timeouts": (
             "request_timeout_budget_seconds",
             "connect_timeout_seconds",
+            "first_byte_timeout_seconds",
             "read_timeout_seconds",
         ),
         "images": (
@@ -223,6 +227,9 @@ class Settings:
     # 0 = follow AstrBot's tool-call timeout (utils/chat/timing.run_budget).
     request_timeout_budget_seconds: float = 0.0
     connect_timeout_seconds: float = DEFAULT_CONNECT_TIMEOUT
+    # How long a streamed request may wait for the first byte of its answer (the headers);
+    # 0 = only the run's budget limits it.
+    first_byte_timeout_seconds: float = DEFAULT_FIRST_BYTE_TIMEOUT
     read_timeout_seconds: float = DEFAULT_READ_TIMEOUT
     # '' = the model's default; otherwise one of aspect_ratio.ASPECT_RATIOS.
     aspect_ratio: str = ""
@@ -302,6 +309,9 @@ class Settings:
             ),
             connect_timeout_seconds=_as_float(
                 view.get("connect_timeout_seconds"), DEFAULT_CONNECT_TIMEOUT, 1, 120
+            ),
+            first_byte_timeout_seconds=_as_float(
+                view.get("first_byte_timeout_seconds"), DEFAULT_FIRST_BYTE_TIMEOUT, 0, 3600
             ),
             read_timeout_seconds=_as_float(
                 view.get("read_timeout_seconds"), DEFAULT_READ_TIMEOUT, 1, 3600

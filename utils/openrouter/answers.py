@@ -10,6 +10,7 @@ from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field
 from typing import Any
 
+from ..core.charges import Usage
 from ..core.errors import (
     BadRequestError,
     InvalidKeyError,
@@ -23,7 +24,7 @@ from ..core.errors import (
     UpstreamUnavailableError,
 )
 from .retry_policy import parse_retry_after
-from .usage import Usage, usage_of
+from .usage import usage_of
 
 # finish_reason / native_finish_reason values meaning "declined to draw" (OpenRouter's
 # normalised value and Gemini's own, lower-cased).

@@ -270,6 +270,9 @@ class ModelCatalog:
                 if age < (self._ttl if cached[1] is not None else FAILURE_TTL):
                     return cached[1]
             timeout = self._timeout if limit is None else max(0.1, min(self._timeout, limit))
+            if settings.first_byte_timeout_seconds > 0:
+                # A list answers at once: no first byte within that deadline is a dead path.
+                timeout = min(timeout, settings.first_byte_timeout_seconds)
             try:
                 found: object = await self._fetch(
                     session, url, settings, params, timeout, parse, if_absent is not None

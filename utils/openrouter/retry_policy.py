@@ -8,10 +8,17 @@ The rules:
   marks it and the next try goes to another key at once, without waiting. When every key is
   cooling down, the pool waits for the first one only if it is back within
   `max_cooldown_wait`; otherwise the run ends and tells when to try again;
-- transient (timeout, 408, 5xx, HTML or garbled body, dropped or truncated answer): wait
+- transient (timeout, 408, 5xx, HTML or garbled body, an error inside the stream): wait
   2 -> 4 -> 8 s, capped at 10 s, minus up to 20 % jitter (a Retry-After from the server wins),
   then try the same key again until its tries are used up, then the next key;
-- anything else (400, 403 moderation, 404 model, our own bugs): stop at once;
+- a connection-level fault before any answer (refused, reset, connect timeout): the same
+  waits on the same key, but never the next key: every key takes the same path;
+- an answer that may have been billed (it carries a `charge`: a stream or body cut after it
+  started, a refusal, a text-only answer, pictures that all failed validation), no answer at
+  all within the first-byte deadline, and anything else (400, 403 moderation, 404 model, our
+  own bugs): stop at once. Another try could be billed as well: providers that cannot abort a
+  stream (Google's among them) bill the cut one in full, and a relay that answers late bills
+  the request it was still working on;
 - each key gets at most `max_attempts_per_key` tries, so a run never makes more than
   keys x max_attempts_per_key tries (a key rejected with 401 gets no more in that run; keys
   already known invalid are not counted);
@@ -36,9 +43,11 @@ from ..core.errors import (
     AllKeysCoolingDownError,
     DeadlineExceededError,
     InvalidKeyError,
+    NoAnswerError,
     OutOfCreditsError,
     PicGenError,
     RateLimitedError,
+    UnreachableError,
     UpstreamTimeoutError,
     UpstreamUnavailableError,
 )
@@ -69,6 +78,8 @@ def classify(error: BaseException) -> Action:
     """What to do after a failed try."""
     if isinstance(error, AllKeysCoolingDownError):
         return Action.STOP  # raised by the pool itself: no key left to switch to
+    if getattr(error, "charge", None) is not None or isinstance(error, NoAnswerError):
+        return Action.STOP  # the answer may be billed: a second try could be billed too
     if isinstance(error, (RateLimitedError, OutOfCreditsError, InvalidKeyError)):
         return Action.SWITCH_KEY
     if isinstance(error, (UpstreamTimeoutError, UpstreamUnavailableError)):
@@ -180,6 +191,12 @@ class RetryRun:
     def may_retry(self, error: BaseException) -> bool:
         """Only the failure of a try (recorded by failed()) is retried: an error raised while
         choosing a key (every key cooling down, invalid or out of credits) ends the run."""
+        if isinstance(error, UnreachableError) and self.current_key is not None:
+            # The path, not the key, failed: the other keys would meet the same fault.
+            return (
+                error is self.last_error
+                and self.tries[self.current_key] < self.max_attempts_per_key
+            )
         return (
             error is self.last_error
             and classify(error) is not Action.STOP

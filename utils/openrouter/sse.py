@@ -25,9 +25,10 @@ from __future__ import annotations
 from collections.abc import Mapping
 from typing import Any
 
+from ..core.charges import Usage
 from .answer_stream import AnswerReader
 from .answers import ParsedAnswer, parse_messages, reasoning_details_of
-from .usage import Usage, usage_of
+from .usage import usage_of
 
 DONE = b"[DONE]"
 # The string fields of a reasoning detail that its streamed pieces add to.

@@ -3,7 +3,8 @@
 `usage_of()` reads the `usage` object of one parsed JSON object: a whole completion body, or one
 chunk of a streamed answer (with `stream: true` the usage comes in the last chunk that carries
 it, so a streaming reader keeps the last non-None result). `fetch_key_info()` asks
-`GET <api_base>/v1/key` what the key's account has used and has left. Keys never appear in
+`GET <api_base>/v1/key` what the key's account has used and has left, `fetch_generation_cost()`
+asks `GET <api_base>/v1/generation?id=…` what one generation cost. Keys never appear in
 results or logs, only their masked form.
 """
 
@@ -18,22 +19,10 @@ from dataclasses import dataclass
 import aiohttp
 from astrbot.api import logger
 
+from ..core.charges import Usage
 from ..core.keys import mask_key, redact_keys
 
 KEY_INFO_TIMEOUT = 5.0  # the report and the dashboard wait for this; they must stay quick
-
-
-@dataclass(frozen=True)
-class Usage:
-    """Tokens and cost of one completion; None where the gateway did not say."""
-
-    prompt_tokens: int | None = None
-    completion_tokens: int | None = None
-    cost: float | None = None  # USD
-
-    @property
-    def cost_known(self) -> bool:
-        return self.cost is not None
 
 
 def _count(value: object) -> int | None:
@@ -176,3 +165,68 @@ def credit_checker(
         return (await fetch_key_info(session, api_base, key, timeout)).info
 
     return check
+
+
+# --- GET /api/v1/generation -----------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class GenerationCost:
+    """What GET /api/v1/generation said of one generation: its `total_cost` (USD), or why not.
+
+    `final`: asking again cannot help (the key was refused, the answer is not what the
+    endpoint gives); otherwise (404: OpenRouter knows a generation only a few seconds after it
+    ended; a timeout, a 5xx) it may know later."""
+
+    cost: float | None = None
+    final: bool = False
+    problem: str = ""  # English, for the log
+
+    @property
+    def found(self) -> bool:
+        return self.cost is not None
+
+
+def generation_url(api_base: str) -> str:
+    return f"{api_base.rstrip('/')}/v1/generation"
+
+
+def generation_cost_of(body: object) -> float | None:
+    """`data.total_cost` of a generation answer, or None."""
+    data = body.get("data") if isinstance(body, Mapping) else None
+    return _amount(data.get("total_cost")) if isinstance(data, Mapping) else None
+
+
+async def fetch_generation_cost(
+    session: aiohttp.ClientSession,
+    api_base: str,
+    key: str,
+    generation_id: str,
+    timeout: float = KEY_INFO_TIMEOUT,
+) -> GenerationCost:
+    """Ask the service what one generation cost (with the key that made it); every failure
+    becomes a GenerationCost without a cost."""
+    try:
+        async with session.get(
+            generation_url(api_base),
+            params={"id": generation_id},
+            headers={"Authorization": f"Bearer {key}"},
+            timeout=aiohttp.ClientTimeout(total=timeout),
+        ) as response:
+            status = response.status
+            raw = await response.read()
+    except asyncio.TimeoutError:
+        return GenerationCost(problem=f"no answer within {timeout:g} s")
+    except aiohttp.ClientError as exc:
+        return GenerationCost(problem=f"connection failed: {type(exc).__name__}")
+    if status == 404 or status == 429 or status >= 500:
+        return GenerationCost(problem=f"HTTP {status}")
+    if status != 200:
+        return GenerationCost(final=True, problem=f"HTTP {status}")
+    try:
+        cost = generation_cost_of(json.loads(raw))
+    except (UnicodeDecodeError, ValueError):
+        return GenerationCost(final=True, problem="answer is not JSON")
+    if cost is None:
+        return GenerationCost(problem="no total_cost in the answer (not settled yet?)")
+    return GenerationCost(cost)

@@ -76,6 +76,10 @@ def totals_json(totals: Totals) -> dict[str, Any]:
         "pictures": totals.pictures,
         "cost": round(totals.cost, 6),
         "unknown": totals.unknown,
+        "without_picture": totals.without_picture,
+        "without_picture_cost": round(totals.without_picture_cost, 6),
+        "undelivered": totals.undelivered,
+        "pending": totals.pending,
     }
 
 

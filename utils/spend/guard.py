@@ -1,18 +1,24 @@
 """Daily caps: refuse a request before any upstream call once today's count or spend reached one.
 
 Counts (pictures) are what the ledger recorded today plus the requests in flight, each holding
-one picture from `reserve()` until `commit()` records it or `release()` drops it; so a burst of
-concurrent requests at a count cap overshoots it by at most the extra pictures an answer may
-carry. Spend caps look at the recorded cost, and a generation without a reported cost counts as a
-picture but never as money. When the caller knows what a request will cost before it is sent (an
-estimate from the Image API's prices, utils/openrouter/image_pricing.py), it passes it to
-`reserve()`: a request whose estimate would take today's spend past a budget is refused, and the
-estimate is held like the picture until the request ends, so concurrent ones cannot pass it
-together.
+one picture from `reserve()` until `commit()` records its answer or `release()` drops it; so a
+burst of concurrent requests at a count cap overshoots it by at most the extra pictures an
+answer may carry. Spend caps look at the recorded cost of every billed answer, pictures or not
+(a refusal is billed like a picture); an answer whose cost is not known (yet: it may be looked
+up afterwards) counts as nothing until it is. When the caller knows what a request will cost
+before it is sent (an estimate from the Image API's prices, utils/openrouter/image_pricing.py),
+it passes it to `reserve()`: a request whose estimate would take today's spend past a budget is
+refused, and the estimate is held like the picture until the request ends, so concurrent ones
+cannot pass it together.
 
 Reading today's totals and taking the hold happen under one lock, and so do recording and
-dropping the hold, so no request can see a total that misses both a finished generation's row
-and its hold.
+dropping the hold, so no request can see a total that misses both an answer's row and its hold.
+A commit runs to its end even when the request is cancelled meanwhile (its answer is paid for).
+
+When the ledger cannot be read or written: with a money cap set, requests are refused (fail
+closed: a cap that cannot be checked must not be passed), every time with an error in the log;
+without one, they go on (the count caps are not checked) and the log says so. A row that could
+not be written is kept in memory and written before the next one.
 """
 
 from __future__ import annotations
@@ -20,18 +26,16 @@ from __future__ import annotations
 import asyncio
 from dataclasses import dataclass, field
 from itertools import count
-from typing import TYPE_CHECKING, Protocol
+from typing import Protocol
 
 from astrbot.api import logger
 
+from ..core.charges import Charge
 from ..core.clock import SYSTEM_CLOCK, Clock
-from ..core.errors import DailyCapReached, LedgerError
+from ..core.errors import DailyCapReached, LedgerError, LedgerUnavailableError
 from ..core.settings import SpendPolicy
 from .days import local_day, next_midnight
-from .ledger import Ledger, LedgerEntry, ScopeTotals
-
-if TYPE_CHECKING:
-    from ..ttp import GenerationResult
+from .ledger import COST_PENDING, Ledger, LedgerEntry, ScopeTotals
 
 
 class Spender(Protocol):
@@ -58,22 +62,32 @@ def _group_key(who: Spender) -> str:
     return f"{who.platform}:group:{who.group_id}" if who.group_id else ""
 
 
-def record_of(who: Spender, result: GenerationResult, at: float, size: str = "") -> LedgerEntry:
-    """The ledger row of a finished generation."""
-    usage = result.usage
+class CostLookup(Protocol):
+    """Looks up the cost of a recorded answer that reported none (spend/lookups.py)."""
+
+    def schedule(self, row_id: int, generation_id: str, key_mask: str) -> None: ...
+
+
+def record_of(
+    who: Spender, charge: Charge, at: float, *, size: str = "", files: tuple[str, ...] = ()
+) -> LedgerEntry:
+    """The ledger row of a billed answer; `files` are the pictures stored of it."""
+    usage = charge.usage
     return LedgerEntry(
         at=at,
         platform=who.platform,
         user_id=who.user_id,
         group_id=who.group_id,
-        model=result.model,
-        pictures=len(result.images),
+        model=charge.model,
+        pictures=len(files),
         size=size,
         prompt_tokens=usage.prompt_tokens if usage else None,
         completion_tokens=usage.completion_tokens if usage else None,
-        cost=usage.cost if usage else None,
-        key_mask=result.key_mask,
-        files=tuple(image.path.name for image in result.images),
+        cost=charge.cost,
+        key_mask=charge.key_mask,
+        files=files,
+        outcome=charge.outcome,
+        generation_id=charge.generation_id,
     )
 
 
@@ -157,31 +171,47 @@ class Reservation:
     done: bool = field(default=False)
     estimate: float = 0.0  # USD this request is expected to cost (0: not known)
 
-    async def commit(self, entry: LedgerEntry) -> None:
-        """Record the finished generation and drop the hold. A ledger failure is logged, never
-        raised: the picture is made and must still reach the user."""
+    async def commit(self, entry: LedgerEntry) -> int | None:
+        """Record the billed answer and drop the hold; the row's id (None: not written). Runs to
+        its end even if the caller is cancelled meanwhile. A ledger failure is logged, never
+        raised: a picture that is made must still reach the user."""
         if self.done:
-            return
-        await self.guard._commit(self, entry)
+            return None
+        self.done = True  # from now on the commit drops the hold, once the row is written
+        return await self.guard.commit(self, entry)
 
     def release(self) -> None:
-        """The request failed before it produced anything: drop the hold."""
+        """The request ended without a billed answer: drop the hold."""
+        if self.done:
+            return
+        self.done = True
         self.guard._drop(self)
 
 
 class SpendGuard:
     """The daily caps of one plugin instance, over its ledger (None: no caps, no records)."""
 
-    def __init__(self, ledger: Ledger | None, clock: Clock = SYSTEM_CLOCK) -> None:
+    def __init__(
+        self, ledger: Ledger | None, clock: Clock = SYSTEM_CLOCK, lookups: CostLookup | None = None
+    ) -> None:
         self.ledger = ledger
+        self.lookups = lookups
         self._clock = clock
         self._lock = asyncio.Lock()
         self._holds: dict[int, Reservation] = {}
         self._ids = count(1)
+        # Rows the ledger failed to take, written before the next one (in order).
+        self._unrecorded: list[LedgerEntry] = []
+        self._commits: set[asyncio.Task[int | None]] = set()
 
     @property
     def in_flight(self) -> int:
         return len(self._holds)
+
+    @property
+    def unrecorded(self) -> int:
+        """Rows waiting in memory for the ledger to work again."""
+        return len(self._unrecorded)
 
     def held(self, key: str) -> int:
         if not key:
@@ -212,7 +242,8 @@ class SpendGuard:
         self, who: Spender, policy: SpendPolicy, estimate: float | None = None
     ) -> Reservation:
         """Check today's caps for `who` and hold one picture (and `estimate`, the request's
-        expected USD when known), or raise DailyCapReached."""
+        expected USD when known), or raise DailyCapReached (or LedgerUnavailableError: a
+        money cap is set and the ledger cannot be used)."""
         exempt = who.is_admin and not policy.caps_apply_to_admins
         if exempt or not policy.any_cap or self.ledger is None:
             # Still held: an admin's pictures count for the group too.
@@ -220,12 +251,21 @@ class SpendGuard:
         async with self._lock:
             now = self._clock.wall()
             try:
+                await self._write_unrecorded()
                 today = await self.ledger.scope_totals(
                     local_day(now), who.platform, who.user_id, who.group_id
                 )
             except LedgerError as exc:
-                # An unreadable ledger records nothing, so no cap can be proven reached.
-                logger.error(f"gemini-pic-gen: daily caps not checked: {exc.detail}")
+                if policy.any_budget:
+                    logger.error(
+                        "gemini-pic-gen: REQUEST REFUSED: a daily spend cap is set and the spend "
+                        f"ledger cannot be used, so the cap cannot be checked: {exc.detail}"
+                    )
+                    raise LedgerUnavailableError(f"spend caps unverifiable: {exc.detail}") from exc
+                logger.error(
+                    "gemini-pic-gen: daily picture caps not checked (the spend ledger cannot be "
+                    f"used; no spend cap is set, so the request goes on): {exc.detail}"
+                )
                 return self._hold(who, estimate)
             check_caps(who, policy, today, self._held_by(who), now, estimate)
             return self._hold(who, estimate)
@@ -238,17 +278,61 @@ class SpendGuard:
         return reservation
 
     def _drop(self, reservation: Reservation) -> None:
-        reservation.done = True
         self._holds.pop(reservation.ident, None)
 
-    async def _commit(self, reservation: Reservation, entry: LedgerEntry) -> None:
-        if self.ledger is None:
+    async def commit(self, reservation: Reservation, entry: LedgerEntry) -> int | None:
+        """Reservation.commit(): the write runs as a task of its own, so that a cancellation of
+        the caller neither loses the row nor keeps the hold."""
+        task = asyncio.ensure_future(self._commit(reservation, entry))
+        self._commits.add(task)
+        task.add_done_callback(self._commits.discard)
+        return await asyncio.shield(task)
+
+    async def _commit(self, reservation: Reservation, entry: LedgerEntry) -> int | None:
+        try:
+            if self.ledger is None:
+                return None
+            async with self._lock:
+                try:
+                    await self._write_unrecorded()
+                    row_id = await self._write(entry)
+                except LedgerError as exc:
+                    self._unrecorded.append(entry)
+                    logger.error(
+                        f"gemini-pic-gen: SPEND NOT RECORDED ({entry.outcome}, cost "
+                        f"{entry.cost}): {exc.detail}; kept in memory ({len(self._unrecorded)} "
+                        "row(s)) until the ledger can be written again"
+                    )
+                    return None
+        finally:
             self._drop(reservation)
+        return row_id
+
+    async def _write(self, entry: LedgerEntry) -> int:
+        assert self.ledger is not None
+        row_id = await self.ledger.record(entry)
+        if entry.status == COST_PENDING and self.lookups is not None:
+            self.lookups.schedule(row_id, entry.generation_id, entry.key_mask)
+        return row_id
+
+    async def _write_unrecorded(self) -> None:
+        """The rows the ledger failed to take before, oldest first; raises LedgerError if it
+        still cannot take them."""
+        while self._unrecorded:
+            await self._write(self._unrecorded[0])
+            self._unrecorded.pop(0)
+            logger.info("gemini-pic-gen: a spend row kept in memory is now recorded")
+
+    async def mark(self, row_id: int | None, outcome: str) -> None:
+        """A recorded answer turned out otherwise (its pictures could not be sent)."""
+        if row_id is None or self.ledger is None:
             return
-        async with self._lock:
-            try:
-                await self.ledger.record(entry)
-            except LedgerError as exc:
-                logger.error(f"gemini-pic-gen: generation not recorded: {exc.detail}")
-            finally:
-                self._drop(reservation)
+        try:
+            await self.ledger.set_outcome(row_id, outcome)
+        except LedgerError as exc:
+            logger.error(f"gemini-pic-gen: spend row {row_id} not marked {outcome}: {exc.detail}")
+
+    async def settle(self) -> None:
+        """Wait for the commits still running (before the ledger closes)."""
+        if self._commits:
+            await asyncio.wait(set(self._commits))

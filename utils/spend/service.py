@@ -1,9 +1,11 @@
-"""The spend side of one plugin instance: its ledger, its daily caps and its dashboard page.
+"""The spend side of one plugin instance: its ledger, its daily caps, the costs it looks up
+afterwards and its dashboard page.
 
 main.py makes one with the plugin's data directory and hands its guard to the request pipeline
-(which reserves before every generation and commits after it); `start()` in initialize();
-in terminate() `close_page()` at once and `close_ledger()` once the last request has ended
-(it records its picture).
+(which reserves before every generation and commits every billed answer); `start()` in
+initialize(); in terminate() `close_page()` at once and `close()` once the last request has
+ended (it records its answer): the cost lookups are cancelled and awaited, then the ledger
+closes.
 """
 
 from __future__ import annotations
@@ -17,14 +19,21 @@ from astrbot.api import logger
 
 from ..core.clock import SYSTEM_CLOCK, Clock
 from ..core.errors import LedgerError, PluginClosedError
+from ..core.keys import mask_key
 from ..core.settings import Settings
 from ..core.workers import CpuPool
 from ..imaging.store import ImageStore
 from ..openrouter.key_pool import KeyPool, KeyStatus
-from ..openrouter.usage import KeyReport, fetch_key_reports
+from ..openrouter.usage import (
+    GenerationCost,
+    KeyReport,
+    fetch_generation_cost,
+    fetch_key_reports,
+)
 from .dashboard import DashboardSource, SpendDashboard, register_dashboard
 from .guard import SpendGuard
 from .ledger import Ledger
+from .lookups import CostLookups
 from .report import SpendStats, build_report
 
 
@@ -51,7 +60,8 @@ class SpendService:
         self._settings = settings  # the plugin's current config, read when needed
         retention = settings().spend.ledger_retention_days
         self.ledger = Ledger(self.data_dir, retention_days=retention, clock=clock)
-        self.guard = SpendGuard(self.ledger, clock)
+        self.lookups = CostLookups(self.ledger, self._ask_cost, clock)
+        self.guard = SpendGuard(self.ledger, clock, self.lookups)
         self.dashboard: SpendDashboard | None = None
         self._shared: SharedResources | None = None
 
@@ -63,14 +73,31 @@ class SpendService:
     async def start(self, context: Any, shared: SharedResources) -> None:
         """Open the ledger and register the dashboard page's endpoints (4.28+ only).
 
-        A ledger that cannot open is logged; generation goes on without it (nothing is
-        recorded, so no cap can be reached)."""
+        A ledger that cannot open (locked by another connection, say) is logged and kept; each
+        use tries to open it again, and the caps meanwhile fail closed when a money cap is set
+        (guard.py). Cost lookups a previous instance left pending are taken up again."""
+        self._shared = shared
         try:
             await self.ledger.open()
         except LedgerError as exc:
             logger.error(f"gemini-pic-gen: spend ledger unavailable: {exc.detail}")
-        self._shared = shared
+        else:
+            await self.lookups.resume()
         self._register_page(context, shared)
+
+    async def _ask_cost(self, generation_id: str, key_mask: str) -> GenerationCost:
+        """GET /generation for a lookup, with the configured key that has this mask."""
+        settings = self._settings()
+        key = next((k for k in settings.api_keys if mask_key(k) == key_mask), None)
+        if key is None:
+            return GenerationCost(final=True, problem=f"key {key_mask} is no longer configured")
+        if self._shared is None:
+            return GenerationCost(final=True, problem="the spend service was not started")
+        try:
+            http = self._shared.http()
+        except PluginClosedError as exc:
+            return GenerationCost(final=True, problem=exc.detail)
+        return await fetch_generation_cost(http, settings.api_base, key, generation_id)
 
     def _register_page(self, context: Any, shared: SharedResources) -> None:
         def key_status() -> list[KeyStatus]:
@@ -115,5 +142,9 @@ class SpendService:
         if self.dashboard is not None:
             self.dashboard.close()
 
-    async def close_ledger(self) -> None:
+    async def close(self) -> None:
+        """Unload, once no request runs: the lookups end (their rows stay pending for the next
+        instance), the commits still writing finish, the ledger closes."""
+        await self.lookups.stop()
+        await self.guard.settle()
         await self.ledger.close()

@@ -18,6 +18,7 @@ from utils.chat.texts import admin, help, keys, models, replies, spend
 from utils.chat.texts.failures import user_message
 from utils.chat.texts.language import EN, ZH
 from utils.core import errors as e
+from utils.core.charges import Charge, Outcome
 from utils.core.settings import LimitPolicy, Settings, SpendPolicy
 from utils.imaging.outgoing import Outgoing
 from utils.imaging.references import References
@@ -34,13 +35,29 @@ from utils.openrouter.capabilities import (
 from utils.openrouter.key_pool import KeyState, KeyStatus
 from utils.openrouter.model_catalog import ModelPrice
 from utils.openrouter.usage import KeyInfo, KeyReport
-from utils.spend.ledger import DayTotals, GroupTotals, ModelTotals, Summary, Totals, UserTotals
+from utils.spend.ledger import (
+    DayTotals,
+    GroupTotals,
+    ModelTotals,
+    OutcomeTotals,
+    SizeTotals,
+    Summary,
+    Totals,
+    UserTotals,
+)
 from utils.spend.report import SpendReport, SpendStats
 from utils.ttp import GenerationResult
 
 AT = time.mktime((2026, 3, 4, 15, 30, 0, 0, 0, -1))
 R = e.ReferenceImageError
 A = e.InvalidArgumentError
+
+
+def _charged(error: e.PicGenError) -> e.PicGenError:
+    """The failure of an answer that may be billed (a stream cut midway)."""
+    error.charge = Charge(Outcome.ABORTED, "m/a", "sk-or-…abcd", "gen-1")
+    return error
+
 
 # At least one instance of every exception class (several where the wording branches).
 FAILURES: list[BaseException] = [
@@ -89,6 +106,12 @@ FAILURES: list[BaseException] = [
     e.UpstreamUnavailableError("d"),
     e.UpstreamTimeoutError("d", 408),
     e.ConnectionLostError("d"),
+    _charged(e.ConnectionLostError("d")),
+    e.NoAnswerError("d", 60),
+    e.UnreachableError("d"),
+    e.LedgerUnavailableError("d"),
+    e.DeadlineExceededError("d", 100, e.UnreachableError("x")),
+    e.DeadlineExceededError("d", 100, e.NoAnswerError("x", 60)),
     e.AllKeysCoolingDownError("d", 89.2, AT, 3),
     e.AllKeysCoolingDownError("d", 5, AT, 1),
     e.AllKeysCoolingDownError("d", 120, AT, 3, cooling=1, unusable=2),
@@ -180,7 +203,9 @@ def _settings(**changes) -> Settings:
 
 
 def _report() -> SpendStats:
-    totals = Totals(3, 4, 0.078, 1)
+    # 4 pictures, 2 billed answers without one, 1 picture not sent; 2 costs unknown (1 pending).
+    totals = Totals(6, 4, 0.195, 2, 2, 0.078, 1, 1)
+    outcome = Totals(1, 0, 0.039, 0, 1, 0.039, 0, 0)
     summary = Summary(
         "2026-03-04",
         "2026-03-04",
@@ -188,6 +213,8 @@ def _report() -> SpendStats:
         (GroupTotals("aiocqhttp", "g1", totals), GroupTotals("telegram", "", Totals(1, 1, 0, 1))),
         (UserTotals("aiocqhttp", "u1", totals),),
         (ModelTotals("m/a", totals),),
+        tuple(OutcomeTotals(o, outcome) for o in spend.OUTCOME_NAMES),
+        (SizeTotals("2K", totals), SizeTotals("", outcome), SizeTotals("?", outcome)),
     )
     report = SpendReport(AT, summary, summary, (DayTotals("2026-03-04", totals),))
     key_reports = (

@@ -20,10 +20,12 @@ from ...core.errors import (
     InvalidArgumentError,
     InvalidImageError,
     InvalidKeyError,
+    LedgerUnavailableError,
     MissingPromptError,
     ModalitiesUnsupportedError,
     ModelUnavailableError,
     ModerationError,
+    NoAnswerError,
     NoApiKeyError,
     NoImageError,
     OutOfCreditsError,
@@ -35,6 +37,7 @@ from ...core.errors import (
     ReferencesNotAcceptedError,
     RefusalError,
     UnknownKeyError,
+    UnreachableError,
     UnsupportedImageOptionError,
     UpstreamError,
     UpstreamTimeoutError,
@@ -124,8 +127,12 @@ def _cause(lang: Lang, error: PicGenError) -> str:
     code = ""
     if isinstance(status, int) and status != 200:
         code = say(lang, zh=f"（HTTP {status}）", en=f" (HTTP {status})")
+    if isinstance(error, NoAnswerError):
+        return say(lang, zh="图像服务没有应答", en="the image service did not answer")
     if isinstance(error, UpstreamTimeoutError):
         return say(lang, zh="图像服务响应超时", en="the image service timed out") + code
+    if isinstance(error, UnreachableError):
+        return say(lang, zh="连不上图像服务", en="the image service could not be reached")
     if isinstance(error, ConnectionLostError):
         return say(lang, zh="与图像服务的连接中断", en="the connection to the image service broke")
     if isinstance(error, (RateLimitedError, AllKeysCoolingDownError)):
@@ -466,6 +473,25 @@ _PLAIN: tuple[tuple[type[BaseException], Words], ...] = (
         ),
     ),
     (
+        LedgerUnavailableError,
+        Words(
+            "设置了每日花费上限，但花费记录暂时无法读写、无法确认是否超出上限，所以这次没有发出请求；"
+            "请联系管理员查看日志。",
+            "A daily spend limit is set, but the spend records can't be read or written right "
+            "now, so the limit can't be checked and nothing was sent; please ask an admin to "
+            "check the log.",
+        ),
+    ),
+    (
+        UnreachableError,
+        Words(
+            "连不上图像服务（连接被拒绝或中断），请稍后再试；如果一直这样，请管理员检查 API 地址和网络。",
+            "The image service could not be reached (the connection was refused or broke); "
+            "please try again later, and if it keeps happening, ask an admin to check the API "
+            "address and the network.",
+        ),
+    ),
+    (
         ConnectionLostError,
         Words(
             "与图像服务的连接中断了，图片没有收到，请稍后再试。",
@@ -553,8 +579,33 @@ def _unknown_key(lang: Lang, error: UnknownKeyError) -> str:
     )
 
 
+def _no_answer(lang: Lang, error: NoAnswerError) -> str:
+    """No answer at all within the first-byte deadline: a dead path, said without any key."""
+    waited = whole_seconds(error.waited)
+    return say(
+        lang,
+        zh=f"图像服务没有应答（发出请求后 {waited} 秒内没有任何回应），请稍后再试；"
+        "如果一直这样，请管理员检查 API 地址和网络。",
+        en=f"The image service did not answer (nothing at all within {waited} s of sending); "
+        "please try again later, and if it keeps happening, ask an admin to check the API "
+        "address and the network.",
+    )
+
+
+_CUT_BILLED = Words(
+    "图片传到一半连接断开了，没有收到图片；这次生成可能已经计费，为免重复扣费没有自动重试，请稍后再试。",
+    "The connection broke while the picture was coming in, and it was lost; it may have been "
+    "billed, so it was not tried again automatically (that could bill twice); please try again "
+    "later.",
+)
+
+
 def user_message(lang: Lang, error: BaseException) -> str:
     """The sentence for a failure."""
+    if isinstance(error, NoAnswerError):
+        return _no_answer(lang, error)
+    if isinstance(error, ConnectionLostError) and error.charge is not None:
+        return _CUT_BILLED(lang)
     if isinstance(error, OutOfCreditsError):
         return _out_of_credits(lang, error)
     if isinstance(error, UnknownKeyError):

@@ -7,12 +7,13 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 
+from ...core.charges import Outcome
 from ...core.errors import DailyCapReached
 from ...core.settings import SpendPolicy
 from ...openrouter.usage import KeyReport
-from ...spend.ledger import GroupTotals, Summary, Totals, UserTotals
+from ...spend.ledger import SIZE_UNRECORDED, GroupTotals, Summary, Totals, UserTotals
 from ...spend.report import SpendReport, SpendStats
-from .language import Lang, Words, phrases, say
+from .language import Lang, Words, listing, phrases, say
 from .units import count, day_clock, usd
 
 # --- daily caps ----------------------------------------------------------------------------
@@ -99,16 +100,93 @@ def caps_line(lang: Lang, policy: SpendPolicy) -> str:
 
 
 def spend_text(lang: Lang, totals: Totals) -> str:
-    """The spend of a total: unknown where nothing was reported, a note where some was missing."""
-    if totals.generations and totals.unknown == totals.generations:
+    """The spend of a total: unknown where nothing was reported, a note where some was missing
+    (and where some is still being looked up)."""
+    if totals.generations and totals.unknown == totals.generations and not totals.pending:
         return say(lang, zh="花费未知", en="spend unknown")
     text = usd(lang, totals.cost)
-    if totals.unknown:
-        n = totals.unknown
-        text += say(
-            lang, zh=f"（另有 {n} 次未报告花费）", en=f" (plus {n} without a reported cost)"
+    notes = []
+    unknown, pending = totals.unknown - totals.pending, totals.pending
+    if unknown:
+        notes.append(
+            say(lang, zh=f"另有 {unknown} 次未报告花费", en=f"plus {unknown} without a known cost")
         )
+    if pending:
+        notes.append(say(lang, zh=f"{pending} 次花费查询中", en=f"{pending} being looked up"))
+    if notes:
+        text += say(lang, zh=f"（{phrases(lang, notes)}）", en=f" ({phrases(lang, notes)})")
     return text
+
+
+# What became of a billed answer, as the statistics name it (utils/core/charges.Outcome).
+OUTCOME_NAMES = {
+    Outcome.PICTURE: Words("出图", "picture"),
+    Outcome.REFUSAL: Words("拒绝", "refused"),
+    Outcome.TEXT_ONLY: Words("只回复文字", "text only"),
+    Outcome.INVALID_PICTURE: Words("图片无效", "invalid picture"),
+    Outcome.UNDELIVERED: Words("未能发出", "not sent"),
+    Outcome.ABORTED: Words("中途断开", "cut off"),
+}
+
+
+def outcome_name(lang: Lang, outcome: str) -> str:
+    words = OUTCOME_NAMES.get(outcome)
+    return words(lang) if words else outcome
+
+
+def size_name(lang: Lang, size: str) -> str:
+    """A ledger row's size: as sent, the model's default, or not recorded (old rows)."""
+    if size == SIZE_UNRECORDED:
+        return say(lang, zh="未记录", en="not recorded")
+    return size or say(lang, zh="模型默认", en="model default")
+
+
+def _billed_lines(lang: Lang, summary: Summary) -> list[str]:
+    """The answers that were billed and put no picture in the chat, as their own figure."""
+    totals = summary.totals
+    lines = []
+    if totals.without_picture:
+        blank = [r.totals for r in summary.outcomes if r.outcome in Outcome.WITHOUT_PICTURE]
+        n = totals.without_picture
+        cost = spend_text(
+            lang,
+            Totals(
+                generations=n,
+                cost=totals.without_picture_cost,
+                unknown=sum(t.unknown for t in blank),
+                pending=sum(t.pending for t in blank),
+            ),
+        )
+        kinds = listing(
+            lang,
+            (
+                say(
+                    lang,
+                    zh=f"{outcome_name(lang, r.outcome)} {r.totals.generations} 次",
+                    en=f"{r.totals.generations} {outcome_name(lang, r.outcome)}",
+                )
+                for r in summary.outcomes
+                if r.outcome in Outcome.WITHOUT_PICTURE
+            ),
+        )
+        lines.append(
+            say(
+                lang,
+                zh=f"另有 {n} 次未出图但已计费：{cost}（{kinds}）",
+                en=f"Plus {count(n, 'billed answer')} without a picture: {cost} ({kinds})",
+            )
+        )
+    if totals.undelivered:
+        n = totals.undelivered
+        lines.append(
+            say(
+                lang,
+                zh=f"其中 {n} 次生成的图片已计费，但没能发到聊天",
+                en=f"Of these, {n} billed {'generation' if n == 1 else 'generations'} never "
+                "reached the chat",
+            )
+        )
+    return lines
 
 
 def _amount_line(lang: Lang, totals: Totals) -> str:
@@ -149,6 +227,7 @@ def _summary_lines(lang: Lang, title: str, summary: Summary) -> list[str]:
     ]
     if not totals.generations:
         return lines
+    lines += _billed_lines(lang, summary)
     platforms = {r.platform for r in summary.groups} | {r.platform for r in summary.users}
     several = len(platforms) > 1
     colon = say(lang, zh="：", en=": ")
@@ -167,6 +246,10 @@ def _summary_lines(lang: Lang, title: str, summary: Summary) -> list[str]:
     ]
     lines.append(say(lang, zh="按模型：", en="By model:"))
     lines += [f"  · {r.model}{colon}{_amount_line(lang, r.totals)}" for r in summary.models]
+    lines.append(say(lang, zh="按尺寸：", en="By size:"))
+    lines += [
+        f"  · {size_name(lang, r.size)}{colon}{_amount_line(lang, r.totals)}" for r in summary.sizes
+    ]
     return lines
 
 
