@@ -45,6 +45,7 @@ from ..core.errors import (
 from ..core.keys import redact_keys, redacted_traceback
 from ..core.logs import LogRedaction
 from ..core.settings import Settings
+from ..core.tasks import cancel_and_wait
 from ..core.urls import cleartext_log, is_cleartext_remote
 from ..imaging.cleanup import CleanupTask
 from ..imaging.held import Hold
@@ -291,14 +292,7 @@ class DrawPipeline:
 
     async def _stop_startup_check(self) -> None:
         task, self._startup_check = self._startup_check, None
-        if task is None:
-            return
-        task.cancel()
-        try:
-            await task
-        except asyncio.CancelledError:
-            pass
-        except Exception as exc:  # the check logs its own findings; this is only its end
+        for exc in await cancel_and_wait([task]):  # it logs its own findings; this is its end
             logger.warning(f"gemini-pic-gen: start-up model check failed: {exc!r}")
 
     async def _wait_for_requests(self, wait: float) -> None:

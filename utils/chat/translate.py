@@ -20,6 +20,7 @@ from urllib.parse import urlsplit
 from googletrans import Translator
 
 from ..core.clock import SYSTEM_CLOCK, Clock
+from ..core.tasks import cancel_and_wait
 
 DEFAULT_SERVICE_URL = "translate.googleapis.com"
 # Google's GET endpoint rejects very long URLs; such prompts are sent as they are.
@@ -145,10 +146,7 @@ class PromptTranslator:
         translator, self._translator, self._options = self._translator, None, None
         if translator is not None:
             await _close_quietly(translator)
-        pending = list(self._closing)
-        for task in pending:
-            task.cancel()
-        await asyncio.gather(*pending, return_exceptions=True)
+        await cancel_and_wait(list(self._closing))
 
     async def translate(
         self, prompt: str, *, timeout: float, proxy: str = ""

@@ -19,6 +19,7 @@ from pathlib import Path
 from astrbot.api import logger
 
 from ..core.clock import SYSTEM_CLOCK, Clock
+from ..core.tasks import cancel_and_wait
 from .store import is_own_image_name, is_own_temp_name
 
 SWEEP_INTERVAL = 60.0
@@ -102,13 +103,7 @@ class CleanupTask:
 
     async def stop(self) -> None:
         task, self._task = self._task, None
-        if task is None or task.done():
-            return
-        task.cancel()
-        try:
-            await task
-        except asyncio.CancelledError:
-            pass
+        await cancel_and_wait([task])
 
     async def run_once(self) -> SweepReport:
         if self._before_sweep is not None:

@@ -17,6 +17,7 @@ from astrbot.api import logger
 
 from ..core.clock import SYSTEM_CLOCK, Clock
 from ..core.errors import LedgerError
+from ..core.tasks import cancel_and_wait
 from ..openrouter.usage import GenerationCost
 from .ledger import COST_LOOKED_UP, COST_UNKNOWN, Ledger
 
@@ -85,11 +86,7 @@ class CostLookups:
     async def stop(self) -> None:
         """Cancel every lookup and wait for it (unload); their rows stay pending."""
         self._stopped = True
-        tasks = list(self._tasks.values())
-        for task in tasks:
-            task.cancel()
-        if tasks:
-            await asyncio.gather(*tasks, return_exceptions=True)
+        await cancel_and_wait(list(self._tasks.values()))
 
     async def _look_up(self, row_id: int, generation_id: str, key_mask: str) -> None:
         found, tries = GenerationCost(problem="not asked"), 0
