@@ -20,7 +20,7 @@ BENCH_DIR = Path(__file__).resolve().parent
 BENCH_KEY = "sk-or-v1-" + "d4" * 32
 # Answer bodies the fake process serves, by name; the figure each one belongs to.
 SMALL, MEDIUM, LARGE = "small.json", "png1500k.json", "png8m.json"
-# A 4K answer: a 4096x4096 photo-like PNG of about 26 MB (35 MB of base64).
+# A 4K answer: a 4096x4096 photo-like PNG of about 29 MB (39 MB of base64).
 HUGE = "png4k.json"
 
 if str(REPO_ROOT) not in sys.path:
@@ -62,7 +62,7 @@ def write_bodies(directory: Path) -> dict[str, int]:
         (SMALL, make_png("warm-up")),
         (MEDIUM, png_of_size(1_500_000)),
         (LARGE, png_of_size(8_000_000)),
-        (HUGE, images.photo_png((4096, 4096))),
+        (HUGE, images.photo_png((4096, 4096), compress_level=6)),
     ):
         body = completion(images=[data_url(png)], content="Here you go.")
         (directory / name).write_bytes(json.dumps(body).encode())

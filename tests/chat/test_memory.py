@@ -68,7 +68,9 @@ class Setup:
             names, prompt, "google/gemini-3-pro-image-preview", self.clock.wall(), **fields
         )
 
-    def on_disk(self) -> dict:
+    async def on_disk(self, memory: ConversationMemory) -> dict:
+        """The file once the memory's writes so far are done (it writes behind)."""
+        await memory.flush()
         return json.loads((self.root / "data" / FILE_NAME).read_text(encoding="utf-8"))
 
     def sweep(self) -> int:
@@ -122,7 +124,9 @@ async def test_the_newest_turn_is_recalled_and_only_it_keeps_its_reasoning(setup
     older, newest = memory.snapshot()[ALICE]
     assert older == first.plain() and older.reasoning_details == () and older.text == ""
     assert newest.reasoning_details == tuple(details)
-    assert [t["reasoning_details"] for t in setup.on_disk()["conversations"][ALICE]] == [
+    assert [
+        t["reasoning_details"] for t in (await setup.on_disk(memory))["conversations"][ALICE]
+    ] == [
         [],
         details,
     ]
@@ -144,7 +148,7 @@ async def test_turns_and_conversations_are_bounded_and_what_is_dropped_is_let_go
     # Alice drew least recently: her conversation goes.
     assert set(memory.snapshot()) == {BOB, "test:private:10003"}
     assert not any(t.files[0] in setup.store.held for t in turns)
-    assert set(setup.on_disk()["conversations"]) == {BOB, "test:private:10003"}
+    assert set((await setup.on_disk(memory))["conversations"]) == {BOB, "test:private:10003"}
 
 
 async def test_a_turn_keeps_its_first_pictures_and_cut_texts(setup):
@@ -173,7 +177,7 @@ async def test_expiry_forgets_the_turn_and_lets_the_sweep_remove_its_files(setup
     assert await memory.recall(ALICE, setup.store.held.hold()) is None  # expired
     assert await memory.expire() == 1
     assert setup.sweep() == 1 and not path.exists()
-    assert setup.on_disk()["conversations"] == {}
+    assert (await setup.on_disk(memory))["conversations"] == {}
 
 
 async def test_a_turn_whose_file_is_gone_is_not_offered(setup):
@@ -206,10 +210,10 @@ async def test_read_back_by_the_next_instance_within_the_retention(setup):
 async def test_after_close_nothing_is_written_or_offered(setup):
     memory = setup.memory()
     await memory.remember(ALICE, setup.turn("before"))
-    before = setup.on_disk()
+    before = await setup.on_disk(memory)
     await memory.close()
     await memory.remember(ALICE, setup.turn("after the unload"))
-    assert setup.on_disk() == before
+    assert (await setup.on_disk(memory)) == before
     assert await memory.recall(ALICE, setup.store.held.hold()) is None
 
 
@@ -247,7 +251,7 @@ async def test_a_damaged_file_is_read_as_nothing_remembered(setup, content, plug
         assert any("conversation memory not read" in r.getMessage() for r in plugin_log)
     assert not crashed.exists()
     await memory.remember(ALICE, setup.turn("a fresh start"))
-    assert list(setup.on_disk()["conversations"]) == [ALICE]
+    assert list((await setup.on_disk(memory))["conversations"]) == [ALICE]
 
 
 async def test_requests_of_one_chat_at_once_are_all_remembered(setup):
@@ -256,7 +260,7 @@ async def test_requests_of_one_chat_at_once_are_all_remembered(setup):
     await asyncio.gather(*(memory.remember(ALICE, t) for t in turns))
     remembered = memory.snapshot()[ALICE]
     assert sorted(t.prompt for t in remembered) == sorted(t.prompt for t in turns)
-    on_disk = setup.on_disk()["conversations"][ALICE]
+    on_disk = (await setup.on_disk(memory))["conversations"][ALICE]
     assert [t["prompt"] for t in on_disk] == [t.prompt for t in remembered]
 
 
@@ -266,6 +270,7 @@ async def test_a_memory_that_cannot_write_still_remembers_for_this_run(setup, pl
     turn = setup.turn("a red apple")
     await memory.remember(ALICE, turn)
     assert await memory.recall(ALICE, setup.store.held.hold()) == turn
+    await memory.flush()
     warnings = [r for r in plugin_log if r.levelno == logging.WARNING]
     assert any("conversation memory not saved" in r.getMessage() for r in warnings)
 
@@ -280,6 +285,7 @@ async def test_the_state_on_disk_is_bounded(setup):
         turn = setup.turn("画" * 3000, pictures=6, text="好" * 3000, reasoning_details=details)
         assert turn.reasoning_details  # kept: under the cap
         await memory.remember(ALICE, turn)
+    await memory.flush()
     size = (setup.root / "data" / FILE_NAME).stat().st_size
     # The newest turn: 32 KB of details, 3 KB of prompt, 1.5 KB of text; two older turns of
     # 3 KB prompts; names and fields besides.

@@ -28,7 +28,7 @@ from tests.fakes.openrouter import (
     reasoning_details_for,
 )
 from tests.fakes.openrouter_images import SEEDREAM
-from tests.support.harness import image_path, make_event, memory_file
+from tests.support.harness import image_path, make_event, memory_on_disk
 from utils.chat.jobs import FIGURE_TEMPLATE
 from utils.imaging.references import ReferenceOptions, prepare_image
 
@@ -249,7 +249,7 @@ async def test_after_the_retention_time_the_sentence_and_the_files_are_gone(
     [text] = event.sent_texts()
     assert text.startswith(NO_PICTURE)
     assert len(fake.generation_requests()) == 1
-    on_disk = json.loads(memory_file(virtual_time.plugin).read_text(encoding="utf-8"))
+    on_disk = await memory_on_disk(virtual_time.plugin)
     assert on_disk["conversations"] == {}
 
 
@@ -352,7 +352,7 @@ async def test_two_requests_of_one_chat_at_once_are_both_remembered(astrbot, fak
     memory = astrbot.plugin.pipeline.shared.memory
     [turns] = memory.snapshot().values()
     assert sorted(t.prompt for t in turns) == ["picture 0", "picture 1"]
-    on_disk = json.loads(memory_file(astrbot.plugin).read_text(encoding="utf-8"))
+    on_disk = await memory_on_disk(astrbot.plugin)
     assert [t["prompt"] for t in next(iter(on_disk["conversations"].values()))] == [
         t.prompt for t in turns
     ]

@@ -12,6 +12,7 @@ import contextlib
 import copy
 import dataclasses
 import functools
+import json
 import shutil
 import sys
 from collections.abc import AsyncIterator
@@ -174,9 +175,12 @@ def make_qq_event(api_root: str, text: str = "画一只猫", **kwargs: Any) -> A
     return AiocqhttpMessageEvent(message.message_str, message, meta, message.session_id, bot)
 
 
-def memory_file(plugin: Any) -> Path:
-    """Where a plugin instance keeps its conversation memory (utils/chat/memory.py)."""
-    return Path(plugin.pipeline.shared.memory.path)
+async def memory_on_disk(plugin: Any) -> dict[str, Any]:
+    """A plugin instance's conversation memory file (utils/chat/memory.py) once its writes so
+    far are done (it writes behind the requests)."""
+    memory = plugin.pipeline.shared.memory
+    await memory.flush()
+    return json.loads(Path(memory.path).read_text(encoding="utf-8"))
 
 
 def registered_plugin() -> Any:
@@ -230,7 +234,7 @@ class LoadedAstrBot:
         plugin = self.plugin
         await plugin.terminate()
         if forget:
-            memory_file(plugin).unlink(missing_ok=True)
+            Path(plugin.pipeline.shared.memory.path).unlink(missing_ok=True)
         config = plugin.config
         config.clear()
         config.update(copy.deepcopy(self.pristine_config))

@@ -219,6 +219,10 @@ class ConversationMemory:
         self._lock = asyncio.Lock()
         self._loaded = False
         self._closed = False
+        # Write-behind: the newest state waiting for the writer task, which writes one at a
+        # time off the request's path (a burst of changes becomes one write).
+        self._unsaved: dict[str, Any] | None = None
+        self._writer: asyncio.Task[None] | None = None
 
     # --- reading ---------------------------------------------------------------------------
 
@@ -265,7 +269,7 @@ class ConversationMemory:
                 oldest = next(iter(self._conversations))
                 for kept in self._conversations.pop(oldest):
                     self._let_go(kept)
-            await self._save()
+            self._save()
 
     async def expire(self) -> int:
         """Forget the turns older than the retention time (the cleanup calls this before every
@@ -289,12 +293,12 @@ class ConversationMemory:
                     del self._conversations[conversation]
             if forgotten:
                 logger.info(f"gemini-pic-gen: forgot {forgotten} expired conversation turn(s)")
-                await self._save()
+                self._save()
             return forgotten
 
     async def close(self) -> None:
-        """Unload: let every file go (the next instance holds them again when it reads the
-        file) and write nothing more."""
+        """Unload: the last state written, every file let go (the next instance holds them
+        again when it reads the file), nothing written any more."""
         async with self._lock:
             if self._closed:
                 return
@@ -303,6 +307,12 @@ class ConversationMemory:
                 for kept in turns:
                     self._let_go(kept)
             self._conversations.clear()
+        await self.flush()
+
+    async def flush(self) -> None:
+        """Wait until every change so far is on disk (or its write failed, logged)."""
+        if self._writer is not None:
+            await asyncio.shield(self._writer)
 
     # --- internals ----------------------------------------------------------------------------
 
@@ -352,14 +362,22 @@ class ConversationMemory:
                 f"{len(self._conversations)} conversation(s) read back"
             )
 
-    async def _save(self) -> None:
-        state = {
+    def _save(self) -> None:
+        """Have the current state written, off the request's path: the request is done once
+        its turn is remembered in memory; the file only serves the next instance."""
+        self._unsaved = {
             "version": FORMAT_VERSION,
             "conversations": {
                 key: [k.turn.to_json() for k in turns] for key, turns in self._conversations.items()
             },
         }
-        try:
-            await self._cpu.run(_write, self.path, state)
-        except OSError as exc:  # remembered for this run all the same
-            logger.warning(f"gemini-pic-gen: conversation memory not saved: {exc!r}")
+        if self._writer is None or self._writer.done():
+            self._writer = asyncio.create_task(self._write_unsaved(), name="gemini-memory-write")
+
+    async def _write_unsaved(self) -> None:
+        while self._unsaved is not None:
+            state, self._unsaved = self._unsaved, None
+            try:
+                await self._cpu.run(_write, self.path, state)
+            except OSError as exc:  # remembered for this run all the same
+                logger.warning(f"gemini-pic-gen: conversation memory not saved: {exc!r}")
