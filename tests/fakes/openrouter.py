@@ -542,10 +542,10 @@ class FakeOpenRouter(LoopbackServer):
         self.requests.append(recorded)
         if self.script:
             reply = self.script.popleft()
-        elif self.default is not None:
-            reply = self.default(recorded)
         else:
-            reply = self.answer_for(recorded)
+            # `default` answers what it scripts; None from it: as OpenRouter would.
+            scripted = self.default(recorded) if self.default is not None else None
+            reply = scripted if scripted is not None else self.answer_for(recorded)
         if not self.report_cost:
             reply = _without_cost(reply)
         return recorded, reply
@@ -558,7 +558,9 @@ class FakeOpenRouter(LoopbackServer):
             refused = openrouter_images.refusal(entry, recorded.body)
             return Reply.error(*refused) if refused else self.success_for(recorded)
         entry = next((e for e in self.models if e["id"] == model), None)
-        architecture = (entry or {}).get("architecture", {})
+        if entry is None:
+            return Reply.error(400, f"{model} is not a valid model ID")
+        architecture = entry.get("architecture", {})
         if "text" in recorded.body.get("modalities", []) and architecture.get(
             "output_modalities"
         ) == ["image"]:

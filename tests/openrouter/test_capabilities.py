@@ -171,6 +171,8 @@ def test_what_the_list_declares_wins_over_the_table():
     ],
 )
 async def test_the_request_carries_the_resolved_image_config(client_for, fake, model, size, ratio):
+    if model == UNKNOWN_MODEL:  # listed by OpenRouter, unknown to the capability table
+        fake.models.append({**fake.models[0], "id": UNKNOWN_MODEL})
     resolved = resolve_image_options(model, size or None, ratio or None)
     request = GenerationRequest(
         "a cat", aspect_ratio=resolved.aspect_ratio, image_size=resolved.image_size

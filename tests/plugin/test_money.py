@@ -336,10 +336,12 @@ async def test_a_cancelled_request_releases_its_hold(astrbot, fake, plugin_confi
     billed: a row (aborted, its cost looked up) and no hold."""
     _, plugin = on_day
     plugin_config["user_daily_limit"] = 5
+    body = completion(images=[])
     if when == "before-the-answer":
         fake.enqueue(Reply(action="hang"))
     else:
-        fake.enqueue(Reply(json_body=completion(images=[]), delay=30, keepalive=0.05))
+        fake.enqueue(Reply(json_body=body, delay=30, keepalive=0.05))
+        fake.generations[body["id"]] = Generation(0.039)
     user = fresh_id("cancel")
     event = make_event(sender_id=user)
     job = tool_job("a cat to cancel", None, "", "", False)
@@ -359,9 +361,10 @@ async def test_a_cancelled_request_releases_its_hold(astrbot, fake, plugin_confi
     if when == "before-the-answer":
         assert rows == []
     else:
-        [row] = rows
-        assert (row.outcome, row.pictures, row.generation_id) == ("aborted", 0, row.generation_id)
-        assert row.generation_id.startswith("gen-")
+        await lookups_done(plugin)
+        [row] = await rows_of(plugin, user)
+        assert (row.outcome, row.pictures, row.generation_id) == ("aborted", 0, body["id"])
+        assert (row.cost, row.cost_status) == (0.039, COST_LOOKED_UP)
     figures(f"request cancelled {when}", "nothing (cancelled)", rows_text(rows))
 
 

@@ -44,6 +44,10 @@ REPO_ROOT = Path(__file__).resolve().parents[2]
 PLUGIN_DIR_NAME = "astrbot_plugin_gemini25_image_openrouter"
 TOOL_NAME = "gemini-pic-gen"
 ADMIN_ID = "90001"  # made a bot admin by the `admin` fixture
+# Where the in-process AstrBot's plugin points until a test gives it a fake: a loopback port
+# nothing listens on (discard), so a start-up model check is refused at once instead of
+# reaching openrouter.ai from a test run.
+OFFLINE_API_BASE = "http://127.0.0.1:9"
 _COPY_IGNORE = shutil.ignore_patterns(
     ".git",
     ".venv*",
@@ -359,6 +363,9 @@ def install_plugin(root: Path) -> Path:
 
 async def load_plugin(root: Path) -> LoadedAstrBot:
     plugin_dir = install_plugin(root)
+    config_file = root / "data" / "config" / f"{PLUGIN_DIR_NAME}_config.json"
+    if not config_file.exists():
+        config_file.write_text(json.dumps({"custom_api_base": OFFLINE_API_BASE}))
     if str(root) not in sys.path:
         sys.path.insert(0, str(root))
     await db_helper.initialize()
