@@ -134,6 +134,25 @@ async def test_a_hanging_translator_times_out_and_falls_back(translator, fake_tr
     assert outcome.failed and "timed out" in outcome.note
 
 
+async def test_a_request_out_of_time_does_not_rest_the_translator(fake_translate):
+    """The request had less time left than the configured timeout: the prompt goes out as
+    written, but Google was not too slow, so the next chat's prompt is still translated."""
+    clock = FakeClock()
+    translator = PromptTranslator(clock=clock)
+    fake_translate.fault = "hang"
+    try:
+        short = await translator.translate(
+            "一只猫", timeout=5, limit=0.25, proxy=fake_translate.proxy_url
+        )
+        assert short.failed and "the time the request had left" in short.note
+        assert translator.paused_until() is None
+        fake_translate.fault = None
+        nxt = await translator.translate("一只狗", timeout=5, proxy=fake_translate.proxy_url)
+        assert nxt.translated and nxt.text == "a dog"
+    finally:
+        await translator.close()
+
+
 async def test_unreachable_translator_falls_back(translator):
     with socket.socket() as probe:  # a port nobody listens on
         probe.bind(("127.0.0.1", 0))

@@ -700,9 +700,11 @@ class DrawPipeline:
     async def _final_prompt(self, settings: Settings, job: DrawJob, deadline: Deadline) -> str:
         details = job.prompt
         if details and settings.translate_prompt:
-            timeout = max(0.5, min(settings.translate_timeout, deadline.remaining()))
             outcome = await self.shared.translator.translate(
-                details, timeout=timeout, proxy=settings.translate_proxy
+                details,
+                timeout=settings.translate_timeout,
+                proxy=settings.translate_proxy,
+                limit=max(0.5, deadline.remaining()),
             )
             if outcome.failed:
                 logger.warning(f"gemini-pic-gen: {outcome.note}; sending the original prompt")

@@ -149,8 +149,10 @@ class PromptTranslator:
         await cancel_and_wait(list(self._closing))
 
     async def translate(
-        self, prompt: str, *, timeout: float, proxy: str = ""
+        self, prompt: str, *, timeout: float, proxy: str = "", limit: float | None = None
     ) -> TranslationOutcome:
+        """`timeout`: the configured wait for Google; `limit`: the time this request has left,
+        when shorter. Running out of the request's time is not Google failing: no pause."""
         protected = protect_quotes(prompt)
         if not has_cjk(protected.text):
             note = "quoted text only" if protected.quoted and has_cjk(prompt) else "no CJK text"
@@ -166,7 +168,7 @@ class PromptTranslator:
                 "in a row",
                 failed=True,
             )
-        outcome = await self._call(prompt, protected, timeout, proxy)
+        outcome = await self._call(prompt, protected, timeout, proxy, limit)
         if outcome.translated:
             self._failures = 0
         elif outcome.failed and outcome.paused_translator:
@@ -174,21 +176,29 @@ class PromptTranslator:
         return outcome
 
     async def _call(
-        self, prompt: str, protected: ProtectedPrompt, timeout: float, proxy: str
+        self,
+        prompt: str,
+        protected: ProtectedPrompt,
+        timeout: float,
+        proxy: str,
+        limit: float | None,
     ) -> TranslationOutcome:
+        wait = timeout if limit is None else min(timeout, limit)
         try:
             translator = self._client(proxy, timeout)  # a malformed proxy fails here
             result = await asyncio.wait_for(
-                translator.translate(protected.text, src="auto", dest="en"), timeout
+                translator.translate(protected.text, src="auto", dest="en"), wait
             )
             text = result.text
         except asyncio.TimeoutError:
+            google_too_slow = wait >= timeout
             return TranslationOutcome(
                 prompt,
                 False,
-                f"translation timed out after {timeout:g}s",
+                f"translation timed out after {wait:g}s"
+                + ("" if google_too_slow else " (the time the request had left)"),
                 failed=True,
-                paused_translator=True,
+                paused_translator=google_too_slow,
             )
         except asyncio.CancelledError:
             raise
