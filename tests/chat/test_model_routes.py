@@ -281,6 +281,23 @@ async def test_the_model_list_shows_both_apis_with_abilities_and_prices(
     assert fake.generation_requests() == []
 
 
+async def test_the_model_list_of_an_instance_being_unloaded_is_the_known_models(
+    astrbot, fake, plugin_config, admin, plugin_log
+):
+    """A command routed to an instance already unloaded (a config save racing it) answers
+    with the models the plugin knows, never with AstrBot's raw error line."""
+    plugin = type(astrbot.plugin)(astrbot.context, plugin_config)
+    await plugin.initialize()
+    await plugin.terminate()
+    asked_before = len(fake.requests)
+    event = make_event("/画图模型", sender_id=admin)
+    await plugin.cmd_model(event)
+    [text] = event.sent_texts()
+    assert FLASH in text and "插件" not in text.splitlines()[0]
+    assert len(fake.requests) == asked_before
+    assert any("model list without the service's lists" in r.getMessage() for r in plugin_log)
+
+
 # --- in English -------------------------------------------------------------------------------------
 
 

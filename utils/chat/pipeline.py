@@ -228,11 +228,16 @@ class DrawPipeline:
         """The image models for /画图模型, and whether they come from the model lists. The first
         `priced` Image API models get their providers' prices per picture."""
         models = self.shared.models
-        listed = await models.listings(self.http(), settings)
+        try:
+            http = self.http()
+        except PluginClosedError as exc:  # a command routed to an instance being unloaded
+            logger.warning(f"gemini-pic-gen: model list without the service's lists: {exc.detail}")
+            return image_model_summaries(None), False
+        listed = await models.listings(http, settings)
         summaries = image_model_summaries(listed)
         wanted = [i for i, s in enumerate(summaries[:priced]) if s.api == IMAGES_API]
         found = await asyncio.gather(
-            *(models.endpoints(self.http(), settings, summaries[i].id) for i in wanted)
+            *(models.endpoints(http, settings, summaries[i].id) for i in wanted)
         )
         for i, endpoints in zip(wanted, found, strict=True):
             if endpoints:
