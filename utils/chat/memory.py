@@ -193,6 +193,11 @@ def _present(directory: Path, names: Iterable[str]) -> bool:
     return all((directory / name).is_file() for name in names)
 
 
+def _present_each(directory: Path, turns: list[Turn]) -> list[bool]:
+    """`_present` for many turns in one worker call. Blocking."""
+    return [_present(directory, turn.files) for turn in turns]
+
+
 class ConversationMemory:
     """The turns of every conversation of one plugin instance; see the module doc."""
 
@@ -233,9 +238,9 @@ class ConversationMemory:
             await self._load()
             if self._closed:
                 return None
-            now = self._clock.wall()
+            oldest = self._oldest_kept()
             for kept in reversed(self._conversations.get(conversation, [])):
-                if self._expired(kept.turn, now):
+                if kept.turn.at <= oldest:
                     continue
                 if await self._cpu.run(_present, self._store.directory, kept.turn.files):
                     hold.add(self._store.directory / name for name in kept.turn.files)
@@ -278,11 +283,11 @@ class ConversationMemory:
             await self._load()
             if self._closed:
                 return 0
-            now = self._clock.wall()
+            oldest = self._oldest_kept()
             forgotten = 0
             for conversation in list(self._conversations):
                 turns = self._conversations[conversation]
-                keep = [k for k in turns if not self._expired(k.turn, now)]
+                keep = [k for k in turns if k.turn.at > oldest]
                 for kept in turns:
                     if kept not in keep:
                         self._let_go(kept)
@@ -316,8 +321,10 @@ class ConversationMemory:
 
     # --- internals ----------------------------------------------------------------------------
 
-    def _expired(self, turn: Turn, now: float) -> bool:
-        return now - turn.at >= self._retention()
+    def _oldest_kept(self) -> float:
+        """Turns made at or before this wall time are expired (the retention is read from the
+        config once per call, not once per turn)."""
+        return self._clock.wall() - self._retention()
 
     def _keep(self, turn: Turn) -> _Kept:
         hold = self._store.held.hold()
@@ -344,17 +351,21 @@ class ConversationMemory:
         conversations = state.get("conversations") if isinstance(state, dict) else None
         if not isinstance(conversations, dict):
             return
-        now = self._clock.wall()
+        oldest = self._oldest_kept()
+        candidates: list[tuple[str, Turn]] = []
         for conversation, entries in list(conversations.items())[-self.max_conversations :]:
             turns = [Turn.from_json(e) for e in (entries if isinstance(entries, list) else ())]
-            kept = []
-            for turn in turns[-self.max_turns :]:
-                if turn is None or self._expired(turn, now):
-                    continue
-                if await self._cpu.run(_present, self._store.directory, turn.files):
-                    kept.append(self._keep(turn))
-            if kept:
-                self._conversations[str(conversation)] = kept
+            candidates += [
+                (str(conversation), turn)
+                for turn in turns[-self.max_turns :]
+                if turn is not None and turn.at > oldest
+            ]
+        present = await self._cpu.run(
+            _present_each, self._store.directory, [turn for _, turn in candidates]
+        )
+        for (conversation, turn), there in zip(candidates, present, strict=True):
+            if there:
+                self._conversations.setdefault(conversation, []).append(self._keep(turn))
         count = sum(len(t) for t in self._conversations.values())
         if count:
             logger.info(
