@@ -80,6 +80,28 @@ async def test_no_progress_note_when_every_key_is_known_invalid(astrbot, fake, p
     assert len(fake.chat_requests()) == 1
 
 
+async def test_a_progress_note_the_adapter_refuses_does_not_cost_the_picture(
+    astrbot, fake, plugin_config, plugin_log
+):
+    plugin_config["progress_message"] = True
+    fake.enqueue(Reply(json_body=completion(images=[data_url(make_png("cat"))]), delay=0.3))
+    event = make_event()
+    event.send_error = RuntimeError("adapter down")
+    call = asyncio.ensure_future(astrbot.run_tool(event, image_description="a cat"))
+    for _ in range(300):
+        if fake.chat_requests():
+            break
+        await asyncio.sleep(0.01)
+    event.send_error = None  # the adapter is back before the picture is
+    texts = await call
+    assert "已生成 1 张图片" in texts[0] and len(event.sent_images()) == 1
+    assert "正在生成图片" not in event.sent_text()
+    notes = [r.getMessage() for r in plugin_log if "progress message not sent" in r.getMessage()]
+    assert notes == [
+        "gemini-pic-gen: progress message not sent: sending to the chat failed: RuntimeError"
+    ]
+
+
 # --- unloading ------------------------------------------------------------------------------------
 
 

@@ -698,9 +698,9 @@ class DrawPipeline:
     async def _progress(self, request: DrawRequest) -> None:
         try:
             text = replies.progress(request.lang, request.job.action)
-            await request.event.send(MessageChain().message(text))
-        except Exception as exc:  # a lost progress note must not cost the picture
-            logger.warning(f"gemini-pic-gen: progress message not sent: {exc!r}")
+            await self.delivery.send(request, MessageChain().message(text))
+        except DeliveryError as exc:  # a lost progress note must not cost the picture
+            logger.warning(f"gemini-pic-gen: progress message not sent: {exc.detail}")
 
     async def _final_prompt(self, settings: Settings, job: DrawJob, deadline: Deadline) -> str:
         details = job.prompt
