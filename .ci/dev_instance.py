@@ -21,6 +21,7 @@ reads the file at start; this adds the dashboard user name to it before that.
 
 from __future__ import annotations
 
+import fnmatch
 import json
 import os
 import shutil
@@ -28,21 +29,25 @@ import sys
 import tempfile
 from pathlib import Path
 
-# Checkout entries the instance never needs (and must not see: its own root is .run/).
-SKIPPED = frozenset(
-    {".git", ".uv", ".run", ".bench", ".pytest_cache", ".ruff_cache", "__pycache__", "tests"}
-)
-SKIPPED_PREFIXES = (".venv",)
+# Checkout entries the instance never needs (and must not see: its own root is .run/); the
+# tests copy the plugin by the same list.
+NOT_PLUGIN_FILES = Path(__file__).with_name("not-plugin-files")
 # Directories AstrBot's page service resolves below the plugin root: real dirs, hard-linked files.
 PAGE_DIRS = frozenset({"pages", "views"})
 MARKER = ".make-run-mount"  # names the checkout a mounted plugin directory belongs to
 
 
+def skipped_patterns() -> list[str]:
+    lines = NOT_PLUGIN_FILES.read_text(encoding="utf-8").splitlines()
+    return [line.strip() for line in lines if line.strip() and not line.startswith("#")]
+
+
 def wanted_entries(checkout: Path) -> list[Path]:
+    skipped = skipped_patterns()
     return sorted(
         entry
         for entry in checkout.iterdir()
-        if entry.name not in SKIPPED and not entry.name.startswith(SKIPPED_PREFIXES)
+        if not any(fnmatch.fnmatch(entry.name, pattern) for pattern in skipped)
     )
 
 

@@ -48,21 +48,13 @@ ADMIN_ID = "90001"  # made a bot admin by the `admin` fixture
 # nothing listens on (discard), so a start-up model check is refused at once instead of
 # reaching openrouter.ai from a test run.
 OFFLINE_API_BASE = "http://127.0.0.1:9"
-_COPY_IGNORE = shutil.ignore_patterns(
-    ".git",
-    ".venv*",
-    ".uv",
-    ".run",
-    ".bench",
-    "__pycache__",
-    "*.pyc",
-    ".pytest_cache",
-    ".ruff_cache",
-    ".mypy_cache",
-    ".mypy-tree",
-    "tests",
-    "gemini_image_*",
-)
+# What is not part of the plugin: one list for the tests' copies and `make run`'s mount.
+_NOT_PLUGIN_FILES = [
+    line.strip()
+    for line in (REPO_ROOT / ".ci" / "not-plugin-files").read_text(encoding="utf-8").splitlines()
+    if line.strip() and not line.startswith("#")
+]
+_COPY_IGNORE = shutil.ignore_patterns(*_NOT_PLUGIN_FILES)
 
 
 class RecordingEvent(AstrMessageEvent):
