@@ -183,8 +183,8 @@ class GeminiImagePlugin(Star):  # type: ignore[misc]  # Star is Any: AstrBot is 
     async def cmd_model(self, event: AstrMessageEvent) -> None:
         """（管理员）切换图像模型：/画图模型 <模型ID>；不带参数时列出图像模型、能力和价格"""
         settings = self.settings()
-        lang = self._lang(event, settings)
-        if await self._refuse_non_admin(event, cmd.MODEL, lang):
+        lang = await self._admin_lang(event, cmd.MODEL, settings)
+        if lang is None:
             return
         value = command_argument(event.message_str, cmd.MODEL)
         if not value:
@@ -198,8 +198,8 @@ class GeminiImagePlugin(Star):  # type: ignore[misc]  # Star is Any: AstrBot is 
     async def cmd_api_base(self, event: AstrMessageEvent) -> None:
         """（管理员）切换 API 地址：/画图接口 <地址|默认>"""
         settings = self.settings()
-        lang = self._lang(event, settings)
-        if await self._refuse_non_admin(event, cmd.API_BASE, lang):
+        lang = await self._admin_lang(event, cmd.API_BASE, settings)
+        if lang is None:
             return
         value = command_argument(event.message_str, cmd.API_BASE)
         if not value:
@@ -212,8 +212,8 @@ class GeminiImagePlugin(Star):  # type: ignore[misc]  # Star is Any: AstrBot is 
     async def cmd_settings(self, event: AstrMessageEvent) -> None:
         """（管理员）查看画图插件当前设置，密钥已打码"""
         settings = self.settings()
-        lang = self._lang(event, settings)
-        if await self._refuse_non_admin(event, cmd.SETTINGS, lang):
+        lang = await self._admin_lang(event, cmd.SETTINGS, settings)
+        if lang is None:
             return
         paused = self.pipeline.shared.translator.paused_until()
         await self._reply(event, admin.describe_settings(lang, settings, paused))
@@ -223,8 +223,8 @@ class GeminiImagePlugin(Star):  # type: ignore[misc]  # Star is Any: AstrBot is 
     async def cmd_keys(self, event: AstrMessageEvent) -> None:
         """（管理员）密钥池：打码的密钥、状态与成功失败次数；/画图密钥 重置 [密钥末尾几位] 清除冷却、额度用尽和无效状态"""
         settings = self.settings()
-        lang = self._lang(event, settings)
-        if await self._refuse_non_admin(event, cmd.KEYS, lang):
+        lang = await self._admin_lang(event, cmd.KEYS, settings)
+        if lang is None:
             return
         argument = command_argument(event.message_str, cmd.KEYS)
         reset, tail = keys_argument(argument)
@@ -247,8 +247,8 @@ class GeminiImagePlugin(Star):  # type: ignore[misc]  # Star is Any: AstrBot is 
     @filter.command(cmd.STATS.zh, alias=cmd.STATS.aliases)
     async def cmd_stats(self, event: AstrMessageEvent) -> None:
         """（管理员）画图统计：今天和近 7 天的图片数与花费（按群、用户、模型），各密钥剩余额度"""
-        lang = self._lang(event, self.settings())
-        if await self._refuse_non_admin(event, cmd.STATS, lang):
+        lang = await self._admin_lang(event, cmd.STATS, self.settings())
+        if lang is None:
             return
         stats = await self.spend.stats()
         await self._reply(event, spend.stats_text(lang, stats))
@@ -267,17 +267,19 @@ class GeminiImagePlugin(Star):  # type: ignore[misc]  # Star is Any: AstrBot is 
             await self._reply(event, "\n".join(remarks))
         event.stop_event()
 
-    async def _refuse_non_admin(
-        self, event: AstrMessageEvent, command: cmd.Command, lang: Lang
-    ) -> bool:
-        """Answer a non-admin's admin command with one sentence (utils/chat/permission.py)."""
+    async def _admin_lang(
+        self, event: AstrMessageEvent, command: cmd.Command, settings: Settings
+    ) -> Lang | None:
+        """The language of an admin command; None when a non-admin sent it, answered here with
+        one sentence (utils/chat/permission.py)."""
+        lang = self._lang(event, settings)
         if not refused(event):
-            return False
+            return lang
         sender = str(event.get_sender_id())
         logger.info(f"gemini-pic-gen: {sender} is not a bot admin: /{command.zh} refused")
         prefix = wake_prefix_of(self.pipeline.event_config(event))
         await self._reply(event, admin.admin_only(lang, prefix + command(lang), sender))
-        return True
+        return None
 
     @staticmethod
     async def _reply(event: AstrMessageEvent, text: str) -> None:
