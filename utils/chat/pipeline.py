@@ -54,6 +54,7 @@ from ..imaging.references import (
     References,
     ReferenceSources,
     delivered_data_url,
+    max_reference_images,
     references_for_request,
 )
 from ..imaging.store import SavedImage
@@ -479,9 +480,7 @@ class DrawPipeline:
             return None, job.continue_last
         directory = self.shared.store.directory
         paths = tuple(directory / name for name in turn.files)
-        limit = ReferenceOptions.from_settings(
-            settings, request.deadline.remaining(), options.capabilities.max_references
-        ).max_images
+        limit = max_reference_images(settings, options.capabilities.max_references)
         paths = paths[:limit]
         # The previous turn as history: a model that keeps turns, the turn made by this very
         # model with its reasoning details, and room for the message's pictures besides.
@@ -511,9 +510,7 @@ class DrawPipeline:
         )
         if not endpoints:
             return None
-        references = ReferenceOptions.from_settings(
-            settings, request.deadline.remaining(), options.capabilities.max_references
-        ).max_images
+        references = max_reference_images(settings, options.capabilities.max_references)
         cost = request_estimate(
             endpoints,
             options.image_size,

@@ -81,13 +81,19 @@ class ReferenceOptions:
     ) -> ReferenceOptions:
         """Downloads end within their own timeout and the `time_left` of the run; at most the
         configured number of pictures, and at most `model_limit`, what the model takes."""
-        limit = settings.max_reference_images
         return cls(
-            max_images=limit if model_limit is None else max(1, min(limit, model_limit)),
+            max_images=max_reference_images(settings, model_limit),
             max_side=settings.reference_max_side,
             max_bytes=settings.download_max_bytes,
             timeout=max(0.5, min(settings.download_timeout, time_left)),
         )
+
+
+def max_reference_images(settings: Settings, model_limit: int | None = None) -> int:
+    """How many reference pictures a request may send: the configured number, at most what the
+    model takes (`model_limit`), at least one."""
+    limit = settings.max_reference_images
+    return limit if model_limit is None else max(1, min(limit, model_limit))
 
 
 @dataclass(frozen=True)
