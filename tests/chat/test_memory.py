@@ -9,6 +9,7 @@ import asyncio
 import json
 import logging
 import os
+import threading
 from collections.abc import AsyncIterator
 from pathlib import Path
 
@@ -24,6 +25,7 @@ from utils.chat.memory import (
     MAX_REASONING_BYTES,
     ConversationMemory,
     Turn,
+    _write,
     bounded_turn,
     conversation_of,
 )
@@ -201,10 +203,37 @@ async def test_read_back_by_the_next_instance_within_the_retention(setup):
     again = setup.memory()  # the next instance, after a reload or a restart
     assert await again.recall(ALICE, setup.store.held.hold()) == turn
     assert turn.files[0] in setup.store.held  # held again by the new instance
-    assert not list(setup.root.joinpath("data").glob(".*tmp"))  # written atomically
+    assert not list(setup.root.joinpath("data").glob(".*tmp"))  # no temporary file left
 
     setup.clock.advance(RETENTION)
     assert await setup.memory().recall(ALICE, setup.store.held.hold()) is None
+
+
+def test_a_reader_never_sees_a_half_written_file(tmp_path: Path):
+    """Another instance reads the file while this one writes it: every read is a whole state,
+    the old or the new one, never a truncated file (as a plain rewrite in place would give)."""
+    path = tmp_path / "memory.json"
+    states = [{"n": n, "pad": "x" * 400_000} for n in range(2)]
+    _write(path, states[0])
+    seen: list[object] = []
+    done = threading.Event()
+
+    def read() -> None:
+        while not done.is_set():
+            try:
+                seen.append(json.loads(path.read_bytes())["n"])
+            except (ValueError, KeyError) as exc:
+                seen.append(exc)
+
+    reader = threading.Thread(target=read)
+    reader.start()
+    try:
+        for n in range(40):
+            _write(path, states[n % 2])
+    finally:
+        done.set()
+        reader.join()
+    assert seen and set(seen) <= {0, 1}
 
 
 async def test_after_close_nothing_is_written_or_offered(setup):
