@@ -282,6 +282,30 @@ async def test_a_row_the_ledger_did_not_take_is_written_before_the_next_and_coun
     assert row.cost == 0.06
 
 
+async def test_a_row_whose_prune_failed_is_written_once(tmp_path: Path, noon_clock: FakeClock):
+    """The hourly prune after a write fails (SQLite refuses the DELETE of yesterday's row):
+    the row is in the ledger, so it is not kept in memory to be written (and counted) again."""
+    ledger = Ledger(tmp_path, retention_days=1, clock=noon_clock)
+    await ledger.open()
+    other = sqlite3.connect(str(ledger.path))
+    other.execute(
+        "CREATE TRIGGER no_delete BEFORE DELETE ON generations "
+        "BEGIN SELECT RAISE(ABORT, 'the disk said no'); END"
+    )
+    other.commit()
+    other.close()
+    guard = SpendGuard(ledger, noon_clock)
+    try:
+        await ledger.record(entry(NOON - DAY))  # yesterday: the prune would remove it
+        reservation = await guard.reserve(MEMBER, SpendPolicy(user_daily_limit=5))
+        assert await reservation.commit(entry(NOON + 3600, cost=0.05)) is not None
+        assert guard.unrecorded == 0
+        (await guard.reserve(MEMBER, SpendPolicy(user_daily_limit=5))).release()
+        assert len(await ledger.latest(5)) == 2
+    finally:
+        await ledger.close()
+
+
 async def test_a_cancelled_commit_still_writes_its_row_and_drops_its_hold(
     tmp_path: Path, noon_clock: FakeClock
 ):

@@ -73,6 +73,34 @@ async def test_recording_prunes_at_most_hourly(tmp_path: Path, noon_clock: FakeC
         await ledger.close()
 
 
+_NO_DELETE = (
+    "CREATE TRIGGER no_delete BEFORE DELETE ON generations "
+    "BEGIN SELECT RAISE(ABORT, 'the disk said no'); END"
+)
+
+
+async def test_a_failed_prune_never_fails_the_write_before_it(
+    tmp_path: Path, noon_clock: FakeClock
+):
+    """The row is committed before the hourly prune: a prune that fails (here SQLite itself
+    refuses the DELETE) is logged, and the write still returns its row."""
+    ledger = Ledger(tmp_path, retention_days=1, clock=noon_clock)
+    await ledger.open()
+    other = sqlite3.connect(str(ledger.path))
+    other.execute(_NO_DELETE)
+    other.commit()
+    other.close()
+    try:
+        await ledger.record(entry(NOON - DAY))  # yesterday: what the next prune removes
+        with captured_log() as log:
+            row_id = await ledger.record(entry(NOON + 3600, user="after"))  # prunes, and fails
+        assert row_id > 0
+        assert "spend ledger not pruned" in log.text and "the disk said no" in log.text
+        assert [r.user_id for r in await ledger.latest(5)] == ["after", "10001"]
+    finally:
+        await ledger.close()
+
+
 async def test_per_day_fills_empty_days_and_sums_each_day(ledger: Ledger):
     await ledger.record(entry(NOON - 2 * DAY, pictures=2, cost=0.1))
     await ledger.record(entry(NOON, cost=0.05))

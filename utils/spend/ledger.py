@@ -474,8 +474,20 @@ class Ledger:
             )
             row_id = int(cursor.lastrowid or 0)
         if entry.at - self._state.last_prune >= PRUNE_INTERVAL:
-            self._prune_blocking(entry.at)
+            self._prune_after_record(entry.at)
         return row_id
+
+    def _prune_after_record(self, now: float) -> None:
+        """The hourly prune behind a write. The row is committed by then: a failed prune is
+        logged and never fails the write (its caller would keep the row to write it again, and
+        count it twice); the next prune is an hour later."""
+        try:
+            self._prune_blocking(now)
+        except (sqlite3.Error, OSError) as exc:
+            logger.warning(
+                f"gemini-pic-gen: spend ledger not pruned ({type(exc).__name__}: {exc}); "
+                "the row is recorded, the next prune is in an hour"
+            )
 
     def _set_cost_blocking(self, row_id: int, cost: float | None, status: str) -> None:
         with self._db() as db:
