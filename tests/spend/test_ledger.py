@@ -258,8 +258,9 @@ PRAGMA user_version = 1;
 """
 
 
-async def test_a_ledger_of_schema_1_is_migrated_with_its_rows(tmp_path: Path, noon_clock):
-    old = sqlite3.connect(str(tmp_path / LEDGER_FILE))
+def _old_ledger(path: Path, *extra: str) -> None:
+    """A ledger of schema 1 with two rows (cost reported, not), then `extra` statements."""
+    old = sqlite3.connect(str(path))
     old.executescript(_SCHEMA_1)
     for cost in (0.039, None):
         old.execute(
@@ -268,8 +269,14 @@ async def test_a_ledger_of_schema_1_is_migrated_with_its_rows(tmp_path: Path, no
             "VALUES (?, ?, 'aiocqhttp', 'g', 'u', 'm', '', 1, 10, 1290, ?, 'sk-or-…a1a1', '')",
             (NOON, local_day(NOON), cost),
         )
+    for statement in extra:
+        old.execute(statement)
     old.commit()
     old.close()
+
+
+async def test_a_ledger_of_schema_1_is_migrated_with_its_rows(tmp_path: Path, noon_clock):
+    _old_ledger(tmp_path / LEDGER_FILE)
     ledger = Ledger(tmp_path, clock=noon_clock)
     await ledger.open()
     try:
@@ -287,6 +294,60 @@ async def test_a_ledger_of_schema_1_is_migrated_with_its_rows(tmp_path: Path, no
     check = sqlite3.connect(str(tmp_path / LEDGER_FILE))
     assert check.execute("PRAGMA user_version").fetchone()[0] == 2
     check.close()
+
+
+async def test_a_migration_cut_after_its_columns_still_marks_the_old_rows(
+    tmp_path: Path, noon_clock
+):
+    """What an older migration left after a crash: schema 2's columns there, the version and
+    the rows still of schema 1. The version decides, so the rows are marked now."""
+    _old_ledger(
+        tmp_path / LEDGER_FILE,
+        "ALTER TABLE generations ADD COLUMN outcome TEXT NOT NULL DEFAULT 'picture'",
+        "ALTER TABLE generations ADD COLUMN generation_id TEXT NOT NULL DEFAULT ''",
+        "ALTER TABLE generations ADD COLUMN cost_status TEXT NOT NULL DEFAULT ''",
+    )
+    ledger = Ledger(tmp_path, clock=noon_clock)
+    await ledger.open()
+    try:
+        rows = await ledger.latest(5)
+        assert [(r.size, r.cost_status) for r in rows] == [
+            (SIZE_UNRECORDED, COST_UNKNOWN),
+            (SIZE_UNRECORDED, COST_REPORTED),
+        ]
+    finally:
+        await ledger.close()
+
+
+async def test_a_failed_migration_leaves_schema_1_as_it_was(tmp_path: Path, noon_clock):
+    """The migration fails after adding its columns (SQLite refuses the UPDATE of the old
+    rows): nothing of it stays, and the next open migrates the whole."""
+    path = tmp_path / LEDGER_FILE
+    _old_ledger(
+        path,
+        "CREATE TRIGGER no_update BEFORE UPDATE ON generations "
+        "BEGIN SELECT RAISE(ABORT, 'not now'); END",
+    )
+    ledger = Ledger(tmp_path, clock=noon_clock)
+    with pytest.raises(LedgerError, match="not now"):
+        await ledger.open()
+    await ledger.close()
+    check = sqlite3.connect(str(path))
+    columns = {row[1] for row in check.execute("PRAGMA table_info(generations)")}
+    assert "cost_status" not in columns and "outcome" not in columns
+    assert check.execute("PRAGMA user_version").fetchone()[0] == 1
+    check.execute("DROP TRIGGER no_update")
+    check.commit()
+    check.close()
+    await ledger.open()
+    try:
+        rows = await ledger.latest(5)
+        assert [(r.outcome, r.size, r.cost_status) for r in rows] == [
+            ("picture", SIZE_UNRECORDED, COST_UNKNOWN),
+            ("picture", SIZE_UNRECORDED, COST_REPORTED),
+        ]
+    finally:
+        await ledger.close()
 
 
 async def test_outcomes_sizes_and_costs_looked_up_later(ledger: Ledger):
