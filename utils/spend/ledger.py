@@ -300,9 +300,7 @@ def _looks_like_sqlite(path: Path) -> bool:
     try:
         with path.open("rb") as file:
             head = file.read(len(_SQLITE_HEADER))
-    except FileNotFoundError:
-        return True
-    except OSError:
+    except OSError:  # missing (SQLite makes it) or unreadable (SQLite says why)
         return True
     return not head or head == _SQLITE_HEADER
 
