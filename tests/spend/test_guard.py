@@ -315,6 +315,24 @@ async def test_an_undelivered_answer_is_marked_even_while_its_row_waits_in_memor
     }
 
 
+async def test_rows_kept_in_memory_are_capped_and_the_oldest_dropped_are_logged(
+    ledger: Ledger, noon_clock: FakeClock
+):
+    guard = SpendGuard(ledger, noon_clock, max_unrecorded=3)
+    policy = SpendPolicy(user_daily_limit=9)
+    reservations = [await guard.reserve(MEMBER, policy) for _ in range(5)]
+    await ledger.close()
+    with captured_log() as log:
+        for n, reservation in enumerate(reservations):
+            assert await reservation.commit(entry(user=f"u{n}", cost=0.01 * n)) is None
+    assert guard.unrecorded == 3
+    assert log.text.count("SPEND ROW LOST: more than 3 rows wait for the ledger") == 2
+    assert "user aiocqhttp:u0" in log.text and "user aiocqhttp:u1" in log.text
+    await ledger.open()
+    (await guard.reserve(MEMBER, policy)).release()
+    assert [r.user_id for r in await ledger.latest(9)] == ["u4", "u3", "u2"]
+
+
 async def test_a_row_whose_prune_failed_is_written_once(tmp_path: Path, noon_clock: FakeClock):
     """The hourly prune after a write fails (SQLite refuses the DELETE of yesterday's row):
     the row is in the ledger, so it is not kept in memory to be written (and counted) again."""

@@ -19,11 +19,14 @@ When the ledger cannot be read or written: with a money cap set, requests are re
 closed: a cap that cannot be checked must not be passed), every time with an error in the log;
 without one, they go on (the count caps are not checked) and the log says so. A row that could
 not be written is kept in memory and written before the next one; `mark()` reaches it there too.
+At most MAX_UNRECORDED rows wait so: in a longer outage the oldest go, each with an error in the
+log.
 """
 
 from __future__ import annotations
 
 import asyncio
+from collections import deque
 from dataclasses import dataclass, field, replace
 from itertools import count
 from typing import Protocol
@@ -36,6 +39,9 @@ from ..core.errors import DailyCapReached, LedgerError, LedgerUnavailableError
 from ..core.settings import SpendPolicy
 from .days import local_day, next_midnight
 from .ledger import COST_PENDING, Ledger, LedgerEntry, ScopeTotals
+
+# Rows kept in memory while the ledger cannot be written (a few hundred bytes each).
+MAX_UNRECORDED = 2000
 
 
 class Spender(Protocol):
@@ -201,7 +207,12 @@ class SpendGuard:
     """The daily caps of one plugin instance, over its ledger (None: no caps, no records)."""
 
     def __init__(
-        self, ledger: Ledger | None, clock: Clock = SYSTEM_CLOCK, lookups: CostLookup | None = None
+        self,
+        ledger: Ledger | None,
+        clock: Clock = SYSTEM_CLOCK,
+        lookups: CostLookup | None = None,
+        *,
+        max_unrecorded: int = MAX_UNRECORDED,
     ) -> None:
         self.ledger = ledger
         self.lookups = lookups
@@ -210,7 +221,8 @@ class SpendGuard:
         self._holds: dict[int, Reservation] = {}
         self._ids = count(1)
         # Rows the ledger failed to take, written before the next one (in order).
-        self._unrecorded: list[_Unrecorded] = []
+        self._unrecorded: deque[_Unrecorded] = deque()
+        self._max_unrecorded = max(1, max_unrecorded)
         self._commits: set[asyncio.Task[int | None]] = set()
 
     @property
@@ -306,7 +318,7 @@ class SpendGuard:
                     await self._write_unrecorded()
                     row_id = await self._write(reservation, entry)
                 except LedgerError as exc:
-                    self._unrecorded.append(_Unrecorded(reservation, entry))
+                    self._keep_unrecorded(_Unrecorded(reservation, entry))
                     logger.error(
                         f"gemini-pic-gen: SPEND NOT RECORDED ({entry.outcome}, cost "
                         f"{entry.cost}): {exc.detail}; kept in memory ({len(self._unrecorded)} "
@@ -316,6 +328,18 @@ class SpendGuard:
         finally:
             self._drop(reservation)
         return row_id
+
+    def _keep_unrecorded(self, waiting: _Unrecorded) -> None:
+        """Keep a row for later; the oldest kept goes when there are too many."""
+        while len(self._unrecorded) >= self._max_unrecorded:
+            lost = self._unrecorded.popleft().entry
+            logger.error(
+                f"gemini-pic-gen: SPEND ROW LOST: more than {self._max_unrecorded} rows wait for "
+                f"the ledger; dropped the oldest ({lost.outcome}, {lost.pictures} picture(s), "
+                f"cost {lost.cost}, model {lost.model}, user {lost.platform}:{lost.user_id}, "
+                f"at {lost.at:.0f})"
+            )
+        self._unrecorded.append(waiting)
 
     async def _write(self, reservation: Reservation, entry: LedgerEntry) -> int:
         assert self.ledger is not None
@@ -331,7 +355,7 @@ class SpendGuard:
         while self._unrecorded:
             waiting = self._unrecorded[0]
             await self._write(waiting.reservation, waiting.entry)
-            self._unrecorded.pop(0)
+            self._unrecorded.popleft()
             logger.info("gemini-pic-gen: a spend row kept in memory is now recorded")
 
     async def mark(self, reservation: Reservation, outcome: str) -> None:
