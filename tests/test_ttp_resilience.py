@@ -532,9 +532,9 @@ async def test_admin_command_shows_the_pool(astrbot, fake, plugin_config, virtua
     until = time.strftime("%H:%M:%S", time.localtime(virtual_time.wall() + 60))
     assert event.sent_text().splitlines() == [
         "OpenRouter 密钥池（3 个密钥，模型 google/gemini-2.5-flash-image）：",
-        f"1. sk-or-…a1a1 | 限流冷却中，{until} 恢复 | 成功 0 / 失败 1",
-        "2. sk-or-…b2b2 | 正常 | 成功 1 / 失败 0",
-        "3. sk-or-…c3c3 | 尚未使用 | 成功 0 / 失败 0",
+        f"1、sk-or-…a1a1 | 限流冷却中，{until} 恢复 | 成功 0 / 失败 1",
+        "2、sk-or-…b2b2 | 正常 | 成功 1 / 失败 0",
+        "3、sk-or-…c3c3 | 尚未使用 | 成功 0 / 失败 0",
         "（成功/失败为本次启动或修改密钥配置以来的请求次数）",
     ]
     assert_no_key_leaked(event.sent_text())

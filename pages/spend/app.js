@@ -30,7 +30,8 @@ const TEXTS = {
     latestNote: "（只显示仍在保留期内的图片）",
     pictures: (n) => `${n} 张`,
     unknown: "未知",
-    unknownNote: (n) => `（${n} 次未知）`,
+    unknownShort: (n) => `${n} 次未知`,
+    notes: (list) => `（${list.join("，")}）`,
     unreported: (n) => `另有 ${n} 次未报告花费`,
     pending: (n) => `${n} 次花费查询中`,
     billedBlank: (n, cost) => `另有 ${n} 次未出图但已计费 ${cost}`,
@@ -92,7 +93,8 @@ const TEXTS = {
     latestNote: "(only those still kept)",
     pictures: (n) => `${n} ${n === 1 ? "picture" : "pictures"}`,
     unknown: "unknown",
-    unknownNote: (n) => ` (${n} unknown)`,
+    unknownShort: (n) => `${n} unknown`,
+    notes: (list) => ` (${list.join(", ")})`,
     unreported: (n) => `${n} more without a reported cost`,
     pending: (n) => `${n} being looked up`,
     billedBlank: (n, cost) => `plus ${n} billed without a picture: ${cost}`,
@@ -156,10 +158,25 @@ function usd(amount) {
   return "$" + (digits.split(".")[1].length >= 2 ? digits : amount.toFixed(2));
 }
 
-// A total's spend: unknown when no generation reported a cost, flagged when some did not.
+// What a total's spend is, by the rule of the chat's /画图统计 (utils/chat/texts/spend.py,
+// spend_text): unknown only when no answer's cost is known and none is still being looked up;
+// otherwise the known sum, missing `unreported` answers (their cost cannot be known) and
+// `pending` ones (still being looked up). `unknown` counts both.
+function spendOf(t) {
+  const pending = t.pending || 0;
+  const allUnknown = Boolean(t.generations) && t.unknown === t.generations && !pending;
+  const unreported = allUnknown ? 0 : (t.unknown || 0) - pending;
+  return { allUnknown, unreported, pending };
+}
+
+// A total's spend in a table cell or the chart's titles: the known sum, with short notes.
 function spend(t) {
-  if (t.generations && t.unknown === t.generations) return T.unknown;
-  return usd(t.cost) + (t.unknown ? T.unknownNote(t.unknown) : "");
+  const s = spendOf(t);
+  if (s.allUnknown) return T.unknown;
+  const notes = [];
+  if (s.unreported) notes.push(T.unknownShort(s.unreported));
+  if (s.pending) notes.push(T.pending(s.pending));
+  return usd(t.cost) + (notes.length ? T.notes(notes) : "");
 }
 
 function clock(epoch, withDate) {
@@ -241,7 +258,7 @@ function drawChart(days) {
     if (days.length <= 16 || i % 2 === days.length % 2) {
       svg("text", { x: x + slot / 2, y: H - B + 16, "text-anchor": "middle" }, root).textContent = d.day.slice(5);
     }
-    if (!(d.generations && d.unknown === d.generations)) {
+    if (!spendOf(d).allUnknown) {
       points.push([x + slot / 2, T_ + plotH - (plotH * d.cost) / maxCost, d]);
     }
   });
@@ -258,12 +275,11 @@ function drawChart(days) {
 // A tile shows the known sum big; below it, how many answers it misses or still looks up,
 // and the billed answers that brought no picture (their cost is part of the sum).
 function spendTile(id, t) {
-  const allUnknown = t.generations && t.unknown === t.generations && !t.pending;
-  $(id).textContent = allUnknown ? T.unknown : usd(t.cost);
+  const s = spendOf(t);
+  $(id).textContent = s.allUnknown ? T.unknown : usd(t.cost);
   const notes = [];
-  const unreported = (t.unknown || 0) - (t.pending || 0);
-  if (unreported && !allUnknown) notes.push(T.unreported(unreported));
-  if (t.pending) notes.push(T.pending(t.pending));
+  if (s.unreported) notes.push(T.unreported(s.unreported));
+  if (s.pending) notes.push(T.pending(s.pending));
   if (t.without_picture) notes.push(T.billedBlank(t.without_picture, usd(t.without_picture_cost)));
   if (t.undelivered) notes.push(T.undelivered(t.undelivered));
   $(id + "-note").textContent = notes.join(T.join);

@@ -87,8 +87,8 @@ async def test_an_admin_resets_one_key_and_it_is_used_at_once(
         "已清除 1 个密钥的冷却、额度用尽和无效状态（sk-or-…b2b2），下一次请求会先试用它们。\n"
         "OpenRouter 密钥池（2 个密钥"
     )
-    assert "1. sk-or-…a1a1 | 额度用尽" in reply
-    assert "2. sk-or-…b2b2 | 已重置，下一次请求会先试用 | 成功 0 / 失败 1" in reply
+    assert "1、sk-or-…a1a1 | 额度用尽" in reply
+    assert "2、sk-or-…b2b2 | 已重置，下一次请求会先试用 | 成功 0 / 失败 1" in reply
 
     drawn = make_event()
     await virtual_time.run_tool(drawn, image_description="a cat")
@@ -135,8 +135,8 @@ async def test_the_keys_reset_in_english(astrbot, fake, english, admin):
         "Cleared the cooldown, out-of-credits and invalid state of 1 key (sk-or-…b2b2); "
         "the next request tries them first."
     )
-    assert lines[2].startswith("1. sk-or-…a1a1 | invalid (401)")
-    assert lines[3].startswith("2. sk-or-…b2b2 | reset, the next request tries it |")
+    assert lines[2].startswith("#1 sk-or-…a1a1 | invalid (401)")
+    assert lines[3].startswith("#2 sk-or-…b2b2 | reset, the next request tries it |")
 
     usage = await astrbot.dispatch(make_event("/draw_keys delete", sender_id=admin))
     assert usage.sent_texts()[0].startswith(

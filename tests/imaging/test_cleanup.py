@@ -10,6 +10,7 @@ from pathlib import Path
 import pytest
 
 from tests.conftest import REAL_LOOKING_KEYS
+from tests.fakes.clock import FakeClock
 from tests.support.harness import make_event
 from utils.imaging.cleanup import CleanupTask, sweep
 from utils.imaging.held import HeldFiles
@@ -82,19 +83,26 @@ async def _until(condition, limit: float = 10.0) -> None:
 
 
 async def test_task_sweeps_at_start_then_periodically_until_stopped(tmp_path):
+    """The waits between sweeps are on the clock: the next sweep comes when it has moved."""
+    clock = FakeClock(wall_start=time.time())
     first = _touch(tmp_path / "gemini_image_20261101000000_a.png", HOUR)
-    task = CleanupTask(tmp_path, lambda: 60.0, interval=0.05)
+    task = CleanupTask(tmp_path, lambda: 60.0, interval=30.0, clock=clock)
     task.start()
     try:
         assert task.running
-        await _until(lambda: not first.exists())
+        await _until(lambda: not first.exists() and clock.cleanup_sleeps == [30.0])
         second = _touch(tmp_path / "gemini_image_20261101000000_b.png", HOUR)
-        await _until(lambda: not second.exists())
+        clock.advance(29)
+        await asyncio.sleep(0.05)
+        assert second.exists()  # not yet the interval
+        clock.advance(1)
+        await _until(lambda: not second.exists() and clock.cleanup_sleeps == [30.0, 30.0])
     finally:
         await task.stop()
     assert not task.running
     third = _touch(tmp_path / "gemini_image_20261101000000_c.png", HOUR)
-    await asyncio.sleep(0.2)
+    clock.advance(HOUR)
+    await asyncio.sleep(0.05)
     assert third.exists()  # nothing sweeps after stop()
 
 

@@ -359,11 +359,11 @@ def test_status_table_in_chinese():
     hhmmss = time.strftime("%H:%M:%S", time.localtime(until))
     assert format_pool_status(ZH, rows, "google/gemini-2.5-flash-image").splitlines() == [
         "OpenRouter 密钥池（5 个密钥，模型 google/gemini-2.5-flash-image）：",
-        "1. sk-or-…a1a1 | 正常 | 成功 12 / 失败 1，进行中 2",
-        f"2. sk-or-…b2b2 | 限流冷却中，{hhmmss} 恢复 | 成功 3 / 失败 5",
-        "3. sk-or-…c3c3 | 无效（401），修改配置后才会再用 | 成功 0 / 失败 1",
-        f"4. sk-or-…d4d4 | 额度用尽，{hhmmss} 再试 | 成功 0 / 失败 2",
-        "5. sk-or-…e5e5 | 尚未使用 | 成功 0 / 失败 0",
+        "1、sk-or-…a1a1 | 正常 | 成功 12 / 失败 1，进行中 2",
+        f"2、sk-or-…b2b2 | 限流冷却中，{hhmmss} 恢复 | 成功 3 / 失败 5",
+        "3、sk-or-…c3c3 | 无效（401），修改配置后才会再用 | 成功 0 / 失败 1",
+        f"4、sk-or-…d4d4 | 额度用尽，{hhmmss} 再试 | 成功 0 / 失败 2",
+        "5、sk-or-…e5e5 | 尚未使用 | 成功 0 / 失败 0",
         "（成功/失败为本次启动或修改密钥配置以来的请求次数）",
     ]
 
@@ -375,8 +375,8 @@ async def test_a_key_that_only_failed_is_not_called_unused():
         await use(pool, deadline, KeyOutcome.FAILURE)  # both keys try and fail alike
     lines = format_pool_status(ZH, pool.snapshot(), "m").splitlines()
     assert lines[1:3] == [
-        "1. sk-or-…a1a1 | 可用，尚无成功请求（最近一次失败：网络或服务故障，与密钥无关） | 成功 0 / 失败 2",
-        "2. sk-or-…b2b2 | 可用，尚无成功请求（最近一次失败：网络或服务故障，与密钥无关） | 成功 0 / 失败 1",
+        "1、sk-or-…a1a1 | 可用，尚无成功请求（最近一次失败：网络或服务故障，与密钥无关） | 成功 0 / 失败 2",
+        "2、sk-or-…b2b2 | 可用，尚无成功请求（最近一次失败：网络或服务故障，与密钥无关） | 成功 0 / 失败 1",
     ]
     assert "尚未使用" not in "".join(lines)
 
@@ -387,7 +387,7 @@ async def test_a_key_that_only_failed_is_not_called_unused():
     [row] = format_pool_status(ZH, pool.snapshot()).splitlines()[1:2]
     assert (
         row
-        == "1. sk-or-…a1a1 | 可用，尚无成功请求（最近一次失败：被限流，冷却已结束） | 成功 0 / 失败 1"
+        == "1、sk-or-…a1a1 | 可用，尚无成功请求（最近一次失败：被限流，冷却已结束） | 成功 0 / 失败 1"
     )
 
 

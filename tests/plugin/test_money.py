@@ -272,6 +272,25 @@ async def test_an_unusable_ledger_refuses_with_a_money_cap_and_draws_without(
     figures("locked ledger", " / ".join([*refused, drawn]), rows_text(rows))
 
 
+async def test_pictures_not_sent_while_the_ledger_was_locked_are_marked_on_their_row(
+    astrbot, fake, plugin_config, locked_ledger
+):
+    """The row of an answer waits in memory (the ledger is locked) when its pictures fail to
+    reach the chat: once written, it says they were not sent."""
+    plugin = astrbot.plugin
+    user = fresh_id("locked-unsent")
+    plugin_config.update(daily_budget_usd=0, user_daily_limit=10)
+    event = make_event(sender_id=user)
+    event.send_error = RuntimeError("the adapter is down")
+    [text] = await astrbot.run_tool(event, plugin=plugin, image_description="an unsent cat")
+    assert "请不要再次调用画图工具重画" in text
+    assert plugin.spend.guard.unrecorded == 1
+    locked_ledger()  # the lock goes
+    assert "已生成 1 张图片" in await draw(astrbot, None, user)
+    rows = await rows_of(plugin, user)
+    assert sorted(r.outcome for r in rows) == ["picture", "undelivered"]
+
+
 async def test_a_ledger_locked_across_a_restart_keeps_its_rows_and_its_caps(
     astrbot, fake, plugin_config, locked_ledger
 ):

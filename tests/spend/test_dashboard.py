@@ -5,6 +5,7 @@ from __future__ import annotations
 import asyncio
 import json
 import re
+from dataclasses import replace
 from pathlib import Path
 
 import pytest
@@ -117,6 +118,36 @@ async def test_latest_shows_only_our_pictures_that_are_still_kept(ledger, tmp_pa
     [picture] = data["pictures"]
     assert picture["thumb"].startswith("data:image/jpeg;base64,")
     assert picture["at"] == NOON - 60 and picture["cost"] == 0.04
+
+
+async def test_latest_makes_thumbnails_only_for_the_pictures_it_shows(ledger, tmp_path, noon_clock):
+    """Thumbnails for the `limit` newest pictures only; a limit out of range (a negative one
+    from the query, say) is taken as the nearest allowed, never as a cut from the end."""
+    for n in range(5):
+        names = (f"gemini_image_{n}a.png", f"gemini_image_{n}b.png")
+        for name in names:
+            (tmp_path / name).write_bytes(make_png(name, size=(64, 48)))
+        await ledger.record(entry(NOON + n, user=f"u{n}", files=names))
+    made: list[Path] = []
+
+    async def run_blocking(fn, path, *args):
+        made.append(path)
+        return await asyncio.to_thread(fn, path, *args)
+
+    dashboard = SpendDashboard(
+        replace(source(ledger, tmp_path, noon_clock), run_blocking=run_blocking)
+    )
+    data = await dashboard.latest(3)
+    assert [p["user_id"] for p in data["pictures"]] == ["u4", "u4", "u3"]
+    assert [p.name for p in made] == [
+        "gemini_image_4a.png",
+        "gemini_image_4b.png",
+        "gemini_image_3a.png",
+    ]
+    for limit in (-2, 0):
+        [newest] = (await dashboard.latest(limit))["pictures"]
+        assert newest["user_id"] == "u4"
+    assert len((await dashboard.latest(500))["pictures"]) == 10
 
 
 async def test_an_unloaded_instance_answers_ledger_error(ledger, tmp_path, noon_clock):

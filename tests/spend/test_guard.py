@@ -14,6 +14,7 @@ from tests.support.ledger_rows import DAY, NOON, entry
 from tests.support.logs import captured_log
 from utils.chat.texts.failures import user_message
 from utils.chat.texts.language import EN, ZH
+from utils.core.charges import Outcome
 from utils.core.errors import DailyCapReached, LedgerUnavailableError
 from utils.core.settings import Settings, SpendPolicy
 from utils.spend.days import next_midnight
@@ -280,6 +281,80 @@ async def test_a_row_the_ledger_did_not_take_is_written_before_the_next_and_coun
     assert guard.unrecorded == 0
     [row] = await ledger.latest(5)
     assert row.cost == 0.06
+
+
+async def test_an_undelivered_answer_is_marked_even_while_its_row_waits_in_memory(
+    ledger: Ledger, noon_clock: FakeClock
+):
+    """The ledger failed under the commit, then the delivery failed: the row written later
+    says undelivered, not picture. So does one written (by the next request) before the mark,
+    and one written at once."""
+    guard = SpendGuard(ledger, noon_clock)
+    policy = SpendPolicy(user_daily_limit=9)
+    waiting = await guard.reserve(MEMBER, policy)
+    written_later = await guard.reserve(MEMBER, policy)
+    await ledger.close()
+    assert await waiting.commit(entry(user="waiting")) is None
+    assert await written_later.commit(entry(user="later")) is None
+    await guard.mark(waiting, Outcome.UNDELIVERED)  # still in memory
+    await ledger.open()
+    (await guard.reserve(MEMBER, policy)).release()  # writes the kept rows
+    assert guard.unrecorded == 0
+    await guard.mark(written_later, Outcome.UNDELIVERED)  # in the ledger by now
+    at_once = await guard.reserve(MEMBER, policy)
+    assert await at_once.commit(entry(user="at once")) is not None
+    await guard.mark(at_once, Outcome.UNDELIVERED)
+    delivered = await guard.reserve(MEMBER, policy)
+    await delivered.commit(entry(user="delivered"))
+    outcomes = {r.user_id: r.outcome for r in await ledger.latest(9)}
+    assert outcomes == {
+        "waiting": Outcome.UNDELIVERED,
+        "later": Outcome.UNDELIVERED,
+        "at once": Outcome.UNDELIVERED,
+        "delivered": Outcome.PICTURE,
+    }
+
+
+async def test_rows_kept_in_memory_are_capped_and_the_oldest_dropped_are_logged(
+    ledger: Ledger, noon_clock: FakeClock
+):
+    guard = SpendGuard(ledger, noon_clock, max_unrecorded=3)
+    policy = SpendPolicy(user_daily_limit=9)
+    reservations = [await guard.reserve(MEMBER, policy) for _ in range(5)]
+    await ledger.close()
+    with captured_log() as log:
+        for n, reservation in enumerate(reservations):
+            assert await reservation.commit(entry(user=f"u{n}", cost=0.01 * n)) is None
+    assert guard.unrecorded == 3
+    assert log.text.count("SPEND ROW LOST: more than 3 rows wait for the ledger") == 2
+    assert "user aiocqhttp:u0" in log.text and "user aiocqhttp:u1" in log.text
+    await ledger.open()
+    (await guard.reserve(MEMBER, policy)).release()
+    assert [r.user_id for r in await ledger.latest(9)] == ["u4", "u3", "u2"]
+
+
+async def test_a_row_whose_prune_failed_is_written_once(tmp_path: Path, noon_clock: FakeClock):
+    """The hourly prune after a write fails (SQLite refuses the DELETE of yesterday's row):
+    the row is in the ledger, so it is not kept in memory to be written (and counted) again."""
+    ledger = Ledger(tmp_path, retention_days=1, clock=noon_clock)
+    await ledger.open()
+    other = sqlite3.connect(str(ledger.path))
+    other.execute(
+        "CREATE TRIGGER no_delete BEFORE DELETE ON generations "
+        "BEGIN SELECT RAISE(ABORT, 'the disk said no'); END"
+    )
+    other.commit()
+    other.close()
+    guard = SpendGuard(ledger, noon_clock)
+    try:
+        await ledger.record(entry(NOON - DAY))  # yesterday: the prune would remove it
+        reservation = await guard.reserve(MEMBER, SpendPolicy(user_daily_limit=5))
+        assert await reservation.commit(entry(NOON + 3600, cost=0.05)) is not None
+        assert guard.unrecorded == 0
+        (await guard.reserve(MEMBER, SpendPolicy(user_daily_limit=5))).release()
+        assert len(await ledger.latest(5)) == 2
+    finally:
+        await ledger.close()
 
 
 async def test_a_cancelled_commit_still_writes_its_row_and_drops_its_hold(

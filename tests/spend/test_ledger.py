@@ -73,6 +73,34 @@ async def test_recording_prunes_at_most_hourly(tmp_path: Path, noon_clock: FakeC
         await ledger.close()
 
 
+_NO_DELETE = (
+    "CREATE TRIGGER no_delete BEFORE DELETE ON generations "
+    "BEGIN SELECT RAISE(ABORT, 'the disk said no'); END"
+)
+
+
+async def test_a_failed_prune_never_fails_the_write_before_it(
+    tmp_path: Path, noon_clock: FakeClock
+):
+    """The row is committed before the hourly prune: a prune that fails (here SQLite itself
+    refuses the DELETE) is logged, and the write still returns its row."""
+    ledger = Ledger(tmp_path, retention_days=1, clock=noon_clock)
+    await ledger.open()
+    other = sqlite3.connect(str(ledger.path))
+    other.execute(_NO_DELETE)
+    other.commit()
+    other.close()
+    try:
+        await ledger.record(entry(NOON - DAY))  # yesterday: what the next prune removes
+        with captured_log() as log:
+            row_id = await ledger.record(entry(NOON + 3600, user="after"))  # prunes, and fails
+        assert row_id > 0
+        assert "spend ledger not pruned" in log.text and "the disk said no" in log.text
+        assert [r.user_id for r in await ledger.latest(5)] == ["after", "10001"]
+    finally:
+        await ledger.close()
+
+
 async def test_per_day_fills_empty_days_and_sums_each_day(ledger: Ledger):
     await ledger.record(entry(NOON - 2 * DAY, pictures=2, cost=0.1))
     await ledger.record(entry(NOON, cost=0.05))
@@ -230,8 +258,9 @@ PRAGMA user_version = 1;
 """
 
 
-async def test_a_ledger_of_schema_1_is_migrated_with_its_rows(tmp_path: Path, noon_clock):
-    old = sqlite3.connect(str(tmp_path / LEDGER_FILE))
+def _old_ledger(path: Path, *extra: str) -> None:
+    """A ledger of schema 1 with two rows (cost reported, not), then `extra` statements."""
+    old = sqlite3.connect(str(path))
     old.executescript(_SCHEMA_1)
     for cost in (0.039, None):
         old.execute(
@@ -240,8 +269,14 @@ async def test_a_ledger_of_schema_1_is_migrated_with_its_rows(tmp_path: Path, no
             "VALUES (?, ?, 'aiocqhttp', 'g', 'u', 'm', '', 1, 10, 1290, ?, 'sk-or-…a1a1', '')",
             (NOON, local_day(NOON), cost),
         )
+    for statement in extra:
+        old.execute(statement)
     old.commit()
     old.close()
+
+
+async def test_a_ledger_of_schema_1_is_migrated_with_its_rows(tmp_path: Path, noon_clock):
+    _old_ledger(tmp_path / LEDGER_FILE)
     ledger = Ledger(tmp_path, clock=noon_clock)
     await ledger.open()
     try:
@@ -259,6 +294,60 @@ async def test_a_ledger_of_schema_1_is_migrated_with_its_rows(tmp_path: Path, no
     check = sqlite3.connect(str(tmp_path / LEDGER_FILE))
     assert check.execute("PRAGMA user_version").fetchone()[0] == 2
     check.close()
+
+
+async def test_a_migration_cut_after_its_columns_still_marks_the_old_rows(
+    tmp_path: Path, noon_clock
+):
+    """What an older migration left after a crash: schema 2's columns there, the version and
+    the rows still of schema 1. The version decides, so the rows are marked now."""
+    _old_ledger(
+        tmp_path / LEDGER_FILE,
+        "ALTER TABLE generations ADD COLUMN outcome TEXT NOT NULL DEFAULT 'picture'",
+        "ALTER TABLE generations ADD COLUMN generation_id TEXT NOT NULL DEFAULT ''",
+        "ALTER TABLE generations ADD COLUMN cost_status TEXT NOT NULL DEFAULT ''",
+    )
+    ledger = Ledger(tmp_path, clock=noon_clock)
+    await ledger.open()
+    try:
+        rows = await ledger.latest(5)
+        assert [(r.size, r.cost_status) for r in rows] == [
+            (SIZE_UNRECORDED, COST_UNKNOWN),
+            (SIZE_UNRECORDED, COST_REPORTED),
+        ]
+    finally:
+        await ledger.close()
+
+
+async def test_a_failed_migration_leaves_schema_1_as_it_was(tmp_path: Path, noon_clock):
+    """The migration fails after adding its columns (SQLite refuses the UPDATE of the old
+    rows): nothing of it stays, and the next open migrates the whole."""
+    path = tmp_path / LEDGER_FILE
+    _old_ledger(
+        path,
+        "CREATE TRIGGER no_update BEFORE UPDATE ON generations "
+        "BEGIN SELECT RAISE(ABORT, 'not now'); END",
+    )
+    ledger = Ledger(tmp_path, clock=noon_clock)
+    with pytest.raises(LedgerError, match="not now"):
+        await ledger.open()
+    await ledger.close()
+    check = sqlite3.connect(str(path))
+    columns = {row[1] for row in check.execute("PRAGMA table_info(generations)")}
+    assert "cost_status" not in columns and "outcome" not in columns
+    assert check.execute("PRAGMA user_version").fetchone()[0] == 1
+    check.execute("DROP TRIGGER no_update")
+    check.commit()
+    check.close()
+    await ledger.open()
+    try:
+        rows = await ledger.latest(5)
+        assert [(r.outcome, r.size, r.cost_status) for r in rows] == [
+            ("picture", SIZE_UNRECORDED, COST_UNKNOWN),
+            ("picture", SIZE_UNRECORDED, COST_REPORTED),
+        ]
+    finally:
+        await ledger.close()
 
 
 async def test_outcomes_sizes_and_costs_looked_up_later(ledger: Ledger):

@@ -571,12 +571,12 @@ class DrawPipeline:
             else:
                 await self._record(request, reservation, charge, options)
             raise
-        row = await self._record(request, reservation, result.charge(), options, result.images)
+        await self._record(request, reservation, result.charge(), options, result.images)
         continued = history_images or references.remembered
         try:
             delivered = await self.delivery.deliver(request, result.images)
         except Exception as exc:  # paid for: whatever failed, the model must not draw it again
-            await self.shared.spend.mark(row, Outcome.UNDELIVERED)
+            await self.shared.spend.mark(reservation, Outcome.UNDELIVERED)
             return DrawOutcome(
                 result,
                 self._not_delivered(result, exc, request.settings.api_keys),

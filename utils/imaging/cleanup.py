@@ -23,6 +23,7 @@ from ..core.tasks import cancel_and_wait
 from .store import is_own_image_name, is_own_temp_name
 
 SWEEP_INTERVAL = 60.0
+TASK_NAME = "gemini-image-cleanup"
 
 
 @dataclass(frozen=True)
@@ -68,7 +69,7 @@ def sweep(
 
 
 class CleanupTask:
-    """Sweeps at start, then every `interval` seconds, until stopped.
+    """Sweeps at start, then every `interval` seconds (waited on `clock`), until stopped.
 
     `max_age` is read before each sweep, so a changed retention applies without a restart;
     `held` names the files to leave alone whatever their age; `before_sweep` runs before each
@@ -99,7 +100,7 @@ class CleanupTask:
 
     def start(self) -> None:
         if not self.running:
-            self._task = asyncio.create_task(self._run(), name="gemini-image-cleanup")
+            self._task = asyncio.create_task(self._run(), name=TASK_NAME)
 
     async def stop(self) -> None:
         task, self._task = self._task, None
@@ -129,4 +130,4 @@ class CleanupTask:
                 raise
             except Exception as exc:  # keep sweeping: one bad pass must not end cleanup for good
                 logger.error(f"image cleanup failed: {exc!r}")
-            await asyncio.sleep(self._interval)
+            await self._clock.sleep(self._interval)

@@ -37,6 +37,7 @@ PAGE_NAME = "spend"
 DEFAULT_CHART_DAYS = 14
 TOP = 10
 LATEST = 12
+MAX_LATEST = 50  # pictures the page may ask for, and ledger rows looked through for them
 THUMB_SIDE = 200
 _THUMB_CACHE = 64  # thumbnails kept per plugin instance (a few KB each)
 # What a failed endpoint answers as its error message: a code the page turns into its own
@@ -196,9 +197,12 @@ class SpendDashboard:
         return {"keys": keys_json(rows, reports)}
 
     async def latest(self, limit: int = LATEST) -> dict[str, Any]:
+        """The `limit` (1 to MAX_LATEST) latest pictures still kept, newest first; thumbnails
+        are made for those only."""
         source = self._live()
-        pictures = []
-        for entry in await source.ledger.latest(max(1, min(limit, 50))):
+        limit = max(1, min(limit, MAX_LATEST))
+        pictures: list[dict[str, Any]] = []
+        for entry in await source.ledger.latest(MAX_LATEST):
             for name in entry.files:
                 thumb = await self._thumbnail(source, name)
                 if thumb is None:
@@ -214,7 +218,9 @@ class SpendDashboard:
                         "thumb": thumb,
                     }
                 )
-        return {"pictures": pictures[:limit]}
+                if len(pictures) == limit:
+                    return {"pictures": pictures}
+        return {"pictures": pictures}
 
     async def _thumbnail(self, source: DashboardSource, name: str) -> str | None:
         if not is_own_image_name(name):  # a bare name of ours: never a path from elsewhere

@@ -18,13 +18,16 @@ A commit runs to its end even when the request is cancelled meanwhile (its answe
 When the ledger cannot be read or written: with a money cap set, requests are refused (fail
 closed: a cap that cannot be checked must not be passed), every time with an error in the log;
 without one, they go on (the count caps are not checked) and the log says so. A row that could
-not be written is kept in memory and written before the next one.
+not be written is kept in memory and written before the next one; `mark()` reaches it there too.
+At most MAX_UNRECORDED rows wait so: in a longer outage the oldest go, each with an error in the
+log.
 """
 
 from __future__ import annotations
 
 import asyncio
-from dataclasses import dataclass, field
+from collections import deque
+from dataclasses import dataclass, field, replace
 from itertools import count
 from typing import Protocol
 
@@ -36,6 +39,9 @@ from ..core.errors import DailyCapReached, LedgerError, LedgerUnavailableError
 from ..core.settings import SpendPolicy
 from .days import local_day, next_midnight
 from .ledger import COST_PENDING, Ledger, LedgerEntry, ScopeTotals
+
+# Rows kept in memory while the ledger cannot be written (a few hundred bytes each).
+MAX_UNRECORDED = 2000
 
 
 class Spender(Protocol):
@@ -170,6 +176,7 @@ class Reservation:
     ident: int
     done: bool = field(default=False)
     estimate: float = 0.0  # USD this request is expected to cost (0: not known)
+    row_id: int | None = None  # its answer's ledger row, once written
 
     async def commit(self, entry: LedgerEntry) -> int | None:
         """Record the billed answer and drop the hold; the row's id (None: not written). Runs to
@@ -188,11 +195,24 @@ class Reservation:
         self.guard._drop(self)
 
 
+@dataclass(eq=False)
+class _Unrecorded:
+    """A row the ledger failed to take, waiting in memory; `mark()` may still change it."""
+
+    reservation: Reservation
+    entry: LedgerEntry
+
+
 class SpendGuard:
     """The daily caps of one plugin instance, over its ledger (None: no caps, no records)."""
 
     def __init__(
-        self, ledger: Ledger | None, clock: Clock = SYSTEM_CLOCK, lookups: CostLookup | None = None
+        self,
+        ledger: Ledger | None,
+        clock: Clock = SYSTEM_CLOCK,
+        lookups: CostLookup | None = None,
+        *,
+        max_unrecorded: int = MAX_UNRECORDED,
     ) -> None:
         self.ledger = ledger
         self.lookups = lookups
@@ -201,7 +221,8 @@ class SpendGuard:
         self._holds: dict[int, Reservation] = {}
         self._ids = count(1)
         # Rows the ledger failed to take, written before the next one (in order).
-        self._unrecorded: list[LedgerEntry] = []
+        self._unrecorded: deque[_Unrecorded] = deque()
+        self._max_unrecorded = max(1, max_unrecorded)
         self._commits: set[asyncio.Task[int | None]] = set()
 
     @property
@@ -295,9 +316,9 @@ class SpendGuard:
             async with self._lock:
                 try:
                     await self._write_unrecorded()
-                    row_id = await self._write(entry)
+                    row_id = await self._write(reservation, entry)
                 except LedgerError as exc:
-                    self._unrecorded.append(entry)
+                    self._keep_unrecorded(_Unrecorded(reservation, entry))
                     logger.error(
                         f"gemini-pic-gen: SPEND NOT RECORDED ({entry.outcome}, cost "
                         f"{entry.cost}): {exc.detail}; kept in memory ({len(self._unrecorded)} "
@@ -308,9 +329,22 @@ class SpendGuard:
             self._drop(reservation)
         return row_id
 
-    async def _write(self, entry: LedgerEntry) -> int:
+    def _keep_unrecorded(self, waiting: _Unrecorded) -> None:
+        """Keep a row for later; the oldest kept goes when there are too many."""
+        while len(self._unrecorded) >= self._max_unrecorded:
+            lost = self._unrecorded.popleft().entry
+            logger.error(
+                f"gemini-pic-gen: SPEND ROW LOST: more than {self._max_unrecorded} rows wait for "
+                f"the ledger; dropped the oldest ({lost.outcome}, {lost.pictures} picture(s), "
+                f"cost {lost.cost}, model {lost.model}, user {lost.platform}:{lost.user_id}, "
+                f"at {lost.at:.0f})"
+            )
+        self._unrecorded.append(waiting)
+
+    async def _write(self, reservation: Reservation, entry: LedgerEntry) -> int:
         assert self.ledger is not None
         row_id = await self.ledger.record(entry)
+        reservation.row_id = row_id
         if entry.status == COST_PENDING and self.lookups is not None:
             self.lookups.schedule(row_id, entry.generation_id, entry.key_mask)
         return row_id
@@ -319,18 +353,35 @@ class SpendGuard:
         """The rows the ledger failed to take before, oldest first; raises LedgerError if it
         still cannot take them."""
         while self._unrecorded:
-            await self._write(self._unrecorded[0])
-            self._unrecorded.pop(0)
+            waiting = self._unrecorded[0]
+            await self._write(waiting.reservation, waiting.entry)
+            self._unrecorded.popleft()
             logger.info("gemini-pic-gen: a spend row kept in memory is now recorded")
 
-    async def mark(self, row_id: int | None, outcome: str) -> None:
-        """A recorded answer turned out otherwise (its pictures could not be sent)."""
-        if row_id is None or self.ledger is None:
+    async def mark(self, reservation: Reservation, outcome: str) -> None:
+        """The committed answer of `reservation` turned out otherwise (its pictures could not
+        be sent): its row says so, or the row still waiting in memory will."""
+        if self.ledger is None:
             return
+        async with self._lock:  # the waiting row is written (and gets its id) under the lock
+            row_id = reservation.row_id
+            if row_id is None:
+                self._mark_unrecorded(reservation, outcome)
+                return
         try:
             await self.ledger.set_outcome(row_id, outcome)
         except LedgerError as exc:
             logger.error(f"gemini-pic-gen: spend row {row_id} not marked {outcome}: {exc.detail}")
+
+    def _mark_unrecorded(self, reservation: Reservation, outcome: str) -> None:
+        for waiting in self._unrecorded:
+            if waiting.reservation is reservation:
+                waiting.entry = replace(waiting.entry, outcome=outcome)
+                return
+        logger.error(
+            f"gemini-pic-gen: spend row not marked {outcome}: it was never recorded "
+            "and is no longer kept in memory"
+        )
 
     async def settle(self) -> None:
         """Wait for the commits still running (before the ledger closes)."""

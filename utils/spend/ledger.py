@@ -259,23 +259,39 @@ def _connect(path: Path, busy_timeout: float = BUSY_TIMEOUT) -> sqlite3.Connecti
 
 def _migrate(connection: sqlite3.Connection) -> None:
     """Bring a ledger of schema 1 to the current one: the columns it lacks, its rows marked
-    as what they were (pictures, their size not recorded, their cost reported or not)."""
-    version = connection.execute("PRAGMA user_version").fetchone()[0]
-    if version >= SCHEMA_VERSION:
+    as what they were (pictures, their size not recorded, their cost reported or not).
+
+    One transaction with `user_version` (SQLite's DDL is transactional): a crash midway leaves
+    schema 1 as it was and the next open starts over, never columns added with the old rows
+    unmarked. The steps depend on the version only, so they are safe to run again."""
+    if connection.execute("PRAGMA user_version").fetchone()[0] >= SCHEMA_VERSION:
         return
+    connection.execute("BEGIN IMMEDIATE")
+    try:
+        version = connection.execute("PRAGMA user_version").fetchone()[0]
+        if version < SCHEMA_VERSION:  # not migrated meanwhile by another connection
+            _migrate_to_2(connection, existing=version > 0)
+            connection.execute(f"PRAGMA user_version = {SCHEMA_VERSION}")
+        connection.commit()
+    except BaseException:
+        connection.rollback()
+        raise
+
+
+def _migrate_to_2(connection: sqlite3.Connection, *, existing: bool) -> None:
     columns = {row[1] for row in connection.execute("PRAGMA table_info(generations)")}
     missing = [(name, kind) for name, kind in _ADDED_COLUMNS if name not in columns]
     for name, kind in missing:
         connection.execute(f"ALTER TABLE generations ADD COLUMN {name} {kind}")
-    if missing:
-        connection.execute(
-            "UPDATE generations SET cost_status = CASE WHEN cost IS NULL THEN ? ELSE ? END "
-            "WHERE cost_status = ''",
-            (COST_UNKNOWN, COST_REPORTED),
-        )
-        connection.execute("UPDATE generations SET size = ? WHERE size = ''", (SIZE_UNRECORDED,))
+    # Every row of schema 1 (schema 2 always writes a status, and sizes only from then on).
+    marked = connection.execute(
+        "UPDATE generations SET cost_status = CASE WHEN cost IS NULL THEN ? ELSE ? END "
+        "WHERE cost_status = ''",
+        (COST_UNKNOWN, COST_REPORTED),
+    ).rowcount
+    connection.execute("UPDATE generations SET size = ? WHERE size = ''", (SIZE_UNRECORDED,))
+    if existing or missing or marked:
         logger.info("gemini-pic-gen: spend ledger migrated to schema 2 (outcomes, sizes)")
-    connection.execute(f"PRAGMA user_version = {SCHEMA_VERSION}")
 
 
 def _looks_like_sqlite(path: Path) -> bool:
@@ -284,9 +300,7 @@ def _looks_like_sqlite(path: Path) -> bool:
     try:
         with path.open("rb") as file:
             head = file.read(len(_SQLITE_HEADER))
-    except FileNotFoundError:
-        return True
-    except OSError:
+    except OSError:  # missing (SQLite makes it) or unreadable (SQLite says why)
         return True
     return not head or head == _SQLITE_HEADER
 
@@ -474,8 +488,20 @@ class Ledger:
             )
             row_id = int(cursor.lastrowid or 0)
         if entry.at - self._state.last_prune >= PRUNE_INTERVAL:
-            self._prune_blocking(entry.at)
+            self._prune_after_record(entry.at)
         return row_id
+
+    def _prune_after_record(self, now: float) -> None:
+        """The hourly prune behind a write. The row is committed by then: a failed prune is
+        logged and never fails the write (its caller would keep the row to write it again, and
+        count it twice); the next prune is an hour later."""
+        try:
+            self._prune_blocking(now)
+        except (sqlite3.Error, OSError) as exc:
+            logger.warning(
+                f"gemini-pic-gen: spend ledger not pruned ({type(exc).__name__}: {exc}); "
+                "the row is recorded, the next prune is in an hour"
+            )
 
     def _set_cost_blocking(self, row_id: int, cost: float | None, status: str) -> None:
         with self._db() as db:

@@ -341,3 +341,19 @@ def test_money_never_comes_with_a_dollar_sign(lang):
     written.append(spend.caps_line(lang, policy))
     assert [t for t in written if "$" in t] == []
     assert all(("美元" if lang is ZH else "USD ") in t for t in written[-2:])
+
+
+# A line WebChat's Markdown would start an ordered or bullet list with: "1." pulls the lines
+# after it into its item.
+LIST_ITEM = re.compile(r"^ {0,3}(\d+[.)]|[-*+]) ", re.MULTILINE)
+
+
+@pytest.mark.parametrize("lang", [ZH, EN], ids=["zh", "en"])
+def test_the_key_pool_makes_no_markdown_list(lang):
+    text = keys.format_pool_status(lang, _pool(), "m/a")
+    assert LIST_ITEM.findall(text) == [], text
+    numbered = [line.split(" | ")[0] for line in text.splitlines()[1:3]]
+    expected = (
+        ["1、sk-or-…aaaa", "2、sk-or-…bbbb"] if lang is ZH else ["#1 sk-or-…aaaa", "#2 sk-or-…bbbb"]
+    )
+    assert numbered == expected

@@ -64,11 +64,13 @@ def format_pool_status(lang: Lang, rows: list[KeyStatus], model: str = "") -> st
         busy = say(lang, zh=f"，进行中 {row.in_flight}", en=f", {row.in_flight} in flight")
         busy = busy if row.in_flight else ""
         ok, failed = row.successes, row.failures
+        # "1、" / "#1", not "1.": WebChat's Markdown would make a list of "1." lines and pull
+        # the closing line into the last item (as in spend.py's top users).
         lines.append(
             say(
                 lang,
-                zh=f"{i}. {row.masked} | {state} | 成功 {ok} / 失败 {failed}{busy}",
-                en=f"{i}. {row.masked} | {state} | succeeded {ok} / failed {failed}{busy}",
+                zh=f"{i}、{row.masked} | {state} | 成功 {ok} / 失败 {failed}{busy}",
+                en=f"#{i} {row.masked} | {state} | succeeded {ok} / failed {failed}{busy}",
             )
         )
     lines.append(
