@@ -21,10 +21,13 @@ When is another try allowed? Only when the first one cannot have been billed:
   requests only): OpenRouter answers a stream with headers at once, so the path is dead; the
   run ends (a relay that answers plain JSON late may be working on it and would bill a second
   try), and so it does when the run's deadline comes first;
-- an answer that had started (a 200) and was cut, went silent past the idle limit or outlived
-  the deadline: aborted. Closing the connection stops billing only on providers that support
-  it, and Google's do not: the run ends, and the error carries a `Charge` (outcome ABORTED,
-  the generation id from X-Generation-Id or the first chunk) so that its cost is recorded;
+- an answer that had started (a 200) and was cut, went silent past the idle limit, outlived
+  the deadline, grew past its cap or could not be read (an event or body that is not JSON,
+  finish_reason "error" without an error object): aborted. Closing the connection stops
+  billing only on providers that support it, and Google's do not: the run ends, and the
+  error carries a `Charge` (outcome ABORTED, the generation id from X-Generation-Id or the
+  first chunk) so that its cost is recorded. Only an `error` object in the answer is the
+  service ending the request itself: classified like its status, as above;
 - a refusal, a text-only answer, pictures that all fail validation: billed answers; the run
   ends and the error carries their `Charge` (with the usage the answer reported).
 A request cancelled while its answer comes in leaves that answer in its `AnswerWatch`, for the
@@ -57,6 +60,7 @@ from .core.errors import (
     PicGenError,
     RefusalError,
     UnreachableError,
+    UpstreamError,
     UpstreamTimeoutError,
     UpstreamUnavailableError,
 )
@@ -175,6 +179,17 @@ class Answer:
     parsed: ParsedAnswer
     streamed: AnswerReader
     generation_id: str = ""
+
+
+class _ErrorAnswer(Exception):
+    """The error an `error` object in a 200 answer stands for, carried out of the reading of
+    that answer: the service ended the request with an error and bills nothing for it, so the
+    error keeps its own classification (and may be retried), unlike every other failure of an
+    answer that had started."""
+
+    def __init__(self, error: UpstreamError) -> None:
+        super().__init__(error.detail)
+        self.error = error
 
 
 class _Headers(dict):  # type: ignore[type-arg]
@@ -565,7 +580,9 @@ class OpenRouterClient:
         self, lease: KeyLease, payload: bytes, deadline: Deadline, transport: Transport
     ) -> Answer:
         """POST once and return the answer, or raise the classified error. An answer that had
-        started and was cut raises with its charge (outcome ABORTED)."""
+        started (a 200) and failed raises with its charge (outcome ABORTED): cut, silent, too
+        big, garbled, it may be billed and is not tried again. Only an `error` object in the
+        answer keeps its classification: the service ended that request itself."""
         if deadline.expired():
             raise UpstreamTimeoutError("no time left for the request")
         reader = AnswerReader(self._store, transport.marker)
@@ -599,9 +616,13 @@ class OpenRouterClient:
                 raise ConnectionLostError(f"answer cut off: {type(exc).__name__}") from exc
             except aiohttp.ClientError as exc:
                 raise ConnectionLostError(f"answer broke off: {type(exc).__name__}") from exc
+        except _ErrorAnswer as told:
+            self._watch.open = None
+            reader.discard()
+            raise told.error from None
         except PicGenError as exc:
             opened, self._watch.open = self._watch.open, None
-            if opened is not None and isinstance(exc, (ConnectionLostError, DeadlineExceededError)):
+            if opened is not None and exc.charge is None:
                 exc.charge = opened  # it had started: it may be billed in full
             reader.discard()
             raise
@@ -673,8 +694,10 @@ class OpenRouterClient:
         if not isinstance(data, dict):
             raise UpstreamUnavailableError("answer is not a JSON object", 200)
         if parsed is None:  # an `error` object instead of choices
-            raise classify_error(
-                200, skeleton, response.headers, self._settings.model, self._policy.clock.wall()
+            raise _ErrorAnswer(
+                classify_error(
+                    200, skeleton, response.headers, self._settings.model, self._policy.clock.wall()
+                )
             )
         answer_id = data.get("id")
         answer_id = answer_id if isinstance(answer_id, str) else ""
@@ -762,9 +785,18 @@ class OpenRouterClient:
                 chunk = await self._offload(_parse_event, event)
         except (UnicodeDecodeError, ValueError) as exc:
             raise UpstreamUnavailableError("stream event is not JSON", 200) from exc
+        if not isinstance(chunk, Mapping):  # garbled, not an error the service reported
+            raise UpstreamUnavailableError("stream event is not a JSON object", 200)
         error = chunks.add(chunk)
         self._watch.learned_id(chunks.generation_id)
         if error is not None:
-            raise classify_error_object(
-                200, error, headers, self._settings.model, self._policy.clock.wall(), where="stream"
+            raise _ErrorAnswer(
+                classify_error_object(
+                    200,
+                    error,
+                    headers,
+                    self._settings.model,
+                    self._policy.clock.wall(),
+                    where="stream",
+                )
             )
