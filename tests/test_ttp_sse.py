@@ -16,7 +16,7 @@ import pytest
 
 from tests.fakes.clock import FakeClock
 from tests.fakes.openrouter import Reply, completion, data_url, error_body, make_png
-from tests.fakes.openrouter_stream import DONE_EVENT, chunks_of, event, render
+from tests.fakes.openrouter_stream import DONE_EVENT, StreamFault, chunks_of, event, render
 from tests.support import images as img
 from tests.support.harness import make_event
 from tests.support.keys import REAL_LOOKING_KEYS, sequence, use_keys
@@ -224,6 +224,27 @@ async def test_a_stream_that_ends_before_its_end(astrbot, fake, plugin_config, v
 
     assert sequence(fake) == "AA"
     assert _sent(event_) == [BIG]
+    assert _temp_files(astrbot) == []
+
+
+async def test_a_finished_stream_that_neither_ends_nor_closes_is_complete(
+    astrbot, fake, plugin_config
+):
+    """The whole answer, finish reason and usage included, then neither [DONE] nor the end of
+    the body: only silence. The answer is complete: the silence ends it, it is no lost
+    connection, and the picture is delivered."""
+    plugin_config.update(read_timeout_seconds=1, max_retry_attempts=2)
+    whole = chunks_of(completion(images=[data_url(BIG)], content="Here."))
+    assert "usage" in whole[-1]
+    stream = b"".join(event(c) for c in whole)  # no [DONE]
+    fake.enqueue(
+        Reply(raw_body=stream, content_type="text/event-stream", action=StreamFault.LINGER)
+    )
+    event_ = make_event()
+    texts = await astrbot.run_tool(event_, timeout=30, image_description="a cat")
+
+    assert len(fake.chat_requests()) == 1
+    assert _sent(event_) == [BIG] and "已生成 1 张图片" in texts[0]
     assert _temp_files(astrbot) == []
 
 

@@ -105,6 +105,10 @@ _WRITE_BACKLOG = 1024 * 1024
 # answer (or of one stream event) once its big base64 payloads went to temp files.
 ERROR_BODY_CAP = 64 * 1024
 SKELETON_CAP = 4 * 1024 * 1024
+# After a stream's finish reason only its usage chunk and [DONE] are to come, at once: silence
+# this long (or the idle limit, if shorter) ends a finished answer, from a gateway that sends
+# neither [DONE] nor the end of the body.
+_AFTER_FINISH_WAIT = 5.0
 # A stream event this small is parsed on the loop; bigger ones (short images kept inline) in
 # a worker.
 _PARSE_ON_LOOP = 64 * 1024
@@ -283,14 +287,20 @@ class _BodyReader:
         self._deadline = deadline
         self._idle = idle
 
-    async def next(self, *, idle: bool) -> bytes:
+    async def next(self, *, idle: bool, finished: bool = False) -> bytes:
         """The next piece, b"" at the end. `idle`: silence longer than the idle limit means
-        the connection is dead; otherwise only the deadline limits the wait."""
+        the connection is dead; otherwise only the deadline limits the wait. `finished`: the
+        answer is complete, what may follow adds nothing needed; a short silence (or the
+        deadline) is its end."""
         remaining = self._deadline.remaining()
         limit = min(self._idle, remaining) if idle else remaining
+        if finished:
+            limit = min(limit, _AFTER_FINISH_WAIT)
         try:
             return await asyncio.wait_for(self._content.read(_READ_PIECE), limit)
         except asyncio.TimeoutError:
+            if finished:
+                return b""
             # aiohttp's total limit is the deadline too: whichever fired, the deadline decides.
             if limit >= remaining or self._deadline.remaining() <= 0.05:
                 raise out_of_time(self._deadline, "while the answer came in") from None
@@ -758,7 +768,7 @@ class OpenRouterClient:
                 _check_skeleton(reader)
                 await writer.after_piece(reader)
                 if not chunks.done:
-                    piece = await body.next(idle=True)
+                    piece = await body.next(idle=True, finished=chunks.finished)
             if not chunks.finished:
                 where = "inside an event" if framer.in_event else "between events"
                 raise ConnectionLostError(f"stream ended before its end ({where})")
