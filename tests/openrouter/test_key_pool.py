@@ -374,7 +374,7 @@ async def test_counters_and_neutral_release():
 async def test_nothing_prints_a_key():
     pool, _, deadline = make_pool(3)
     lease = await pool.acquire(deadline)
-    text = repr(pool) + repr(lease) + repr(pool.snapshot())
+    text = repr(pool) + repr(lease) + repr(pool.snapshot()) + repr(pool._slots)
     text += format_pool_status(ZH, pool.snapshot(), "m")
     for key in REAL_LOOKING_KEYS:
         assert key not in text

@@ -34,6 +34,7 @@ from utils.core.errors import (
     UpstreamTimeoutError,
     UpstreamUnavailableError,
 )
+from utils.core.keys import mask_key
 from utils.openrouter.answers import classify_error
 from utils.openrouter.retry_policy import (
     MAX_RETRY_AFTER,
@@ -227,6 +228,18 @@ def test_run_sticks_to_its_key_only_after_transient_failures():
     assert run.preferred_key() == REAL_LOOKING_KEYS[0]
     run.failed(RateLimitedError("429"))
     assert run.preferred_key() is None
+
+
+def test_a_run_shows_its_keys_masked():
+    """loguru prints the values of local variables in the tracebacks it logs."""
+    run = RetryPolicy().start_run(2, 2, Deadline.start(100, FakeClock()))
+    a, b = REAL_LOOKING_KEYS[:2]
+    run.began(a)
+    run.failed(InvalidKeyError("401", 401))
+    run.began(b)
+    text = repr(run)
+    assert a not in text and b not in text
+    assert mask_key(a) in text and mask_key(b) in text
 
 
 async def test_retrying_loop_on_a_virtual_clock():

@@ -80,6 +80,12 @@ class _Slot:
     def masked(self) -> str:
         return mask_key(self.key)
 
+    def __repr__(self) -> str:  # loguru prints local variables in tracebacks: never the key
+        return (
+            f"_Slot({self.masked}, healthy={self.healthy}, invalid={self.invalid}, "
+            f"blocked_until={self.blocked_until}, in_flight={self.in_flight})"
+        )
+
     def blocked(self, now: float) -> bool:
         return self.blocked_until > now
 

@@ -52,6 +52,7 @@ from ..core.errors import (
     UpstreamTimeoutError,
     UpstreamUnavailableError,
 )
+from ..core.keys import mask_key
 
 MAX_RETRY_AFTER = 24 * 3600.0
 
@@ -182,6 +183,17 @@ class RetryRun:
             # ends with their failure (a rate limit, say), not with "invalid key".
             self.rejected.add(self.current_key)
         return action
+
+    def __repr__(self) -> str:
+        """The run with its keys masked: loguru prints local variables in tracebacks."""
+        tries = {mask_key(key): count for key, count in self.tries.items()}
+        current = mask_key(self.current_key) if self.current_key is not None else None
+        rejected = sorted(mask_key(key) for key in self.rejected)
+        last = type(self.last_error).__name__ if self.last_error is not None else None
+        return (
+            f"RetryRun(tries={tries}, current_key={current}, rejected={rejected}, "
+            f"transient_failures={self.transient_failures}, last_error={last})"
+        )
 
     def preferred_key(self) -> str | None:
         """After a transient failure the same key is tried again until its tries run out."""
