@@ -264,6 +264,20 @@ def _without_duplicates(images: tuple[SavedImage, ...]) -> tuple[SavedImage, ...
     return tuple(kept)
 
 
+def _discard_soon(reader: AnswerReader) -> None:
+    """Drop an answer's temp files for a request being cancelled, which must not wait: handed
+    to a worker at once (asyncio's executor, which the loop waits for when it shuts down; the
+    CpuPool's queue is reached only through a coroutine a closing loop may never start)."""
+    if reader.holds_images:
+        job = asyncio.get_running_loop().run_in_executor(None, reader.discard)
+        job.add_done_callback(_log_failed_discard)
+
+
+def _log_failed_discard(job: asyncio.Future[None]) -> None:
+    if not job.cancelled() and job.exception() is not None:
+        logger.warning(f"gemini-pic-gen: temp files of an answer not removed: {job.exception()!r}")
+
+
 def out_of_time(deadline: Deadline, doing: str) -> DeadlineExceededError:
     """The run's budget ran out with a request still open: no time for another try."""
     last = UpstreamTimeoutError(f"no complete answer within the time budget ({doing})")
@@ -500,8 +514,13 @@ class OpenRouterClient:
                 *(self._decode_and_store(url, answer.streamed) for url in parsed.image_urls),
                 return_exceptions=True,
             )
-        finally:
-            answer.streamed.discard()  # payloads no URL of the answer pointed at
+        except asyncio.CancelledError:
+            _discard_soon(answer.streamed)
+            raise
+        except BaseException:
+            await self._discard(answer.streamed)
+            raise
+        await self._discard(answer.streamed)  # payloads no URL of the answer pointed at
         images = tuple(o for o in outcomes if isinstance(o, SavedImage))
         failures = [o for o in outcomes if not isinstance(o, SavedImage)]
         for problem in failures:
@@ -548,6 +567,12 @@ class OpenRouterClient:
     async def _offload(self, fn: Callable[..., T], /, *args: Any) -> T:
         """Blocking work (base64, Pillow, file writes) off the event loop."""
         return await self._cpu.run(fn, *args)
+
+    async def _discard(self, reader: AnswerReader) -> None:
+        """Drop the temp files (tens of MB each) of the images no URL of the answer took, in a
+        worker; shielded: a cancellation meanwhile must not leave them behind."""
+        if reader.holds_images:
+            await asyncio.shield(self._offload(reader.discard))
 
     async def _attempt(
         self, run: RetryRun, payload: bytes, transport: Transport
@@ -628,17 +653,17 @@ class OpenRouterClient:
                 raise ConnectionLostError(f"answer broke off: {type(exc).__name__}") from exc
         except _ErrorAnswer as told:
             self._watch.open = None
-            reader.discard()
+            await self._discard(reader)
             raise told.error from None
         except PicGenError as exc:
             opened, self._watch.open = self._watch.open, None
             if opened is not None and exc.charge is None:
                 exc.charge = opened  # it had started: it may be billed in full
-            reader.discard()
+            await self._discard(reader)
             raise
         except BaseException:
             # A cancellation leaves the open answer in the watch for the caller to record.
-            reader.discard()
+            _discard_soon(reader)
             raise
 
     async def _send(
