@@ -64,7 +64,6 @@ from .core.errors import (
     UpstreamTimeoutError,
     UpstreamUnavailableError,
 )
-from .core.keys import redact_keys
 from .core.settings import Settings
 from .core.workers import CpuPool
 from .imaging.downloads import describe_url, fetch_bytes, is_http_url
@@ -597,10 +596,10 @@ class OpenRouterClient:
         except PicGenError as exc:
             outcome, retry_after = key_outcome(exc), retry_after_of(exc)
             action = run.failed(exc)
+            # A server's message in the detail has its keys masked (classify_error_object).
             logger.warning(
                 f"gemini-pic-gen try {run.total}/{run.max_total} with key {lease.masked} failed: "
-                f"{type(exc).__name__}: {redact_keys(exc.detail, self._pool.keys)} "
-                f"-> {action.value}"
+                f"{type(exc).__name__}: {exc.detail} -> {action.value}"
             )
             raise
         finally:
@@ -634,6 +633,7 @@ class OpenRouterClient:
                             response.headers,
                             self._settings.model,
                             self._policy.clock.wall(),
+                            keys=self._pool.keys,
                         )
                     self._watch.open = Charge(
                         Outcome.ABORTED,
@@ -731,7 +731,12 @@ class OpenRouterClient:
         if parsed is None:  # an `error` object instead of choices
             raise _ErrorAnswer(
                 classify_error(
-                    200, skeleton, response.headers, self._settings.model, self._policy.clock.wall()
+                    200,
+                    skeleton,
+                    response.headers,
+                    self._settings.model,
+                    self._policy.clock.wall(),
+                    keys=self._pool.keys,
                 )
             )
         answer_id = data.get("id")
@@ -833,5 +838,6 @@ class OpenRouterClient:
                     self._settings.model,
                     self._policy.clock.wall(),
                     where="stream",
+                    keys=self._pool.keys,
                 )
             )

@@ -35,7 +35,7 @@ from utils.core.errors import (
     UpstreamUnavailableError,
 )
 from utils.core.keys import mask_key
-from utils.openrouter.answers import classify_error
+from utils.openrouter.answers import classify_error, classify_error_object
 from utils.openrouter.retry_policy import (
     MAX_RETRY_AFTER,
     Action,
@@ -138,6 +138,29 @@ def test_classify_error(status, body, headers, kind, retry_after):
     assert type(error) is kind
     assert error.retry_after == retry_after
     assert "<html" not in error.detail
+
+
+def test_a_key_the_server_echoes_is_masked_in_the_detail():
+    """The detail is logged and copied into other errors (the deadline's give-up): the
+    server's message goes in with our keys, and anything shaped like a key, masked."""
+    own, gateway = REAL_LOOKING_KEYS[0], "gw-" + "k7" * 16  # a relay's key: no sk- shape
+    stranger = "sk-or-v1-" + "9" * 24
+    message = f"key {own} (or {gateway}) rejected; not {stranger} either"
+    for error in (
+        classify_error(401, _body(401, message), {}, "m", NOW, keys=(own, gateway)),
+        classify_error_object(
+            200,
+            {"code": 502, "message": message},
+            {},
+            "m",
+            NOW,
+            where="stream",
+            keys=(own, gateway),
+        ),
+    ):
+        for secret in (own, gateway, "9" * 24):
+            assert secret not in error.detail
+        assert mask_key(own) in error.detail and mask_key(gateway) in error.detail
 
 
 def test_classify_error_keeps_moderation_reasons_and_the_model():
