@@ -76,7 +76,7 @@ from .openrouter.answers import (
     classify_error_object,
     parse_answer,
 )
-from .openrouter.capabilities import CHAT_API, IMAGES_API, TEXT_AND_IMAGE
+from .openrouter.capabilities import CHAT_API, IMAGES_API, TEXT_AND_IMAGE, image_config
 from .openrouter.key_pool import KeyLease, KeyPool
 from .openrouter.retry_policy import (
     KeyOutcome,
@@ -433,16 +433,9 @@ class OpenRouterClient:
             # Streamed: the connection stays alive while the model works (see the module doc).
             "stream": True,
         }
-        image_config = {
-            key: value
-            for key, value in (
-                ("aspect_ratio", request.aspect_ratio),
-                ("image_size", request.image_size),
-            )
-            if value
-        }
-        if image_config:
-            payload["image_config"] = image_config
+        config = image_config(request.aspect_ratio, request.image_size)
+        if config:
+            payload["image_config"] = config
         return payload
 
     async def generate(
