@@ -16,10 +16,11 @@ import pytest
 
 from tests.fakes.clock import FakeClock
 from tests.fakes.openrouter import Reply, completion, data_url, error_body, make_png
-from tests.fakes.openrouter_stream import chunks_of, event, render
+from tests.fakes.openrouter_stream import DONE_EVENT, StreamFault, chunks_of, event, render
 from tests.support import images as img
 from tests.support.harness import make_event
 from tests.support.keys import REAL_LOOKING_KEYS, sequence, use_keys
+from tests.support.ledger_rows import fresh_id, rows_of
 from tests.support.virtual_time import tuned_policy
 from utils.core.clock import Deadline
 from utils.core.settings import Settings
@@ -182,6 +183,28 @@ async def test_an_error_chunk_after_content_and_a_word_for_a_code(
     assert _sent(event_) == [BIG] and "已生成 1 张图片" in texts[0]
 
 
+@pytest.mark.parametrize(
+    "garbage", [b"{not json", b'["a list"]'], ids=["not-json", "not-an-object"]
+)
+async def test_a_stream_that_turns_to_garbage_is_billed_not_sent_again(
+    astrbot, fake, plugin_config, virtual_time, garbage
+):
+    """Some text, then an event that is no chunk: the answer had started and may be billed
+    (the model worked), so it is not sent again, and its ledger row (aborted, with the
+    generation id the stream named) is written. Only an `error` object is the service ending
+    the request itself (the test above)."""
+    head = chunks_of(completion(images=[], content="Drawing"))[:2]
+    stream = b"".join(event(c) for c in head) + event(garbage.decode()) + DONE_EVENT
+    fake.default = lambda _r: Reply(raw_body=stream, content_type="text/event-stream")
+    user = fresh_id("garbled")
+    texts = await virtual_time.run_tool(make_event(sender_id=user), image_description="a cat")
+
+    assert sequence(fake) == "A" and virtual_time.sleeps == []
+    assert texts == ["图像服务暂时不可用，请稍后再试。"]
+    [row] = await rows_of(virtual_time.plugin, user)
+    assert (row.outcome, row.pictures, row.generation_id) == ("aborted", 0, head[0]["id"])
+
+
 async def test_a_stream_that_ends_before_its_end(astrbot, fake, plugin_config, virtual_time):
     """No finish reason, no [DONE]: cut short, and not tried again (it may be billed). A
     finish reason without [DONE] (some gateways) is a complete answer."""
@@ -201,6 +224,27 @@ async def test_a_stream_that_ends_before_its_end(astrbot, fake, plugin_config, v
 
     assert sequence(fake) == "AA"
     assert _sent(event_) == [BIG]
+    assert _temp_files(astrbot) == []
+
+
+async def test_a_finished_stream_that_neither_ends_nor_closes_is_complete(
+    astrbot, fake, plugin_config
+):
+    """The whole answer, finish reason and usage included, then neither [DONE] nor the end of
+    the body: only silence. The answer is complete: the silence ends it, it is no lost
+    connection, and the picture is delivered."""
+    plugin_config.update(read_timeout_seconds=1, max_retry_attempts=2)
+    whole = chunks_of(completion(images=[data_url(BIG)], content="Here."))
+    assert "usage" in whole[-1]
+    stream = b"".join(event(c) for c in whole)  # no [DONE]
+    fake.enqueue(
+        Reply(raw_body=stream, content_type="text/event-stream", action=StreamFault.LINGER)
+    )
+    event_ = make_event()
+    texts = await astrbot.run_tool(event_, timeout=30, image_description="a cat")
+
+    assert len(fake.chat_requests()) == 1
+    assert _sent(event_) == [BIG] and "已生成 1 张图片" in texts[0]
     assert _temp_files(astrbot) == []
 
 
@@ -273,11 +317,13 @@ async def test_a_huge_error_page_that_never_ends_is_read_only_in_part(
 async def test_a_200_page_that_is_not_an_answer_is_read_only_in_part(
     astrbot, fake, plugin_config, virtual_time
 ):
+    """A 200 whose body is no answer: read up to the cap. Not sent again: after a 200 the
+    request may be billed, whatever came back."""
     page = b"<html><body>" + b"x" * 20_000_000 + b"</body></html>"
     fake.default = lambda _r: Reply(raw_body=page, content_type="text/html", action="stall")
     texts = await virtual_time.run_tool(make_event(), timeout=20, image_description="a cat")
 
-    assert sequence(fake) == "AAA"
+    assert sequence(fake) == "A"
     assert texts == ["图像服务暂时不可用，请稍后再试。"]
 
 
@@ -288,7 +334,7 @@ async def test_a_stream_of_endless_text_is_capped(astrbot, fake, plugin_config, 
     stream = event(head) + event(text) * 100
     fake.default = lambda _r: Reply(raw_body=stream, content_type="text/event-stream")
     texts = await virtual_time.run_tool(make_event(), image_description="a cat")
-    assert sequence(fake) == "AAA"
+    assert sequence(fake) == "A"  # a model writing that much text bills it: not asked again
     assert texts == ["图像服务暂时不可用，请稍后再试。"]
 
 

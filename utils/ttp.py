@@ -21,10 +21,13 @@ When is another try allowed? Only when the first one cannot have been billed:
   requests only): OpenRouter answers a stream with headers at once, so the path is dead; the
   run ends (a relay that answers plain JSON late may be working on it and would bill a second
   try), and so it does when the run's deadline comes first;
-- an answer that had started (a 200) and was cut, went silent past the idle limit or outlived
-  the deadline: aborted. Closing the connection stops billing only on providers that support
-  it, and Google's do not: the run ends, and the error carries a `Charge` (outcome ABORTED,
-  the generation id from X-Generation-Id or the first chunk) so that its cost is recorded;
+- an answer that had started (a 200) and was cut, went silent past the idle limit, outlived
+  the deadline, grew past its cap or could not be read (an event or body that is not JSON,
+  finish_reason "error" without an error object): aborted. Closing the connection stops
+  billing only on providers that support it, and Google's do not: the run ends, and the
+  error carries a `Charge` (outcome ABORTED, the generation id from X-Generation-Id or the
+  first chunk) so that its cost is recorded. Only an `error` object in the answer is the
+  service ending the request itself: classified like its status, as above;
 - a refusal, a text-only answer, pictures that all fail validation: billed answers; the run
   ends and the error carries their `Charge` (with the usage the answer reported).
 A request cancelled while its answer comes in leaves that answer in its `AnswerWatch`, for the
@@ -57,10 +60,10 @@ from .core.errors import (
     PicGenError,
     RefusalError,
     UnreachableError,
+    UpstreamError,
     UpstreamTimeoutError,
     UpstreamUnavailableError,
 )
-from .core.keys import redact_keys
 from .core.settings import Settings
 from .core.workers import CpuPool
 from .imaging.downloads import describe_url, fetch_bytes, is_http_url
@@ -73,7 +76,7 @@ from .openrouter.answers import (
     classify_error_object,
     parse_answer,
 )
-from .openrouter.capabilities import CHAT_API, IMAGES_API, TEXT_AND_IMAGE
+from .openrouter.capabilities import CHAT_API, IMAGES_API, TEXT_AND_IMAGE, image_config
 from .openrouter.key_pool import KeyLease, KeyPool
 from .openrouter.retry_policy import (
     KeyOutcome,
@@ -101,6 +104,10 @@ _WRITE_BACKLOG = 1024 * 1024
 # answer (or of one stream event) once its big base64 payloads went to temp files.
 ERROR_BODY_CAP = 64 * 1024
 SKELETON_CAP = 4 * 1024 * 1024
+# After a stream's finish reason only its usage chunk and [DONE] are to come, at once: silence
+# this long (or the idle limit, if shorter) ends a finished answer, from a gateway that sends
+# neither [DONE] nor the end of the body.
+_AFTER_FINISH_WAIT = 5.0
 # A stream event this small is parsed on the loop; bigger ones (short images kept inline) in
 # a worker.
 _PARSE_ON_LOOP = 64 * 1024
@@ -177,6 +184,17 @@ class Answer:
     generation_id: str = ""
 
 
+class _ErrorAnswer(Exception):
+    """The error an `error` object in a 200 answer stands for, carried out of the reading of
+    that answer: the service ended the request with an error and bills nothing for it, so the
+    error keeps its own classification (and may be retried), unlike every other failure of an
+    answer that had started."""
+
+    def __init__(self, error: UpstreamError) -> None:
+        super().__init__(error.detail)
+        self.error = error
+
+
 class _Headers(dict):  # type: ignore[type-arg]
     """Request headers whose repr hides the key: loguru prints the values of local variables
     in the tracebacks it logs."""
@@ -245,6 +263,20 @@ def _without_duplicates(images: tuple[SavedImage, ...]) -> tuple[SavedImage, ...
     return tuple(kept)
 
 
+def _discard_soon(reader: AnswerReader) -> None:
+    """Drop an answer's temp files for a request being cancelled, which must not wait: handed
+    to a worker at once (asyncio's executor, which the loop waits for when it shuts down; the
+    CpuPool's queue is reached only through a coroutine a closing loop may never start)."""
+    if reader.holds_images:
+        job = asyncio.get_running_loop().run_in_executor(None, reader.discard)
+        job.add_done_callback(_log_failed_discard)
+
+
+def _log_failed_discard(job: asyncio.Future[None]) -> None:
+    if not job.cancelled() and job.exception() is not None:
+        logger.warning(f"gemini-pic-gen: temp files of an answer not removed: {job.exception()!r}")
+
+
 def out_of_time(deadline: Deadline, doing: str) -> DeadlineExceededError:
     """The run's budget ran out with a request still open: no time for another try."""
     last = UpstreamTimeoutError(f"no complete answer within the time budget ({doing})")
@@ -268,14 +300,20 @@ class _BodyReader:
         self._deadline = deadline
         self._idle = idle
 
-    async def next(self, *, idle: bool) -> bytes:
+    async def next(self, *, idle: bool, finished: bool = False) -> bytes:
         """The next piece, b"" at the end. `idle`: silence longer than the idle limit means
-        the connection is dead; otherwise only the deadline limits the wait."""
+        the connection is dead; otherwise only the deadline limits the wait. `finished`: the
+        answer is complete, what may follow adds nothing needed; a short silence (or the
+        deadline) is its end."""
         remaining = self._deadline.remaining()
         limit = min(self._idle, remaining) if idle else remaining
+        if finished:
+            limit = min(limit, _AFTER_FINISH_WAIT)
         try:
             return await asyncio.wait_for(self._content.read(_READ_PIECE), limit)
         except asyncio.TimeoutError:
+            if finished:
+                return b""
             # aiohttp's total limit is the deadline too: whichever fired, the deadline decides.
             if limit >= remaining or self._deadline.remaining() <= 0.05:
                 raise out_of_time(self._deadline, "while the answer came in") from None
@@ -395,16 +433,9 @@ class OpenRouterClient:
             # Streamed: the connection stays alive while the model works (see the module doc).
             "stream": True,
         }
-        image_config = {
-            key: value
-            for key, value in (
-                ("aspect_ratio", request.aspect_ratio),
-                ("image_size", request.image_size),
-            )
-            if value
-        }
-        if image_config:
-            payload["image_config"] = image_config
+        config = image_config(request.aspect_ratio, request.image_size)
+        if config:
+            payload["image_config"] = config
         return payload
 
     async def generate(
@@ -475,8 +506,13 @@ class OpenRouterClient:
                 *(self._decode_and_store(url, answer.streamed) for url in parsed.image_urls),
                 return_exceptions=True,
             )
-        finally:
-            answer.streamed.discard()  # payloads no URL of the answer pointed at
+        except asyncio.CancelledError:
+            _discard_soon(answer.streamed)
+            raise
+        except BaseException:
+            await self._discard(answer.streamed)
+            raise
+        await self._discard(answer.streamed)  # payloads no URL of the answer pointed at
         images = tuple(o for o in outcomes if isinstance(o, SavedImage))
         failures = [o for o in outcomes if not isinstance(o, SavedImage)]
         for problem in failures:
@@ -524,6 +560,12 @@ class OpenRouterClient:
         """Blocking work (base64, Pillow, file writes) off the event loop."""
         return await self._cpu.run(fn, *args)
 
+    async def _discard(self, reader: AnswerReader) -> None:
+        """Drop the temp files (tens of MB each) of the images no URL of the answer took, in a
+        worker; shielded: a cancellation meanwhile must not leave them behind."""
+        if reader.holds_images:
+            await asyncio.shield(self._offload(reader.discard))
+
     async def _attempt(
         self, run: RetryRun, payload: bytes, transport: Transport
     ) -> tuple[KeyLease, Answer]:
@@ -547,10 +589,10 @@ class OpenRouterClient:
         except PicGenError as exc:
             outcome, retry_after = key_outcome(exc), retry_after_of(exc)
             action = run.failed(exc)
+            # A server's message in the detail has its keys masked (classify_error_object).
             logger.warning(
                 f"gemini-pic-gen try {run.total}/{run.max_total} with key {lease.masked} failed: "
-                f"{type(exc).__name__}: {redact_keys(exc.detail, self._pool.keys)} "
-                f"-> {action.value}"
+                f"{type(exc).__name__}: {exc.detail} -> {action.value}"
             )
             raise
         finally:
@@ -565,7 +607,9 @@ class OpenRouterClient:
         self, lease: KeyLease, payload: bytes, deadline: Deadline, transport: Transport
     ) -> Answer:
         """POST once and return the answer, or raise the classified error. An answer that had
-        started and was cut raises with its charge (outcome ABORTED)."""
+        started (a 200) and failed raises with its charge (outcome ABORTED): cut, silent, too
+        big, garbled, it may be billed and is not tried again. Only an `error` object in the
+        answer keeps its classification: the service ended that request itself."""
         if deadline.expired():
             raise UpstreamTimeoutError("no time left for the request")
         reader = AnswerReader(self._store, transport.marker)
@@ -582,6 +626,7 @@ class OpenRouterClient:
                             response.headers,
                             self._settings.model,
                             self._policy.clock.wall(),
+                            keys=self._pool.keys,
                         )
                     self._watch.open = Charge(
                         Outcome.ABORTED,
@@ -599,15 +644,19 @@ class OpenRouterClient:
                 raise ConnectionLostError(f"answer cut off: {type(exc).__name__}") from exc
             except aiohttp.ClientError as exc:
                 raise ConnectionLostError(f"answer broke off: {type(exc).__name__}") from exc
+        except _ErrorAnswer as told:
+            self._watch.open = None
+            await self._discard(reader)
+            raise told.error from None
         except PicGenError as exc:
             opened, self._watch.open = self._watch.open, None
-            if opened is not None and isinstance(exc, (ConnectionLostError, DeadlineExceededError)):
+            if opened is not None and exc.charge is None:
                 exc.charge = opened  # it had started: it may be billed in full
-            reader.discard()
+            await self._discard(reader)
             raise
         except BaseException:
             # A cancellation leaves the open answer in the watch for the caller to record.
-            reader.discard()
+            _discard_soon(reader)
             raise
 
     async def _send(
@@ -673,8 +722,15 @@ class OpenRouterClient:
         if not isinstance(data, dict):
             raise UpstreamUnavailableError("answer is not a JSON object", 200)
         if parsed is None:  # an `error` object instead of choices
-            raise classify_error(
-                200, skeleton, response.headers, self._settings.model, self._policy.clock.wall()
+            raise _ErrorAnswer(
+                classify_error(
+                    200,
+                    skeleton,
+                    response.headers,
+                    self._settings.model,
+                    self._policy.clock.wall(),
+                    keys=self._pool.keys,
+                )
             )
         answer_id = data.get("id")
         answer_id = answer_id if isinstance(answer_id, str) else ""
@@ -735,7 +791,7 @@ class OpenRouterClient:
                 _check_skeleton(reader)
                 await writer.after_piece(reader)
                 if not chunks.done:
-                    piece = await body.next(idle=True)
+                    piece = await body.next(idle=True, finished=chunks.finished)
             if not chunks.finished:
                 where = "inside an event" if framer.in_event else "between events"
                 raise ConnectionLostError(f"stream ended before its end ({where})")
@@ -762,9 +818,19 @@ class OpenRouterClient:
                 chunk = await self._offload(_parse_event, event)
         except (UnicodeDecodeError, ValueError) as exc:
             raise UpstreamUnavailableError("stream event is not JSON", 200) from exc
+        if not isinstance(chunk, Mapping):  # garbled, not an error the service reported
+            raise UpstreamUnavailableError("stream event is not a JSON object", 200)
         error = chunks.add(chunk)
         self._watch.learned_id(chunks.generation_id)
         if error is not None:
-            raise classify_error_object(
-                200, error, headers, self._settings.model, self._policy.clock.wall(), where="stream"
+            raise _ErrorAnswer(
+                classify_error_object(
+                    200,
+                    error,
+                    headers,
+                    self._settings.model,
+                    self._policy.clock.wall(),
+                    where="stream",
+                    keys=self._pool.keys,
+                )
             )

@@ -6,7 +6,9 @@ import json
 
 import pytest
 
+from tests.conftest import REAL_LOOKING_KEYS
 from tests.support.schema import defaults, field, load_schema, sections
+from utils.core.keys import mask_key
 from utils.core.settings import SECTIONS, Settings
 
 CORE_DEFAULTS = {
@@ -167,3 +169,22 @@ def test_a_flat_key_still_counts_and_wins_over_its_section():
     assert Settings.from_config({"translate_prompt": False}).translate_prompt is False
     # A section that is not an object (a hand-edited file) is ignored, not an error.
     assert Settings.from_config({"images": "oops"}).max_reference_images == 4
+
+
+def test_repr_shows_no_key_and_no_secret():
+    """loguru prints the values of local variables in the tracebacks it logs: a Settings
+    there must show its keys masked, its transfer token and proxy password not at all."""
+    keys = REAL_LOOKING_KEYS[:2]
+    settings = Settings.from_config(
+        {
+            "openrouter_api_keys": list(keys),
+            "nap_transfer_token": "napcat-secret-token",
+            "translate_proxy": "http://proxyuser:proxy-password@10.0.0.1:7890",
+        }
+    )
+    assert settings.api_keys == keys and settings.nap_transfer_token
+    text = repr(settings)
+    for secret in (*keys, "napcat-secret-token", "proxy-password", "proxyuser"):
+        assert secret not in text
+    assert all(mask_key(key) in text for key in keys)
+    assert "10.0.0.1:7890" in text and "model=" in text

@@ -34,6 +34,9 @@ class StreamFault:
     CUT = "truncate"  # the connection closes in the middle of the picture's event
     STALL = "stall"  # the stream goes silent in the middle of the picture's event
     SILENT = "silent"  # the stream opens, then nothing ever comes: no keep-alive, no data
+    # The whole stream is sent, then the connection stays open without a byte (a gateway that
+    # neither sends [DONE] nor ends the body): until released, or the client closes it.
+    LINGER = "linger"
 
 
 def event(data: Mapping[str, Any] | str) -> bytes:
@@ -163,6 +166,11 @@ async def send_stream(
             await response.write(data[-tail:])
         if stop is not None:
             if fault != StreamFault.STALL or await _silence(request, wait_released(), on_abort):
+                _close(request)
+            return response
+        if fault == StreamFault.LINGER:
+            on_last_byte()
+            if await _silence(request, wait_released(), on_abort):
                 _close(request)
             return response
         on_last_byte()

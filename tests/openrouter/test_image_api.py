@@ -200,6 +200,20 @@ def test_references_and_requests_are_added():
     assert estimate([ImageEndpoint("empty", ())], Asked("1K")) is None
 
 
+def test_a_reference_fee_per_request_counts_once_and_only_with_references():
+    """An `input_image` line priced per request: no reference sent, nothing to pay (an
+    over-estimate could refuse a request under a money cap); some sent, paid once."""
+    endpoint = ImageEndpoint(
+        "p",
+        (
+            PriceLine("output_image", "image", 0.04),
+            PriceLine("input_image", "request", 0.02),
+        ),
+    )
+    assert estimate([endpoint], Asked("1K")) == pytest.approx(0.04)
+    assert estimate([endpoint], Asked("1K", references=3)) == pytest.approx(0.04 + 0.02)
+
+
 # --- the client's Image API transport ----------------------------------------------------------------
 
 

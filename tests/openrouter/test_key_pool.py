@@ -258,6 +258,40 @@ async def test_requests_arriving_together_share_one_question():
     assert service.asked == ["A"]
 
 
+async def test_an_admin_reset_during_a_question_does_not_cancel_the_requests_waiting():
+    """The reset cancels the question it made pointless (the key is free again); the
+    requests waiting for its answer go on with the freed key instead of ending cancelled."""
+    pool, clock, deadline = await out_of_credits()
+    service = Service(KeyInfo(limit=10, limit_remaining=0))
+    service.gate.clear()
+    clock.advance(60)
+    waiting = [asyncio.ensure_future(pool.ensure_usable(10, service)) for _ in range(3)]
+    for _ in range(5):  # the waiters start, the question is asked
+        await asyncio.sleep(0)
+    assert service.asked == ["A"]
+    pool.reset()
+    await asyncio.gather(*waiting)  # none raises CancelledError
+    assert states(pool) == [KeyState.UNTESTED]
+    assert await use(pool, deadline) == "A"
+
+
+async def test_a_request_cancelled_while_waiting_for_a_question_leaves_it_to_the_others():
+    pool, clock, _ = await out_of_credits()
+    service = Service(KeyInfo(limit=10, limit_remaining=4))
+    service.gate.clear()
+    clock.advance(60)
+    leaving, staying = (asyncio.ensure_future(pool.ensure_usable(10, service)) for _ in range(2))
+    for _ in range(5):
+        await asyncio.sleep(0)
+    assert service.asked == ["A"]
+    leaving.cancel()
+    with pytest.raises(asyncio.CancelledError):
+        await leaving
+    service.gate.set()
+    await staying  # the question went on: credit shown, the key is back
+    assert service.asked == ["A"] and states(pool) == [KeyState.UNTESTED]
+
+
 async def test_no_question_while_another_key_can_serve():
     pool, clock, deadline = make_pool(2)
     await use(pool, deadline, KeyOutcome.NO_CREDITS)
@@ -340,7 +374,7 @@ async def test_counters_and_neutral_release():
 async def test_nothing_prints_a_key():
     pool, _, deadline = make_pool(3)
     lease = await pool.acquire(deadline)
-    text = repr(pool) + repr(lease) + repr(pool.snapshot())
+    text = repr(pool) + repr(lease) + repr(pool.snapshot()) + repr(pool._slots)
     text += format_pool_status(ZH, pool.snapshot(), "m")
     for key in REAL_LOOKING_KEYS:
         assert key not in text

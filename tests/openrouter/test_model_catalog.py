@@ -16,6 +16,7 @@ from tests.support.harness import make_event
 from tests.support.logs import captured_log
 from utils.core.errors import ModelUnavailableError
 from utils.core.settings import Settings
+from utils.core.workers import CpuPool
 from utils.openrouter.model_catalog import ModelCatalog, ModelPrice, parse_models
 
 RETIRED = "google/gemini-2.5-flash-image-preview:free"
@@ -51,6 +52,32 @@ async def test_without_a_model_list_the_user_still_hears_the_model_is_gone(
     fake.enqueue(_not_found())
     texts = await astrbot.run_tool(make_event(), image_description="a cat")
     assert texts == [f"模型 {RETIRED} 不存在或已下线，请管理员在插件配置中更换模型。"]
+
+
+class RecordingCpu(CpuPool):
+    """The plugin's worker pool, noting what it was given to run."""
+
+    def __init__(self) -> None:
+        super().__init__(1)
+        self.ran: list[object] = []
+
+    async def run(self, fn, /, *args):
+        self.ran.append(fn)
+        return await super().run(fn, *args)
+
+
+async def test_a_list_is_parsed_on_the_workers_not_on_the_loop(fake):
+    """The chat model list is 1-2 MB of JSON: parsed in a worker, not on the event loop."""
+    cpu = RecordingCpu()
+    try:
+        catalog = ModelCatalog(clock=FakeClock(), cpu=cpu)
+        settings = Settings.from_config({"custom_api_base": fake.base_url})
+        async with aiohttp.ClientSession() as session:
+            listed = await catalog.listings(session, settings)
+    finally:
+        cpu.close()
+    assert cpu.ran == [parse_models, parse_models]  # both lists
+    assert listed.chat is not None and listed.chat[IMAGE_MODELS[0]].makes_images
 
 
 async def test_the_list_is_cached_for_its_ttl(fake):

@@ -34,7 +34,8 @@ from utils.core.errors import (
     UpstreamTimeoutError,
     UpstreamUnavailableError,
 )
-from utils.openrouter.answers import classify_error
+from utils.core.keys import mask_key
+from utils.openrouter.answers import classify_error, classify_error_object
 from utils.openrouter.retry_policy import (
     MAX_RETRY_AFTER,
     Action,
@@ -139,6 +140,29 @@ def test_classify_error(status, body, headers, kind, retry_after):
     assert "<html" not in error.detail
 
 
+def test_a_key_the_server_echoes_is_masked_in_the_detail():
+    """The detail is logged and copied into other errors (the deadline's give-up): the
+    server's message goes in with our keys, and anything shaped like a key, masked."""
+    own, gateway = REAL_LOOKING_KEYS[0], "gw-" + "k7" * 16  # a relay's key: no sk- shape
+    stranger = "sk-or-v1-" + "9" * 24
+    message = f"key {own} (or {gateway}) rejected; not {stranger} either"
+    for error in (
+        classify_error(401, _body(401, message), {}, "m", NOW, keys=(own, gateway)),
+        classify_error_object(
+            200,
+            {"code": 502, "message": message},
+            {},
+            "m",
+            NOW,
+            where="stream",
+            keys=(own, gateway),
+        ),
+    ):
+        for secret in (own, gateway, "9" * 24):
+            assert secret not in error.detail
+        assert mask_key(own) in error.detail and mask_key(gateway) in error.detail
+
+
 def test_classify_error_keeps_moderation_reasons_and_the_model():
     error = classify_error(403, _body(403, reasons=["violence", "hate"]), {}, "m", NOW)
     assert isinstance(error, ModerationError) and error.reasons == ("violence", "hate")
@@ -227,6 +251,18 @@ def test_run_sticks_to_its_key_only_after_transient_failures():
     assert run.preferred_key() == REAL_LOOKING_KEYS[0]
     run.failed(RateLimitedError("429"))
     assert run.preferred_key() is None
+
+
+def test_a_run_shows_its_keys_masked():
+    """loguru prints the values of local variables in the tracebacks it logs."""
+    run = RetryPolicy().start_run(2, 2, Deadline.start(100, FakeClock()))
+    a, b = REAL_LOOKING_KEYS[:2]
+    run.began(a)
+    run.failed(InvalidKeyError("401", 401))
+    run.began(b)
+    text = repr(run)
+    assert a not in text and b not in text
+    assert mask_key(a) in text and mask_key(b) in text
 
 
 async def test_retrying_loop_on_a_virtual_clock():

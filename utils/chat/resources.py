@@ -54,7 +54,7 @@ class SharedResources:
         # Daily caps and the ledger; without one, nothing is capped or recorded.
         self.spend = spend or SpendGuard(None, clock)
         self.translator = PromptTranslator(clock=clock)
-        self.models = ModelCatalog(clock=clock)
+        self.models = ModelCatalog(clock=clock, cpu=self.cpu)
         self._session: aiohttp.ClientSession | None = None
         self._key_pool: KeyPool | None = None
         self._released = False

@@ -4,13 +4,13 @@ from __future__ import annotations
 
 import re
 from collections.abc import Iterable, Mapping
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, fields
 from types import MappingProxyType
 from typing import Any
 
 from .coerce import coerce_bool
 from .image_options import normalize_aspect_ratio, normalize_image_size
-from .keys import collect_api_keys
+from .keys import collect_api_keys, mask_key
 
 DEFAULT_API_BASE = "https://openrouter.ai/api"
 DEFAULT_MODEL = "google/gemini-2.5-flash-image"
@@ -249,6 +249,20 @@ class Settings:
     send_original_file: bool = False
     # One of REPLY_LANGS: Chinese (the default), English, or chosen per message ("auto").
     reply_lang: str = REPLY_LANGS[0]
+
+    def __repr__(self) -> str:
+        """Every field, the keys masked and the secrets hidden: loguru prints the values of
+        local variables in the tracebacks it logs."""
+        shown: dict[str, object] = {f.name: getattr(self, f.name) for f in fields(self)}
+        shown["api_keys"] = tuple(mask_key(key) for key in self.api_keys)
+        if self.nap_transfer_token:
+            shown["nap_transfer_token"] = "…"
+        if "@" in self.translate_proxy:  # user:password@host
+            scheme, sep, rest = self.translate_proxy.partition("://")
+            if not sep:
+                scheme, rest = "", scheme
+            shown["translate_proxy"] = f"{scheme}{sep}…@{rest.rpartition('@')[2]}"
+        return f"Settings({', '.join(f'{name}={value!r}' for name, value in shown.items())})"
 
     @property
     def chat_completions_url(self) -> str:

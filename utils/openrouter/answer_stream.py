@@ -254,8 +254,13 @@ class AnswerReader:
         image = self._images.pop(match.group(0), None)
         return None if image is None else (image, payload[match.end() :])
 
+    @property
+    def holds_images(self) -> bool:
+        """Whether discard() has anything to drop (else it need not go to a worker)."""
+        return bool(self._images)
+
     def discard(self) -> None:
-        """Remove the temp files of every image not handed out by take()."""
+        """Remove the temp files of every image not handed out by take(). Blocking."""
         images, self._images = list(self._images.values()), {}
         for image in images:
             image.discard()

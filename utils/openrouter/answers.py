@@ -23,6 +23,7 @@ from ..core.errors import (
     UpstreamTimeoutError,
     UpstreamUnavailableError,
 )
+from ..core.keys import redact_keys
 from .retry_policy import parse_retry_after
 from .usage import usage_of
 
@@ -196,13 +197,16 @@ def classify_error(
     headers: Mapping[str, str],
     model: str,
     now: float | None = None,
+    *,
+    keys: Iterable[str] = (),
 ) -> UpstreamError:
     """Map an error answer (HTTP status or an `error` object in a 200) to our exception.
 
-    `now` (wall-clock epoch seconds) resolves a Retry-After given as an HTTP date.
+    `now` (wall-clock epoch seconds) resolves a Retry-After given as an HTTP date; `keys` are
+    masked in the detail (see classify_error_object).
     """
     error, is_json = _error_object(body)
-    return classify_error_object(status, error, headers, model, now, is_json=is_json)
+    return classify_error_object(status, error, headers, model, now, is_json=is_json, keys=keys)
 
 
 def classify_error_object(
@@ -214,16 +218,20 @@ def classify_error_object(
     *,
     is_json: bool = True,
     where: str = "HTTP",
+    keys: Iterable[str] = (),
 ) -> UpstreamError:
     """classify_error for an `error` object already parsed (a stream chunk carries one).
 
     In a 200 answer the object's `code` stands for the status; `where` names the source in
-    the detail ("HTTP", "stream").
+    the detail ("HTTP", "stream"). The server's message goes into the detail with `keys`, and
+    anything shaped like a key, masked: a server may echo the key it was sent, and the detail
+    is logged and copied into other errors.
     """
     code = _status_of_code(error.get("code"))
     if status == 200 and code is not None:
         status = code
-    message = str(error.get("message") or "")[:300] if is_json else "non-JSON body"
+    raw = str(error.get("message") or "") if is_json else "non-JSON body"
+    message = redact_keys(raw, keys)[:300]
     detail = f"{where} {status}: {message}"
     retry_after = parse_retry_after(headers, time.time() if now is None else now)
     if status == 401:

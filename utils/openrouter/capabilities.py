@@ -261,12 +261,17 @@ class ResolvedImageOptions:
 
     def image_config(self) -> dict[str, str]:
         """The request's `image_config` (empty: leave the key out)."""
-        config: dict[str, str] = {}
-        if self.aspect_ratio:
-            config["aspect_ratio"] = self.aspect_ratio
-        if self.image_size:
-            config["image_size"] = self.image_size
-        return config
+        return image_config(self.aspect_ratio, self.image_size)
+
+
+def image_config(aspect_ratio: str | None, image_size: str | None) -> dict[str, str]:
+    """Chat completions' `image_config` for a (fitted) ratio and size; empty: leave it out."""
+    config: dict[str, str] = {}
+    if aspect_ratio:
+        config["aspect_ratio"] = aspect_ratio
+    if image_size:
+        config["image_size"] = image_size
+    return config
 
 
 def resolve_image_options(

@@ -136,12 +136,23 @@ def endpoint_estimate(endpoint: ImageEndpoint, asked: Asked) -> float | None:
         return None  # a tier we cannot price might be the one drawn
     total = max(known) * max(1, asked.n)
     for line in endpoint.pricing:
-        if line.billable == INPUT_IMAGE and asked.references:
-            per = _unit_cost(line, asked.reference_megapixels or None)
-            total += (per or 0.0) * asked.references  # per-token input: small, not counted
+        if line.billable == INPUT_IMAGE:
+            total += _references_cost(line, asked)
         elif line.billable != OUTPUT_IMAGE and line.unit == PER_REQUEST:
             total += line.cost
     return total
+
+
+def _references_cost(line: PriceLine, asked: Asked) -> float:
+    """What an `input_image` line adds: nothing without reference pictures; once for a
+    request that sends any when priced per request; else per picture (per-token input is
+    small and not counted)."""
+    if not asked.references:
+        return 0.0
+    if line.unit == PER_REQUEST:
+        return line.cost
+    per = _unit_cost(line, asked.reference_megapixels or None)
+    return (per or 0.0) * asked.references
 
 
 def estimate(endpoints: Iterable[ImageEndpoint], asked: Asked) -> float | None:

@@ -80,6 +80,12 @@ class _Slot:
     def masked(self) -> str:
         return mask_key(self.key)
 
+    def __repr__(self) -> str:  # loguru prints local variables in tracebacks: never the key
+        return (
+            f"_Slot({self.masked}, healthy={self.healthy}, invalid={self.invalid}, "
+            f"blocked_until={self.blocked_until}, in_flight={self.in_flight})"
+        )
+
     def blocked(self, now: float) -> bool:
         return self.blocked_until > now
 
@@ -268,7 +274,10 @@ class KeyPool:
         """One question about `slot` at a time: concurrent requests wait for the same answer."""
         if slot.credit_check is None or slot.credit_check.done():
             slot.credit_check = asyncio.ensure_future(self._ask_about_credit(slot, check))
-        await asyncio.shield(slot.credit_check)
+        # Waited for, not awaited: an admin's reset cancels the question (the key is free
+        # again), which must not cancel the requests waiting for its answer. A waiter that is
+        # itself cancelled still is, and the question goes on for the others.
+        await asyncio.wait([slot.credit_check])
 
     async def _ask_about_credit(self, slot: _Slot, check: CreditCheck) -> None:
         slot.credit_check_at = self.clock.monotonic() + CREDIT_RECHECK_INTERVAL

@@ -27,6 +27,7 @@ from ..core.errors import ModelUnavailableError
 from ..core.image_options import normalize_aspect_ratio, normalize_image_size
 from ..core.settings import Settings
 from ..core.urls import display_url
+from ..core.workers import CpuPool
 from .image_pricing import ImageEndpoint, parse_endpoints
 
 CACHE_TTL = 600.0
@@ -193,17 +194,20 @@ class _NotThere(Exception):
 
 class ModelCatalog:
     """The lists per API base, each cached for `ttl` seconds (a failure for FAILURE_TTL); one
-    fetch of each at a time."""
+    fetch of each at a time. An answer is parsed on `cpu` (the chat model list is 1-2 MB of
+    JSON: tens of ms the event loop must not stall for), or in a thread without one."""
 
     def __init__(
         self,
         ttl: float = CACHE_TTL,
         timeout: float = FETCH_TIMEOUT,
         clock: Clock = SYSTEM_CLOCK,
+        cpu: CpuPool | None = None,
     ) -> None:
         self._ttl = ttl
         self._timeout = timeout
         self._clock = clock
+        self._cpu = cpu
         # url -> (when, what it answered; None for a failure)
         self._cache: dict[str, tuple[float, object]] = {}
         self._locks: dict[str, asyncio.Lock] = {}
@@ -311,7 +315,9 @@ class ModelCatalog:
             if response.status != 200:
                 raise ValueError(f"HTTP {response.status}")
             body = await response.read()
-        return parse(body)
+        if self._cpu is not None:
+            return await self._cpu.run(parse, body)
+        return await asyncio.to_thread(parse, body)
 
     async def explain_missing_model(
         self,

@@ -8,15 +8,16 @@ The rules:
   marks it and the next try goes to another key at once, without waiting. When every key is
   cooling down, the pool waits for the first one only if it is back within
   `max_cooldown_wait`; otherwise the run ends and tells when to try again;
-- transient (timeout, 408, 5xx, HTML or garbled body, an error inside the stream): wait
-  2 -> 4 -> 8 s, capped at 10 s, minus up to 20 % jitter (a Retry-After from the server wins),
-  then try the same key again until its tries are used up, then the next key;
+- transient (timeout, 408, 5xx, an HTML or garbled error page, an error object inside a 200
+  answer or its stream): wait 2 -> 4 -> 8 s, capped at 10 s, minus up to 20 % jitter (a
+  Retry-After from the server wins), then try the same key again until its tries are used up,
+  then the next key;
 - a connection-level fault before any answer (refused, reset, connect timeout): the same
   waits on the same key, but never the next key: every key takes the same path;
-- an answer that may have been billed (it carries a `charge`: a stream or body cut after it
-  started, a refusal, a text-only answer, pictures that all failed validation), no answer at
-  all within the first-byte deadline, and anything else (400, 403 moderation, 404 model, our
-  own bugs): stop at once. Another try could be billed as well: providers that cannot abort a
+- an answer that may have been billed (it carries a `charge`: a stream or body cut, too big
+  or unreadable after it started, a refusal, a text-only answer, pictures that all failed
+  validation), no answer at all within the first-byte deadline, and anything else (400, 403
+  moderation, 404 model, our own bugs): stop at once. Another try could be billed as well: providers that cannot abort a
   stream (Google's among them) bill the cut one in full, and a relay that answers late bills
   the request it was still working on;
 - each key gets at most `max_attempts_per_key` tries, so a run never makes more than
@@ -51,6 +52,7 @@ from ..core.errors import (
     UpstreamTimeoutError,
     UpstreamUnavailableError,
 )
+from ..core.keys import mask_key
 
 MAX_RETRY_AFTER = 24 * 3600.0
 
@@ -181,6 +183,17 @@ class RetryRun:
             # ends with their failure (a rate limit, say), not with "invalid key".
             self.rejected.add(self.current_key)
         return action
+
+    def __repr__(self) -> str:
+        """The run with its keys masked: loguru prints local variables in tracebacks."""
+        tries = {mask_key(key): count for key, count in self.tries.items()}
+        current = mask_key(self.current_key) if self.current_key is not None else None
+        rejected = sorted(mask_key(key) for key in self.rejected)
+        last = type(self.last_error).__name__ if self.last_error is not None else None
+        return (
+            f"RetryRun(tries={tries}, current_key={current}, rejected={rejected}, "
+            f"transient_failures={self.transient_failures}, last_error={last})"
+        )
 
     def preferred_key(self) -> str | None:
         """After a transient failure the same key is tried again until its tries run out."""
