@@ -49,6 +49,9 @@ def _temp_files(astrbot) -> list[str]:
     return [p.name for p in directory.iterdir() if is_own_temp_name(p.name)]
 
 
+BROKEN_BILLED = "图像服务的回答不完整或无法读取，没有得到图片；这次生成可能已经计费，为免重复扣费没有自动重试，请稍后再试。"
+
+
 async def test_every_request_asks_for_a_stream_and_gets_its_picture(astrbot, fake, plugin_config):
     fake.enqueue(picture())
     event = make_event()
@@ -200,7 +203,7 @@ async def test_a_stream_that_turns_to_garbage_is_billed_not_sent_again(
     texts = await virtual_time.run_tool(make_event(sender_id=user), image_description="a cat")
 
     assert sequence(fake) == "A" and virtual_time.sleeps == []
-    assert texts == ["图像服务暂时不可用，请稍后再试。"]
+    assert texts == [BROKEN_BILLED]
     [row] = await rows_of(virtual_time.plugin, user)
     assert (row.outcome, row.pictures, row.generation_id) == ("aborted", 0, head[0]["id"])
 
@@ -324,7 +327,7 @@ async def test_a_200_page_that_is_not_an_answer_is_read_only_in_part(
     texts = await virtual_time.run_tool(make_event(), timeout=20, image_description="a cat")
 
     assert sequence(fake) == "A"
-    assert texts == ["图像服务暂时不可用，请稍后再试。"]
+    assert texts == [BROKEN_BILLED]
 
 
 async def test_a_stream_of_endless_text_is_capped(astrbot, fake, plugin_config, virtual_time):
@@ -335,7 +338,7 @@ async def test_a_stream_of_endless_text_is_capped(astrbot, fake, plugin_config, 
     fake.default = lambda _r: Reply(raw_body=stream, content_type="text/event-stream")
     texts = await virtual_time.run_tool(make_event(), image_description="a cat")
     assert sequence(fake) == "A"  # a model writing that much text bills it: not asked again
-    assert texts == ["图像服务暂时不可用，请稍后再试。"]
+    assert texts == [BROKEN_BILLED]
 
 
 # --- what the client hands on ---------------------------------------------------------------

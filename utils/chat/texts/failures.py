@@ -599,6 +599,13 @@ _CUT_BILLED = Words(
     "later.",
 )
 
+_BROKEN_BILLED = Words(
+    "图像服务的回答不完整或无法读取，没有得到图片；这次生成可能已经计费，为免重复扣费没有自动重试，请稍后再试。",
+    "The image service's answer was incomplete or unreadable, so no picture came; it may have "
+    "been billed, so it was not tried again automatically (that could bill twice); please try "
+    "again later.",
+)
+
 
 def user_message(lang: Lang, error: BaseException) -> str:
     """The sentence for a failure."""
@@ -606,6 +613,8 @@ def user_message(lang: Lang, error: BaseException) -> str:
         return _no_answer(lang, error)
     if isinstance(error, ConnectionLostError) and error.charge is not None:
         return _CUT_BILLED(lang)
+    if isinstance(error, UpstreamUnavailableError) and error.charge is not None:
+        return _BROKEN_BILLED(lang)  # an answer that had started, then broke: not sent again
     if isinstance(error, OutOfCreditsError):
         return _out_of_credits(lang, error)
     if isinstance(error, UnknownKeyError):
