@@ -11,7 +11,6 @@ from __future__ import annotations
 import asyncio
 from pathlib import Path
 
-import aiohttp
 import pytest
 
 from tests.fakes.clock import FakeClock
@@ -19,16 +18,12 @@ from tests.fakes.openrouter import Reply, completion, data_url, error_body, make
 from tests.fakes.openrouter_stream import DONE_EVENT, StreamFault, chunks_of, event, render
 from tests.support import images as img
 from tests.support.harness import make_event
-from tests.support.keys import REAL_LOOKING_KEYS, sequence, use_keys
+from tests.support.keys import sequence, use_keys
 from tests.support.ledger_rows import fresh_id, rows_of
 from tests.support.virtual_time import tuned_policy
 from utils.core.clock import Deadline
-from utils.core.settings import Settings
-from utils.core.workers import CpuPool
-from utils.imaging.store import ImageStore, is_own_temp_name
-from utils.openrouter.key_pool import KeyPool
-from utils.openrouter.retry_policy import RetryPolicy
-from utils.ttp import GenerationRequest, OpenRouterClient
+from utils.imaging.store import is_own_temp_name
+from utils.ttp import GenerationRequest
 
 # An answer that had started and was cut: it may be billed, so it is not tried again.
 LOST = "图片传到一半连接断开了，没有收到图片；这次生成可能已经计费，为免重复扣费没有自动重试，请稍后再试。"
@@ -345,28 +340,13 @@ async def test_a_stream_of_endless_text_is_capped(astrbot, fake, plugin_config, 
 
 
 @pytest.mark.parametrize("streamed", [True, False], ids=["stream", "plain-json"])
-async def test_the_result_carries_usage_and_the_generation_id(fake, tmp_path, streamed):
+async def test_the_result_carries_usage_and_the_generation_id(fake, client_for, streamed):
     """The client itself, against the fake: the spend ledger reads `usage` off the result."""
     body = completion(images=[data_url(make_png("usage"))])
     body["usage"]["cost"] = 0.039
     fake.enqueue(Reply(json_body=body, stream=streamed, headers={"X-Generation-Id": "gen-x1"}))
-    settings = Settings.from_config(
-        {"openrouter_api_keys": [REAL_LOOKING_KEYS[0]], "custom_api_base": fake.base_url}
-    )
-    cpu = CpuPool()
-    try:
-        async with aiohttp.ClientSession() as session:
-            client = OpenRouterClient(
-                session,
-                settings,
-                ImageStore(tmp_path),
-                pool=KeyPool(settings.api_keys),
-                policy=RetryPolicy(),
-                cpu=cpu,
-            )
-            result = await client.generate(GenerationRequest("usage"), Deadline.start(30))
-    finally:
-        cpu.close()
+    client = client_for("google/gemini-2.5-flash-image")
+    result = await client.generate(GenerationRequest("usage"), Deadline.start(30))
     assert result.usage is not None
     assert (result.usage.prompt_tokens, result.usage.completion_tokens) == (10, 1290)
     assert result.usage.cost == 0.039

@@ -13,7 +13,6 @@ import json
 import tracemalloc
 from pathlib import Path
 
-import aiohttp
 import pytest
 
 from tests.bench.common import FakeProcess, png_of_size
@@ -21,16 +20,11 @@ from tests.bench.common import prompt as bench_prompt
 from tests.fakes.openrouter import Reply, completion, data_url, make_png
 from tests.support import images as img
 from tests.support.harness import make_event
-from tests.support.keys import REAL_LOOKING_KEYS
 from tests.support.logs import captured_log
 from utils.core.clock import Deadline
-from utils.core.settings import Settings
-from utils.core.workers import CpuPool
-from utils.imaging.store import ImageStore, is_own_temp_name
+from utils.imaging.store import is_own_temp_name
 from utils.openrouter.answer_stream import DIVERT_AT
-from utils.openrouter.key_pool import KeyPool
-from utils.openrouter.retry_policy import RetryPolicy
-from utils.ttp import AnswerWatch, GenerationRequest, OpenRouterClient
+from utils.ttp import AnswerWatch, GenerationRequest
 
 BAD_IMAGE_TEXT = "模型返回的图片数据已损坏或格式不受支持，请重试。"
 CUT_TEXT = "图片传到一半连接断开了，没有收到图片；这次生成可能已经计费，为免重复扣费没有自动重试，请稍后再试。"
@@ -222,45 +216,32 @@ async def test_a_call_cancelled_mid_image_leaves_nothing_half_written(astrbot, f
     assert _listing(astrbot) == before
 
 
-async def test_a_generation_cancelled_mid_image_removes_its_temp_file(fake, tmp_path):
+async def test_a_generation_cancelled_mid_image_removes_its_temp_file(fake, client_for, tmp_path):
     """The client itself, cancelled while a big picture streams in: the cancelled call does
     not wait for the temp file to be closed and removed (a worker does that), and nothing is
     left once it has."""
     fake.enqueue(Reply(json_body=completion(images=[data_url(HUGE)]), action="stall"))
-    settings = Settings.from_config(
-        {"openrouter_api_keys": [REAL_LOOKING_KEYS[0]], "custom_api_base": fake.base_url}
+    images = tmp_path / "images"  # the client_for store's directory
+    watch = AnswerWatch()
+    call = asyncio.ensure_future(
+        client_for("google/gemini-2.5-flash-image").generate(
+            GenerationRequest("cancel"), Deadline.start(30), watch
+        )
     )
-    cpu = CpuPool()
-    try:
-        async with aiohttp.ClientSession() as session:
-            client = OpenRouterClient(
-                session,
-                settings,
-                ImageStore(tmp_path),
-                pool=KeyPool(settings.api_keys),
-                policy=RetryPolicy(),
-                cpu=cpu,
-            )
-            watch = AnswerWatch()
-            call = asyncio.ensure_future(
-                client.generate(GenerationRequest("cancel"), Deadline.start(30), watch)
-            )
-            for _ in range(500):
-                if any(is_own_temp_name(p.name) for p in tmp_path.iterdir()):
-                    break
-                await asyncio.sleep(0.01)
-            else:
-                raise AssertionError("no temp file appeared while the image streamed in")
-            call.cancel()
-            with pytest.raises(asyncio.CancelledError):
-                await call
-            for _ in range(200):
-                if not list(tmp_path.iterdir()):
-                    break
-                await asyncio.sleep(0.01)
-    finally:
-        cpu.close()
-    assert list(tmp_path.iterdir()) == []
+    for _ in range(500):
+        if images.is_dir() and any(is_own_temp_name(p.name) for p in images.iterdir()):
+            break
+        await asyncio.sleep(0.01)
+    else:
+        raise AssertionError("no temp file appeared while the image streamed in")
+    call.cancel()
+    with pytest.raises(asyncio.CancelledError):
+        await call
+    for _ in range(200):
+        if not list(images.iterdir()):
+            break
+        await asyncio.sleep(0.01)
+    assert list(images.iterdir()) == []
     assert watch.open is not None and watch.open.outcome == "aborted"  # left for the caller
 
 
