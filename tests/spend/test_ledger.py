@@ -177,6 +177,17 @@ async def test_concurrent_writes_all_land(ledger: Ledger):
     assert summary.totals.generations == 50 and len(summary.users) == 50
 
 
+async def _fresh_after_setting_aside(ledger: Ledger, directory: Path) -> Path:
+    """The opened ledger starts empty and takes rows; the old file, set aside, is returned."""
+    try:
+        await ledger.record(entry(user="fresh"))
+        assert [r.user_id for r in await ledger.latest(5)] == ["fresh"]
+    finally:
+        await ledger.close()
+    [kept] = directory.glob(f"{LEDGER_FILE}.broken-*[0-9]")
+    return kept
+
+
 async def test_a_file_that_is_not_a_database_is_set_aside_with_its_side_files(
     tmp_path: Path, noon_clock
 ):
@@ -187,12 +198,7 @@ async def test_a_file_that_is_not_a_database_is_set_aside_with_its_side_files(
     ledger = Ledger(tmp_path, clock=noon_clock)
     with captured_log() as log:
         await ledger.open()
-    try:
-        await ledger.record(entry(user="fresh"))
-        assert [r.user_id for r in await ledger.latest(5)] == ["fresh"]
-    finally:
-        await ledger.close()
-    [kept] = tmp_path.glob(f"{LEDGER_FILE}.broken-*[0-9]")
+    kept = await _fresh_after_setting_aside(ledger, tmp_path)
     assert kept.read_bytes() == content
     assert kept.with_name(kept.name + "-wal").read_bytes() == b"old wal"
     assert kept.with_name(kept.name + "-shm").read_bytes() == b"old shm"
@@ -210,12 +216,7 @@ async def test_a_damaged_database_is_set_aside_and_a_new_ledger_starts(tmp_path:
     (tmp_path / LEDGER_FILE).write_bytes(bytes(data))
     ledger = Ledger(tmp_path, clock=noon_clock)
     await ledger.open()
-    try:
-        await ledger.record(entry(user="fresh"))
-        assert [r.user_id for r in await ledger.latest(5)] == ["fresh"]
-    finally:
-        await ledger.close()
-    [kept] = tmp_path.glob(f"{LEDGER_FILE}.broken-*[0-9]")
+    kept = await _fresh_after_setting_aside(ledger, tmp_path)
     assert kept.read_bytes() == bytes(data)
 
 
